@@ -1,0 +1,36 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-all demo lint bench clean
+
+install: $(STAMP)
+
+# torch/torchvision first, at the versions whose wheels lie on this disk (see the developers' guide);
+# then the project itself, editable, with test extras. Re-runs only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	$(BIN)/python -m pytest -q -m ''
+
+demo: install
+	$(BIN)/python -m dehrnet_cli.demo
+
+lint: install
+	$(BIN)/ruff check dehrnet_cli models tests
+
+bench: install
+	$(BIN)/dehrnet bench --quick
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+"""Errors shown to users (see models.errors): one line, exit 2 for bad input, 1 for internal failures."""
+
+from models.errors import DehrnetError, InternalError
+
+__all__ = ["DehrnetError", "InternalError"]

@@ -1,0 +1,1 @@
+"""DE-HRNet / HRNet networks."""
