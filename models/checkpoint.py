@@ -1,0 +1,233 @@
+"""Checkpoints: dehrnet's own format, official HRNet state dicts and mmpose checkpoints, recognised by
+content; warm starts of DE-HRNet from HRNet (shared/DESIGN.md section 3).
+
+Every load is `torch.load(..., weights_only=True)`: a checkpoint cannot run code. Every failure is a
+one-line DehrnetError naming the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+from dataclasses import dataclass, replace
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from .errors import DehrnetError
+from .hrnet import VARIANTS, PoseHRNet, PoseNetConfig
+from .keypoints import COCO17, MPII16
+from .registry import create_model, get_config
+
+FORMAT = "dehrnet"
+FORMAT_VERSION = 1
+
+# mmpose prefixes -> official names (0.x: keypoint_head, 1.x: head)
+_MMPOSE_HEADS = ("keypoint_head.final_layer.", "head.final_layer.")
+_MMPOSE_IGNORED = ("data_preprocessor.",)
+# official input size when a bare file does not say (17 joints: COCO 384x288, 16: MPII 256x256)
+_DEFAULT_INPUT = {17: (288, 384), 16: (256, 256)}
+_SPEC_BY_JOINTS = {17: COCO17, 16: MPII16}
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """Where a loaded model came from: `kind` is dehrnet, official or mmpose."""
+
+    path: str
+    kind: str
+    warm_start: bool
+    meta: dict
+
+
+def _version() -> str:
+    try:
+        return metadata.version("dehrnet")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def save_checkpoint(model: PoseHRNet, path: str | Path, meta: dict | None = None, **extra) -> Path:
+    """Write model weights + config (architecture, input size, keypoints, codec) atomically.
+
+    `extra` holds further top-level entries (e.g. optimiser state of a training run); they must be
+    plain types or tensors so the file stays loadable with weights_only=True.
+    """
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": {
+            "dehrnet_version": _version(),
+            "torch_version": str(torch.__version__),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **(meta or {}),
+        },
+        **extra,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """torch.load with weights_only=True, turning every failure into a DehrnetError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise DehrnetError(f"{path}: no such file")
+    if path.is_dir():
+        raise DehrnetError(f"{path}: is a folder, expected a checkpoint file (.pth/.pt)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):
+            raise DehrnetError(
+                f"{path}: not a pose checkpoint: it holds Python objects that a safe load refuses (a YOLO .pt or "
+                "a pickled model?); expected a dehrnet, official HRNet or mmpose checkpoint"
+            ) from None
+        raise DehrnetError(f"{path}: not a PyTorch checkpoint ({_first_line(e)})") from None
+    except Exception as e:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
+        raise DehrnetError(f"{path}: cannot be read as a PyTorch checkpoint, truncated or corrupt? "
+                           f"({type(e).__name__}: {_first_line(e)})") from None
+    if not isinstance(obj, dict):
+        raise DehrnetError(f"{path}: not a pose checkpoint (holds a {type(obj).__name__}, expected a dict)")
+    return obj
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def split_checkpoint(obj: dict, path: Path) -> tuple[str, dict[str, torch.Tensor], dict | None]:
+    """(kind, state dict with official key names, stored config or None) of a loaded checkpoint."""
+    if obj.get("format") == FORMAT:
+        return FORMAT, obj["state_dict"], obj["config"]
+    kind = "official"
+    state = obj
+    if isinstance(obj.get("state_dict"), dict):  # mmpose, or an official training checkpoint
+        state = obj["state_dict"]
+    if not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        keys = ", ".join(list(obj)[:5])
+        raise DehrnetError(f"{path}: not a pose checkpoint (top-level keys: {keys}); expected a dehrnet, "
+                           "official HRNet or mmpose checkpoint")
+    if all(k.startswith("module.") for k in state):  # saved from DataParallel
+        state = {k[len("module."):]: v for k, v in state.items()}
+    if any(k.startswith("backbone.") for k in state):
+        kind = "mmpose"
+        state = _from_mmpose(state)
+    return kind, state, None
+
+
+def _from_mmpose(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        if key.startswith(_MMPOSE_IGNORED):
+            continue
+        if key.startswith("backbone."):
+            key = key[len("backbone."):]
+        for head in _MMPOSE_HEADS:
+            if key.startswith(head):
+                key = "final_layer." + key[len(head):]
+        out[key] = value
+    return out
+
+
+def infer_config(state: dict[str, torch.Tensor], path: Path, **overrides) -> PoseNetConfig:
+    """The HRNet config of an official/mmpose state dict, from its shapes."""
+    try:
+        width = int(state["stage2.0.branches.0.0.conv1.weight"].shape[0])
+        joints = int(state["final_layer.weight"].shape[0])
+    except KeyError as e:
+        raise DehrnetError(f"{path}: not an HRNet pose checkpoint (no key {e.args[0]!r})") from None
+    if joints not in _SPEC_BY_JOINTS:
+        raise DehrnetError(f"{path}: {joints} keypoints; dehrnet knows 17 (COCO) and 16 (MPII)")
+    input_size = tuple(overrides.pop("input_size", None) or _DEFAULT_INPUT[joints])
+    spec = _SPEC_BY_JOINTS[joints]
+    named = [c for c in VARIANTS.values()
+             if c.is_plain_hrnet and c.width == width and c.keypoints == spec and c.input_size == input_size]
+    base = named[0] if named else PoseNetConfig(name=f"hrnet_w{width}_custom", width=width, keypoints=spec)
+    sigma = 3.0 if input_size == (288, 384) else 2.0
+    return replace(base, input_size=input_size, sigma=sigma, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _config_from(config: str | PoseNetConfig | None, overrides: dict) -> PoseNetConfig | None:
+    if config is None:
+        return None
+    if isinstance(config, PoseNetConfig):
+        return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    return get_config(config, **overrides)
+
+
+def check_state_dict(model: PoseHRNet, state: dict[str, torch.Tensor], path: Path,
+                     allowed_missing: set[str] = frozenset()) -> None:
+    """Raise a DehrnetError naming the first key that does not fit, with both shapes."""
+    expected = model.state_dict()
+    for key, value in state.items():
+        if key not in expected:
+            raise DehrnetError(f"{path}: does not fit {model.config.name}: unexpected key {key!r} "
+                               f"(shape {tuple(value.shape)} in the file)")
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise DehrnetError(f"{path}: does not fit {model.config.name}: key {key!r} has shape "
+                               f"{tuple(value.shape)} in the file but {tuple(expected[key].shape)} in the model")
+    for key, value in expected.items():
+        if key not in state and key not in allowed_missing and not key.endswith("num_batches_tracked"):
+            raise DehrnetError(f"{path}: does not fit {model.config.name}: missing key {key!r} "
+                               f"(shape {tuple(value.shape)} in the model)")
+
+
+def load_model(path: str | Path, config: str | PoseNetConfig | None = None, **overrides) -> PoseHRNet:
+    """Load a dehrnet, official HRNet or mmpose checkpoint (recognised by content) in eval mode.
+
+    `config` (a name or PoseNetConfig) chooses the architecture to build; an HRNet checkpoint loaded into
+    a DE-HRNet config is a warm start: shared weights are copied and every new parameter is set so the
+    network starts exactly as the HRNet (with upsample="nearest" its output equals the HRNet's).
+    `overrides` change config fields (e.g. input_size=(192, 256) for an official 256x192 file).
+    The result carries `model.checkpoint_info` (CheckpointInfo).
+    """
+    path = Path(path)
+    obj = read_checkpoint(path)
+    kind, state, stored = split_checkpoint(obj, path)
+    if stored is not None:
+        try:
+            source = PoseNetConfig.from_dict(stored)
+        except (ValueError, TypeError, KeyError) as e:
+            raise DehrnetError(f"{path}: dehrnet checkpoint with a broken config ({e})") from None
+    else:
+        source = infer_config(state, path, **(overrides if config is None else {}))
+    if config is not None:
+        target = _config_from(config, overrides)
+    elif stored is not None:
+        target = replace(source, **{k: v for k, v in overrides.items() if v is not None})
+    else:
+        target = source
+    model = create_model(target)
+    warm_start = source.is_plain_hrnet and not target.is_plain_hrnet
+    new_keys: set[str] = set()
+    if warm_start:
+        new_keys = set(model.state_dict()) - set(create_model(target.baseline()).state_dict())
+        model.prepare_warm_start()
+    check_state_dict(model, state, path, allowed_missing=new_keys)
+    model.load_state_dict(state, strict=False)
+    meta = dict(obj.get("meta", {})) if stored is not None else {}
+    model.checkpoint_info = CheckpointInfo(str(path), kind, warm_start, meta)
+    return model.eval()
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path, config: str | PoseNetConfig | None = None,
+                       **overrides) -> Path:
+    """Official HRNet / mmpose file -> dehrnet checkpoint with its config (a warm start with `config`)."""
+    model = load_model(src, config, **overrides)
+    info = model.checkpoint_info
+    return save_checkpoint(model, dst, meta={"converted_from": Path(src).name, "source_kind": info.kind,
+                                             "warm_start": info.warm_start})
+

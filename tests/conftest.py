@@ -1,0 +1,57 @@
+"""Shared fixtures: repository paths, sample data, offline ultralytics, weights that are not near zero."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+COCO_SAMPLE = SHARED_DATA / "coco_sample"
+MPII_SAMPLE = SHARED_DATA / "mpii_sample"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _offline_environment(tmp_path_factory):
+    """Keep ultralytics and dehrnet off the network and away from the user's config folders."""
+    cfg = tmp_path_factory.mktemp("yolo_config")
+    os.environ.update({"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false", "YOLO_CONFIG_DIR": str(cfg),
+                       "DEHRNET_OFFLINE": "1"})
+    yield
+
+
+@pytest.fixture
+def coco_sample() -> Path:
+    if not (COCO_SAMPLE / "test_coco.json").exists():
+        pytest.skip("shared COCO sample data not present")
+    return COCO_SAMPLE
+
+
+@pytest.fixture
+def mpii_sample() -> Path:
+    if not (MPII_SAMPLE / "test_mpii.json").exists():
+        pytest.skip("shared MPII sample data not present")
+    return MPII_SAMPLE
+
+
+def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Give every parameter and BN statistic values of order one, so that tests comparing outputs
+    compare real signals (the official init leaves outputs near 1e-9)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5)
+            elif name.endswith("weight"):  # BN gamma
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
+            else:  # biases, DEM scales
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+        for name, b in model.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(0.1 * torch.randn(b.shape, generator=g))
+            elif name.endswith("running_var"):
+                b.copy_(1 + 0.2 * torch.rand(b.shape, generator=g))
+    return model

@@ -1,0 +1,142 @@
+"""Checkpoints: round trip, official and mmpose files, warm starts, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import randomize
+
+import models
+from models import DehrnetError, create_model, load_model, save_checkpoint
+
+TINY = "dehrnet_w8_128x96"
+TINY_INPUT = (96, 128)
+
+
+def _tiny_hrnet(joints: int = 17) -> models.PoseHRNet:
+    spec = models.COCO17 if joints == 17 else models.MPII16
+    return randomize(create_model(TINY, upsample="nearest", dem_stages=(), keypoints=spec)).eval()
+
+
+def _run(model, seed=0):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return model(torch.randn(2, 3, 128, 96))
+
+
+def test_round_trip_keeps_weights_config_and_metadata(tmp_path):
+    model = randomize(create_model(TINY, dem_dropout=0.2)).eval()
+    path = save_checkpoint(model, tmp_path / "sub dir" / "tiny.pt", meta={"note": "test"})
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    assert loaded.config.keypoints.flip_pairs == models.COCO17.flip_pairs
+    assert loaded.checkpoint_info.kind == "dehrnet" and loaded.checkpoint_info.meta["note"] == "test"
+    assert "dehrnet_version" in loaded.checkpoint_info.meta
+    assert torch.equal(_run(loaded), _run(model))
+    assert not loaded.training
+    assert [p.name for p in path.parent.iterdir()] == ["tiny.pt"]  # no temp file left behind
+
+
+def test_official_bare_state_dict_loads_and_infers_the_architecture(tmp_path):
+    hrnet = _tiny_hrnet(16)
+    torch.save(hrnet.state_dict(), tmp_path / "pose_hrnet_w8_mpii.pth")
+    loaded = load_model(tmp_path / "pose_hrnet_w8_mpii.pth", input_size=TINY_INPUT)
+    assert loaded.config.width == 8 and loaded.config.keypoints == models.MPII16
+    assert loaded.checkpoint_info.kind == "official"
+    assert torch.equal(_run(loaded), _run(hrnet))
+    # a 16-joint file without an input size defaults to MPII's 256x256
+    assert load_model(tmp_path / "pose_hrnet_w8_mpii.pth").config.input_size == (256, 256)
+
+
+@pytest.mark.parametrize("layout", ["module", "training", "mmpose0", "mmpose1"])
+def test_wrapped_and_prefixed_state_dicts_load(tmp_path, layout):
+    hrnet = _tiny_hrnet()
+    sd = hrnet.state_dict()
+    if layout == "module":
+        obj = {"module." + k: v for k, v in sd.items()}
+    elif layout == "training":
+        obj = {"epoch": 3, "perf": 0.7, "state_dict": dict(sd)}
+    else:
+        head = "keypoint_head." if layout == "mmpose0" else "head."
+        obj = {"meta": {"mmpose_version": "1.3.0"}, "state_dict": {
+            (head + k if k.startswith("final_layer") else "backbone." + k): v for k, v in sd.items()}}
+        obj["state_dict"]["data_preprocessor.mean"] = torch.zeros(3)
+    torch.save(obj, tmp_path / "file.pth")
+    loaded = load_model(tmp_path / "file.pth", input_size=TINY_INPUT)
+    assert loaded.checkpoint_info.kind == ("mmpose" if layout.startswith("mmpose") else "official")
+    assert torch.equal(_run(loaded), _run(hrnet))
+
+
+def test_warm_start_with_nearest_reproduces_hrnet_exactly(tmp_path):
+    hrnet = _tiny_hrnet()
+    torch.save(hrnet.state_dict(), tmp_path / "hrnet.pth")
+    warm = load_model(tmp_path / "hrnet.pth", TINY, upsample="nearest")
+    assert warm.checkpoint_info.warm_start and warm.config.dem_stages == (2, 3, 4)
+    reference = _run(hrnet)
+    assert reference.abs().mean() > 1e-2
+    assert torch.equal(_run(warm), reference)
+
+
+def test_warm_start_with_dysample_is_hrnet_with_bilinear_fuse_upsampling(tmp_path):
+    hrnet = _tiny_hrnet()
+    torch.save(hrnet.state_dict(), tmp_path / "hrnet.pth")
+    warm = load_model(tmp_path / "hrnet.pth", TINY)
+    nearest = _run(hrnet)
+    for m in hrnet.modules():
+        if isinstance(m, torch.nn.Upsample):
+            m.mode, m.align_corners = "bilinear", False
+    bilinear = _run(hrnet)
+    assert (bilinear - nearest).abs().max() > 0.1
+    # float rounding in grid_sample vs interpolate, amplified by the layers after it
+    torch.testing.assert_close(_run(warm), bilinear, atol=2e-3, rtol=1e-3)
+
+
+def test_every_new_parameter_trains_after_a_warm_start(tmp_path):
+    torch.save(_tiny_hrnet().state_dict(), tmp_path / "hrnet.pth")
+    warm = load_model(tmp_path / "hrnet.pth", TINY).train()
+    warm(torch.randn(2, 3, 128, 96)).pow(2).mean().backward()
+    new = set(warm.state_dict()) - set(create_model(warm.config.baseline()).state_dict())
+    params = dict(warm.named_parameters())
+    assert all(params[k].grad is not None for k in new if k in params)
+    grad_of = {k: params[k].grad.abs().sum().item() for k in new if k in params}
+    assert grad_of["dem4.branches.0.scale"] > 0 and grad_of["dem3.branches.2.down.1.weight"] > 0
+    assert grad_of["stage2.0.fuse_layers.0.1.2.offset.weight"] > 0
+
+
+def test_a_state_dict_that_fits_no_architecture_names_the_key_and_both_shapes(tmp_path):
+    torch.save(_tiny_hrnet(16).state_dict(), tmp_path / "mpii.pth")
+    with pytest.raises(DehrnetError) as e:
+        load_model(tmp_path / "mpii.pth", "hrnet_w32_384x288")
+    msg = str(e.value)
+    assert "mpii.pth" in msg and "'conv1.weight'" not in msg
+    assert "shape" in msg and "in the file but" in msg and "\n" not in msg
+    sd = _tiny_hrnet().state_dict()
+    sd["final_layer.extra"] = torch.zeros(1)
+    torch.save(sd, tmp_path / "extra.pth")
+    with pytest.raises(DehrnetError, match="unexpected key 'final_layer.extra'"):
+        load_model(tmp_path / "extra.pth", input_size=TINY_INPUT)
+
+
+def test_truncated_foreign_and_missing_files_get_one_clear_line(tmp_path):
+    path = save_checkpoint(_tiny_hrnet(), tmp_path / "ok.pt")
+    data = path.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "notes.txt").write_text("not a checkpoint\n")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "pickled_module.pt")  # like a YOLO .pt: a pickled object
+    torch.save({"model": "yolo", "epoch": 1}, tmp_path / "other.pt")
+    cases = {"truncated.pt": "truncated or corrupt", "notes.txt": "not a PyTorch checkpoint",
+             "pickled_module.pt": "safe load refuses", "other.pt": "not a pose checkpoint",
+             "missing.pt": "no such file"}
+    for name, expected in cases.items():
+        with pytest.raises(DehrnetError, match=expected) as e:
+            load_model(tmp_path / name)
+        assert name in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(DehrnetError, match="is a folder"):
+        load_model(tmp_path)
+
+
+def test_convert_writes_a_dehrnet_checkpoint_that_loads_alone(tmp_path):
+    torch.save(_tiny_hrnet().state_dict(), tmp_path / "hrnet.pth")
+    out = models.convert_checkpoint(tmp_path / "hrnet.pth", tmp_path / "de.pt", TINY)
+    loaded = load_model(out)
+    assert loaded.config.name == TINY and loaded.checkpoint_info.meta["warm_start"] is True
