@@ -1,0 +1,435 @@
+"""The weights registry: manifest, cache folder, checksummed resumable downloads and `dehrnet weights`.
+
+Every download goes to an HTTP server on 127.0.0.1 that the test starts; nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import random
+import re
+import socket
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dehrnet_cli import weights
+from dehrnet_cli.cli_weights import weights_app
+from dehrnet_cli.errors import DehrnetError
+
+DATA = random.Random(0).randbytes(300_000)
+DATA_SHA256 = hashlib.sha256(DATA).hexdigest()
+CUT_AT = 100_000  # where the first response of an "interrupted" server stops
+
+
+@dataclass
+class ServerState:
+    """What the handler serves and what it saw: one Range header (or None) per request."""
+
+    data: bytes = DATA
+    honour_range: bool = True
+    cut_first_response: bool = False
+    ranges: list[str | None] = field(default_factory=list)
+
+
+class RangeHandler(BaseHTTPRequestHandler):
+    """Serves `state.data` at /file.bin: 206 for `Range: bytes=N-` (416 past the end), else 200."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        state: ServerState = self.server.state  # type: ignore[attr-defined]
+        requested = self.headers.get("Range")
+        state.ranges.append(requested)
+        if self.path != "/file.bin":
+            self.send_error(404)
+            return
+        start = 0
+        if requested and state.honour_range:
+            start = int(re.fullmatch(r"bytes=(\d+)-", requested).group(1))
+            if start >= len(state.data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(state.data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(state.data) - 1}/{len(state.data)}")
+        else:
+            self.send_response(200)
+        body = state.data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if state.cut_first_response:  # promise the whole body, send part of it, hang up (HTTP/1.0 closes)
+            state.cut_first_response = False
+            body = body[:CUT_AT]
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, ServerState]]:
+    """(URL of /file.bin, the server's state) for a fresh local server."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
+    httpd.state = ServerState()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/file.bin", httpd.state  # type: ignore[attr-defined]
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture(autouse=True)
+def online_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Downloads allowed (only to 127.0.0.1), cache in a temp DEHRNET_HOME, wide tables."""
+    real_urlopen = urllib.request.urlopen
+
+    def local_only(request: urllib.request.Request, *args: object, **kwargs: object) -> object:
+        if urllib.parse.urlparse(request.full_url).hostname != "127.0.0.1":
+            raise AssertionError(f"a test tried the real network: {request.full_url}")
+        return real_urlopen(request, *args, **kwargs)
+
+    monkeypatch.setattr(weights.urllib.request, "urlopen", local_only)
+    monkeypatch.delenv("DEHRNET_OFFLINE", raising=False)
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path / "home"
+
+
+def write_manifest(path: Path, url: str, **overrides: object) -> Path:
+    """A one-entry manifest ("test_net.local") pointing at `url`, with `overrides` applied."""
+    entry = {"config": "hrnet_w32_384x288", "input_size": [288, 384], "urls": [url], "sha256": DATA_SHA256,
+             "sha256_prefix": None, "size_bytes": len(DATA), "license": "MIT", "source": "test",
+             "format": "dehrnet", "filename": "test_net.pth"}
+    entry.update(overrides)
+    path.write_text(json.dumps({"manifest_version": 1, "checkpoints": {"test_net.local": entry}}))
+    return path
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(weights_app, name="weights")
+
+    @app.callback()
+    def root() -> None:
+        """Test root."""
+
+    return app
+
+
+# -- download -----------------------------------------------------------------------------------------
+
+def test_download_with_full_hash_and_with_prefix(server, tmp_path):
+    url, state = server
+    dest = weights.download(url, tmp_path / "a" / "w.pth", sha256=DATA_SHA256, progress=False)
+    assert dest == tmp_path / "a" / "w.pth" and dest.read_bytes() == DATA
+    assert not (tmp_path / "a" / "w.pth.part").exists()
+    prefixed = weights.download(url, tmp_path / "p.pth", sha256_prefix=DATA_SHA256[:8], progress=False)
+    assert prefixed.read_bytes() == DATA
+    assert state.ranges == [None, None]
+
+
+def test_progress_bar_on_a_terminal(server, tmp_path, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    url, _ = server
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    weights.download(url, tmp_path / "shown.pth", sha256=DATA_SHA256, progress=True)
+    shown = sys.stderr.getvalue()
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    weights.download(url, tmp_path / "quiet.pth", sha256=DATA_SHA256, progress=False)
+    assert "shown.pth" in shown and "300.0" in shown and sys.stderr.getvalue() == ""
+
+
+def test_sha256_file_reads_across_chunks(tmp_path):
+    big = random.Random(1).randbytes(int(2.5 * (1 << 20)))
+    (tmp_path / "big").write_bytes(big)
+    assert weights.sha256_file(tmp_path / "big") == hashlib.sha256(big).hexdigest()
+
+
+@pytest.mark.parametrize("kind", ["sha256", "sha256_prefix"])
+def test_checksum_mismatch_removes_the_file(server, tmp_path, kind):
+    url, _ = server
+    wrong = "0" * 64 if kind == "sha256" else "00000000"
+    with pytest.raises(DehrnetError, match=f"expected {kind.replace('_', ' ')} {wrong}, got {DATA_SHA256}"):
+        weights.download(url, tmp_path / "w.pth", progress=False, **{kind: wrong})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_download_resumes_with_range(server, tmp_path):
+    url, state = server
+    state.cut_first_response = True
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DehrnetError, match="interrupted after .* run the same command again to resume"):
+        weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+    part = tmp_path / "w.pth.part"
+    assert part.stat().st_size == CUT_AT and not dest.exists()
+    weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+    assert state.ranges == [None, f"bytes={CUT_AT}-"]
+    assert dest.read_bytes() == DATA and not part.exists()
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    url, state = server
+    state.honour_range, state.cut_first_response = False, True
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DehrnetError, match="interrupted"):
+        weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+    weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+    assert state.ranges == [None, f"bytes={CUT_AT}-"]  # asked to resume, got 200 and the whole file
+    assert dest.read_bytes() == DATA
+
+
+def test_unresumable_part_is_dropped_and_fetched_again(server, tmp_path):
+    url, state = server
+    (tmp_path / "w.pth.part").write_bytes(b"x" * (len(DATA) + 10))  # longer than the file: HTTP 416
+    weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+    assert state.ranges == [f"bytes={len(DATA) + 10}-", None]
+    assert (tmp_path / "w.pth").read_bytes() == DATA
+
+
+def test_offline_env_fails_fast_naming_url_and_path(server, tmp_path, monkeypatch):
+    url, state = server
+    monkeypatch.setenv("DEHRNET_OFFLINE", "1")
+    dest = tmp_path / "w.pth"
+    with pytest.raises(DehrnetError) as err:
+        weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+    assert f"download {url} elsewhere and place it at {dest}" in str(err.value)
+    assert "--weights FILE" in str(err.value) and state.ranges == []
+
+
+def test_unreachable_host_names_url_and_path(tmp_path):
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/w.pth"
+    expected = rf"cannot reach {re.escape(url)} .*place it at {re.escape(str(tmp_path / 'w.pth'))}"
+    with pytest.raises(DehrnetError, match=expected):
+        weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False, timeout=5)
+
+
+def test_not_enough_disk_space_says_how_much_and_where(server, tmp_path, monkeypatch):
+    url, _ = server
+    monkeypatch.setattr(weights.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
+    expected = rf"not enough disk space in {re.escape(str(tmp_path))} .*needs 300\.0 KB"
+    with pytest.raises(DehrnetError, match=expected):
+        weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+
+
+def test_disk_full_while_writing_keeps_the_part_and_says_how_much(server, tmp_path, monkeypatch):
+    class FullDisk(io.BytesIO):
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    url, _ = server
+    monkeypatch.setattr(weights, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    expected = rf"disk full in {re.escape(str(tmp_path))} while downloading .*needs 300\.0 KB in all"
+    with pytest.raises(DehrnetError, match=expected):
+        weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+
+
+# -- cache folder and registry -------------------------------------------------------------------------
+
+def test_weights_dir_follows_env_at_call_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "h"))
+    assert weights.weights_dir() == tmp_path / "h" / "weights"
+    monkeypatch.delenv("DEHRNET_HOME")
+    monkeypatch.setattr(weights, "MANIFEST_PATH", tmp_path / "installed" / "manifest.json")  # no checkout
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert weights.weights_dir() == tmp_path / "xdg" / "dehrnet" / "weights"
+    checkout = tmp_path / "repo" / "weights"
+    checkout.mkdir(parents=True)
+    (checkout / "manifest.json").write_text("{}")
+    monkeypatch.setattr(weights, "MANIFEST_PATH", checkout / "manifest.json")
+    assert weights.weights_dir() == checkout
+
+
+def test_resolve_downloads_into_dehrnet_home_once(server, tmp_path, online_home):
+    url, state = server
+    manifest = write_manifest(tmp_path / "manifest.json", url)
+    path = weights.resolve("test_net.local", manifest=manifest, progress=False)
+    assert path == online_home / "weights" / "test_net.pth" and path.read_bytes() == DATA
+    assert weights.resolve("test_net.local", manifest=manifest) == path
+    assert len(state.ranges) == 1  # the second call used the cache
+
+
+def test_resolve_tries_the_next_mirror(server, tmp_path):
+    url, state = server
+    manifest = write_manifest(tmp_path / "manifest.json", url, urls=[url.replace("file.bin", "gone"), url])
+    assert weights.resolve("test_net.local", manifest=manifest, progress=False).read_bytes() == DATA
+    assert len(state.ranges) == 2  # the 404 of the first mirror, then the second
+
+
+def test_resolve_unknown_name_suggests_close_names():
+    with pytest.raises(DehrnetError, match=r"unknown weights 'hrnet_w32\.coco_384x28'; did you mean "
+                                           r"hrnet_w32\.coco_384x288.*`dehrnet weights list`"):
+        weights.resolve("hrnet_w32.coco_384x28")
+
+
+def test_verify_cached_reports_ok_mismatch_missing(tmp_path, online_home):
+    manifest = tmp_path / "manifest.json"
+    base = {"config": "hrnet_w32_384x288", "input_size": [288, 384], "license": "MIT", "source": "test",
+            "format": "dehrnet"}
+    manifest.write_text(json.dumps({"checkpoints": {
+        "a.full": {**base, "urls": ["https://h/a.pth"], "sha256": DATA_SHA256},
+        "b.prefix": {**base, "urls": ["https://h/b.pth"], "sha256_prefix": DATA_SHA256[:8]},
+        "c.missing": {**base, "urls": ["https://h/c.pth"], "sha256_prefix": DATA_SHA256[:8]},
+    }}))
+    (online_home / "weights").mkdir(parents=True)
+    (online_home / "weights" / "a.pth").write_bytes(DATA)
+    (online_home / "weights" / "b.pth").write_bytes(DATA[:-1])
+    results = {r.name: r for r in weights.verify_cached(manifest)}
+    assert (results["a.full"].status, results["a.full"].checked) == ("ok", "sha256")
+    assert (results["b.prefix"].status, results["b.prefix"].checked) == ("mismatch", "sha256 prefix")
+    assert results["c.missing"].status == "missing"
+    assert results["c.missing"].path == online_home / "weights" / "c.pth"
+
+
+# -- the manifest ----------------------------------------------------------------------------------------
+
+def test_real_manifest_entries_are_valid_and_match_the_model_configs():
+    from models.hrnet import VARIANTS
+
+    as_pairs = json.loads(weights.MANIFEST_PATH.read_text(), object_pairs_hook=lambda pairs: pairs)
+    names = [name for name, _ in dict(as_pairs)["checkpoints"]]  # every name, repeats kept
+    assert len(names) == len(set(names))
+    entries = weights.load_manifest()
+    assert sorted(entries) == sorted(names) and len(entries) >= 5
+    try:
+        from models import list_models
+        known = set(list_models())
+    except ImportError:
+        known = set(VARIANTS)
+    for name, entry in entries.items():
+        assert entry.config in known, name
+        assert entry.input_size == tuple(VARIANTS[entry.config].input_size), name
+        assert all(u.startswith("https://") for u in entry.urls), name
+        stamp = re.search(r"-([0-9a-f]{8})_\d{8}\.pth$", entry.filename)  # openmmlab: sha256[:8]_date
+        if stamp:
+            assert entry.sha256_prefix == stamp.group(1), name
+    for config in ("hrnet_w32_256x192", "hrnet_w32_384x288", "hrnet_w48_256x192", "hrnet_w48_384x288",
+                   "hrnet_w32_mpii_256x256"):
+        assert any(e.config == config for e in entries.values()), config
+    detectors = weights.load_detectors()
+    assert "yolo11n.pt" in detectors and detectors["yolo11n.pt"].url.endswith("/yolo11n.pt")
+
+
+@pytest.mark.parametrize("broken, message", [
+    ({"format": "onnx"}, "format must be one of"),
+    ({"sha256": "abc"}, "sha256: expected 64-64"),
+    ({"sha256": None, "sha256_prefix": None}, "give sha256 or sha256_prefix"),
+    ({"sha256_prefix": "deadbeef"}, "does not start sha256"),
+    ({"input_size": [288]}, "input_size must be"),
+    ({"urls": ["ftp://x/y.pth"]}, "urls must be"),
+    ({"config": None}, "config must be a non-empty string"),
+])
+def test_broken_manifest_entry_is_one_clear_error(tmp_path, broken, message):
+    manifest = write_manifest(tmp_path / "m.json", "https://h/w.pth", **broken)
+    with pytest.raises(DehrnetError, match=rf"{re.escape(str(manifest))}: entry 'test_net.local'.*{message}"):
+        weights.load_manifest(manifest)
+
+
+def test_broken_manifest_file_is_one_clear_error(tmp_path):
+    manifest = tmp_path / "m.json"
+    manifest.write_text('{"checkpoints": {"a.b": {}, "a.b": {}}}')
+    with pytest.raises(DehrnetError, match="repeated name.*a.b"):
+        weights.load_manifest(manifest)
+    manifest.write_text("{not json")
+    with pytest.raises(DehrnetError, match="unreadable"):
+        weights.load_manifest(manifest)
+    with pytest.raises(DehrnetError, match="missing"):
+        weights.load_manifest(tmp_path / "absent.json")
+
+
+# -- CLI -------------------------------------------------------------------------------------------------
+
+def test_cli_download_url_checksum_failure_exits_2(server, tmp_path):
+    url, _ = server
+    dest = tmp_path / "w.pth"
+    result = CliRunner().invoke(cli(), ["weights", "download", url, "--sha256", "0" * 64, "--out", str(dest)])
+    assert result.exit_code == 2
+    assert "checksum mismatch" in result.stderr and DATA_SHA256 in result.stderr
+    assert not dest.exists() and not (tmp_path / "w.pth.part").exists()
+
+
+def test_cli_download_url_ok_and_needs_a_hash(server, tmp_path):
+    url, _ = server
+    dest = tmp_path / "w.pth"
+    args = ["weights", "download", url, "--sha256", DATA_SHA256[:8], "-o", str(dest)]
+    result = CliRunner().invoke(cli(), args)
+    assert result.exit_code == 0, result.output
+    assert f"saved {dest}" in result.stdout and dest.read_bytes() == DATA
+    folder = tmp_path / "into"
+    folder.mkdir()
+    args = ["weights", "download", url, "--sha256", DATA_SHA256, "--out", str(folder), "--quiet"]
+    assert CliRunner().invoke(cli(), args).exit_code == 0
+    assert (folder / "file.bin").read_bytes() == DATA  # an existing folder keeps the URL's file name
+    result = CliRunner().invoke(cli(), ["weights", "download", url])
+    assert result.exit_code == 2 and "needs --sha256" in result.stderr
+
+
+def test_cli_download_name_fetches_then_reuses_then_repairs(server, tmp_path, online_home, monkeypatch):
+    url, state = server
+    monkeypatch.setattr(weights, "MANIFEST_PATH", write_manifest(tmp_path / "manifest.json", url))
+    cached = online_home / "weights" / "test_net.pth"
+    result = CliRunner().invoke(cli(), ["weights", "download", "test_net.local"])
+    assert result.exit_code == 0 and f"saved {cached}" in result.stdout and cached.read_bytes() == DATA
+    result = CliRunner().invoke(cli(), ["weights", "download", "test_net.local"])
+    assert f"already there (sha256 ok): {cached}" in result.stdout and len(state.ranges) == 1
+    cached.write_bytes(b"damaged")
+    result = CliRunner().invoke(cli(), ["weights", "download", "test_net.local"])
+    assert result.exit_code == 0 and "does not match" in result.stderr and cached.read_bytes() == DATA
+
+
+def test_cli_download_unknown_name_exits_2_with_suggestion():
+    result = CliRunner().invoke(cli(), ["weights", "download", "hrnet_w48.coco_384"])
+    assert result.exit_code == 2 and "did you mean hrnet_w48.coco_384x288" in result.stderr
+
+
+def test_cli_list_shows_entries_cache_state_and_detectors(online_home):
+    entries = weights.load_manifest()
+    cached = entries["hrnet_w32.coco_384x288"]
+    (online_home / "weights").mkdir(parents=True)
+    (online_home / "weights" / cached.filename).write_bytes(b"placed by hand")
+    result = CliRunner().invoke(cli(), ["weights", "list"])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    for name, entry in entries.items():
+        assert rows[name][1:3] == [entry.config, entry.input_label]
+        assert rows[name][4] == ("yes" if name == cached.name else "-")
+    assert "yolo11n.pt" in rows and str(online_home / "weights") in result.stdout
+
+
+def test_cli_verify_exit_code_follows_mismatches(online_home):
+    result = CliRunner().invoke(cli(), ["weights", "verify"])
+    assert result.exit_code == 0 and "missing" in result.stdout
+    entry = weights.load_manifest()["hrnet_w48.coco_256x192"]
+    (online_home / "weights").mkdir(parents=True)
+    (online_home / "weights" / entry.filename).write_bytes(b"not the checkpoint")
+    result = CliRunner().invoke(cli(), ["weights", "verify"])
+    assert result.exit_code == 2
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.strip()}
+    assert rows["hrnet_w48.coco_256x192"] == ["mismatch", "sha256", "prefix"]
+    assert rows["hrnet_w32.coco_384x288"] == ["missing", "-"]
+    assert "fail verification: hrnet_w48.coco_256x192" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["list", "download", "verify"])
+def test_every_command_help_has_an_example(command):
+    result = CliRunner().invoke(cli(), ["weights", command, "--help"])
+    assert result.exit_code == 0 and f"Example: dehrnet weights {command}" in result.stdout
