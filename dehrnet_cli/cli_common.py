@@ -15,8 +15,8 @@ from rich.console import Console
 from .errors import DehrnetError
 
 # stdout for results and tables; stderr for progress, banners and errors
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -1,17 +1,30 @@
 """DE-HRNet / HRNet pose networks: build, load, save. Imports torch and nothing of dehrnet_cli.
 
 Stable API: create_model, load_model, list_models, save_checkpoint, DySample, PoseNetConfig.
+Names load lazily (PEP 562) so that `models.errors` and `models.keypoints` import without torch.
 """
 
-from .checkpoint import CheckpointInfo, convert_checkpoint, load_model, read_checkpoint, save_checkpoint
-from .dysample import DySample
-from .errors import DehrnetError
-from .hrnet import VARIANTS, PoseHRNet, PoseNetConfig
-from .keypoints import COCO17, KEYPOINT_SPECS, MPII16, KeypointSpec
-from .registry import create_model, get_config, list_models
+from __future__ import annotations
 
-__all__ = [
-    "COCO17", "KEYPOINT_SPECS", "MPII16", "VARIANTS", "CheckpointInfo", "DehrnetError", "DySample",
-    "KeypointSpec", "PoseHRNet", "PoseNetConfig", "convert_checkpoint", "create_model", "get_config",
-    "list_models", "load_model", "read_checkpoint", "save_checkpoint",
-]
+import importlib
+
+_EXPORTS = {
+    "CheckpointInfo": "checkpoint", "convert_checkpoint": "checkpoint", "load_model": "checkpoint",
+    "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "DySample": "dysample",
+    "DehrnetError": "errors",
+    "VARIANTS": "hrnet", "PoseHRNet": "hrnet", "PoseNetConfig": "hrnet",
+    "COCO17": "keypoints", "KEYPOINT_SPECS": "keypoints", "MPII16": "keypoints", "KeypointSpec": "keypoints",
+    "create_model": "registry", "get_config": "registry", "list_models": "registry",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'models' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

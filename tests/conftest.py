@@ -55,3 +55,20 @@ def randomize(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
             elif name.endswith("running_var"):
                 b.copy_(1 + 0.2 * torch.rand(b.shape, generator=g))
     return model
+
+
+def calibrate_bn(model: torch.nn.Module, input_hw: tuple[int, int], seed: int = 0) -> torch.nn.Module:
+    """Set BN running statistics from random crops, so activations stay of order one through the
+    network as in a trained model (random statistics let them grow into the thousands)."""
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(4, 3, *input_hw, generator=g))
+    for bn in bns:
+        bn.momentum = 0.1
+    return model.eval()
