@@ -126,10 +126,10 @@ def export_command(
       dehrnet export --weights runs/exp1/best.pt --out dehrnet.onnx
       dehrnet export --model dehrnet_w32_384x288 --out untrained.onnx
     """
+    from models import list_models
+
     from .export import export_onnx
     from .loading import load_pose_model
-
-    from models import list_models
 
     untrained = weights is None and model in list_models()
     if untrained:

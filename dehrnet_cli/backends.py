@@ -1,0 +1,112 @@
+"""Inference backends behind one small interface: `backend(batch) -> heatmaps`.
+
+Both take normalised crops (N, 3, h, w) float32 (from `normalize_crops`, the one preprocessing for
+training and inference) and return heatmaps (N, K, h/4, w/4) float32 as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from models import PoseHRNet, PoseNetConfig
+
+from .errors import DehrnetError
+
+BACKENDS = ("torch", "onnx")
+
+
+def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(N, h, w, 3) uint8 BGR crops -> (N, 3, h, w) float32 RGB, /255, ImageNet-normalised, as the
+    official ToTensor + Normalize (float32 arithmetic throughout)."""
+    rgb = crops_bgr[..., ::-1].astype(np.float32) / np.float32(255.0)
+    normalised = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without a GPU is a user error."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DehrnetError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise DehrnetError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+    return device
+
+
+class Backend(Protocol):
+    name: str
+    config: PoseNetConfig
+    device: str
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """PyTorch eager: CUDA when available, fp16 with `half`, channels_last on CUDA."""
+
+    name = "torch"
+
+    def __init__(self, model: PoseHRNet, device: str = "auto", half: bool = False) -> None:
+        import torch
+
+        self.device = resolve_device(device)
+        if half and not self.device.startswith("cuda"):
+            raise DehrnetError("--half needs a CUDA device (use --device cuda, or drop --half on CPU)")
+        self.config = model.config
+        self.half = half
+        self.model = model.eval().to(self.device)
+        if half:
+            self.model.half()
+        if self.device.startswith("cuda"):
+            self.model.to(memory_format=torch.channels_last)
+        self._torch = torch
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device, non_blocking=True)
+            if self.half:
+                x = x.half()
+            if self.device.startswith("cuda"):
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.model(x).float().cpu().numpy()
+
+
+class OnnxBackend:
+    """ONNX Runtime: CUDA provider when asked for and present, else CPU. `providers` says what runs."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path, device: str = "auto") -> None:
+        from .export import INPUT_NAME, ort_session, read_onnx_config
+
+        want_cuda = device in ("auto", None) or device.startswith("cuda")
+        self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
+        self.providers = self.session.get_providers()
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        if device.startswith("cuda") and self.device != "cuda":
+            raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
+        self.config = PoseNetConfig.from_dict(read_onnx_config(path))
+        self._input = INPUT_NAME
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: batch})[0]
+
+
+def make_backend(kind: str, model: PoseHRNet | None, onnx_path: Path | None, device: str = "auto",
+                 half: bool = False) -> Backend:
+    """The backend of `kind` (torch needs `model`, onnx needs `onnx_path`)."""
+    if kind == "torch":
+        if model is None:
+            raise DehrnetError("--backend torch needs a PyTorch checkpoint, not an .onnx file; use --backend onnx")
+        return TorchBackend(model, device, half)
+    if kind == "onnx":
+        return OnnxBackend(onnx_path, device)
+    raise DehrnetError(f"--backend {kind!r}: use one of {', '.join(BACKENDS)}")

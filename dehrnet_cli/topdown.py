@@ -1,0 +1,91 @@
+"""The top-down pose stage: person boxes -> crops -> heatmaps (with flip test) -> keypoints -> poses.
+
+With default settings this is the official HRNet test-time protocol (shared/REFERENCE.md): crops by
+`_xywh2cs` + `get_affine_transform` + bilinear warpAffine, RGB ImageNet normalisation, flip test with
+the one-pixel shift, argmax + quarter offset, rescoring and OKS-NMS. All crops of all given frames go
+through the network together, in batches of `batch` crops (2 x batch with the flip test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends import Backend, normalize_crops
+from .codec import HeatmapCodec
+from .geometry import center_scale_from_xyxy, fuse_flip_test, warp_crops
+from .postprocess import box_areas, oks_nms, oks_sigmas, rescore
+from .types import Detections, Poses
+
+
+@dataclass(frozen=True)
+class TopDownSettings:
+    flip: bool = True  # flip test: average with the mirrored crop's heatmaps
+    decoder: str = "msra"  # "msra" (official) or "dark"
+    batch: int = 32  # crops per forward pass (before flipping)
+    kpt_score_thr: float = 0.2  # rescoring: keypoints above this count (official in_vis_thre)
+    oks_thr: float | None = 0.9  # OKS-NMS threshold per frame; None turns it off
+
+
+class TopDownEstimator:
+    """Poses of people in given boxes. `estimate(images, detections)` works on any number of frames."""
+
+    def __init__(self, backend: Backend, settings: TopDownSettings = TopDownSettings()) -> None:
+        self.backend = backend
+        self.settings = settings
+        cfg = backend.config
+        self.config = cfg
+        self.spec = cfg.keypoints
+        self.codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, cfg.sigma, settings.decoder)
+        self.flip_index = self.spec.flip_index()
+        self.sigmas = oks_sigmas(self.spec)
+
+    def heatmaps(self, crops_bgr: np.ndarray) -> np.ndarray:
+        """(N, h, w, 3) uint8 BGR crops -> (N, K, H, W) float32 heatmaps, flip-tested if enabled."""
+        cfg = self.config
+        batch = normalize_crops(crops_bgr, cfg.mean, cfg.std)
+        out = []
+        for start in range(0, len(batch), self.settings.batch):
+            chunk = batch[start:start + self.settings.batch]
+            if self.settings.flip:
+                both = self.backend(np.concatenate([chunk, chunk[..., ::-1]]))
+                out.append(fuse_flip_test(both[:len(chunk)], both[len(chunk):], self.flip_index))
+            else:
+                out.append(self.backend(chunk))
+        hm_w, hm_h = cfg.heatmap_size
+        return np.concatenate(out) if out else np.zeros((0, self.spec.num_keypoints, hm_h, hm_w), np.float32)
+
+    def estimate(self, images: list[np.ndarray], detections: list[Detections]) -> list[Poses]:
+        """Poses of every frame: images (H, W, 3) uint8 BGR and their person boxes (image pixels)."""
+        cfg = self.config
+        centers, scales, crops, owner = [], [], [], []
+        for i, (image, det) in enumerate(zip(images, detections)):
+            if len(det) == 0:
+                continue
+            c, s = center_scale_from_xyxy(det.boxes_xyxy, cfg.input_size)
+            centers.append(c)
+            scales.append(s)
+            crops.append(warp_crops(image, c, s, cfg.input_size))
+            owner.append(np.full(len(det), i))
+        if not crops:
+            return [Poses.empty(self.spec.num_keypoints) for _ in images]
+        centers_all, scales_all = np.concatenate(centers), np.concatenate(scales)
+        owner_all = np.concatenate(owner)
+        heatmaps = self.heatmaps(np.concatenate(crops))
+        keypoints_xy, kpt_scores = self.codec.decode_to_image(heatmaps, centers_all, scales_all)
+        areas = box_areas(scales_all)
+        results = []
+        for i, det in enumerate(detections):
+            rows = np.flatnonzero(owner_all == i)
+            if len(rows) == 0:
+                results.append(Poses.empty(self.spec.num_keypoints))
+                continue
+            scores = rescore(kpt_scores[rows], det.scores, self.settings.kpt_score_thr)
+            poses = Poses(det.boxes_xyxy.astype(np.float32), det.scores.astype(np.float32), keypoints_xy[rows],
+                          kpt_scores[rows], scores.astype(np.float32), areas[rows].astype(np.float32))
+            if self.settings.oks_thr is not None and len(poses) > 1:
+                keep = oks_nms(poses.keypoints_xy, scores, areas[rows], self.settings.oks_thr, self.sigmas)
+                poses = poses.select(keep)
+            results.append(poses)
+        return results
