@@ -142,6 +142,72 @@ def export_command(
         console.print(f"onnxruntime ({', '.join(report.providers)}) vs torch, batch {batch}: max |diff| = {diff:.3g}")
 
 
+@command(app, "predict")
+def predict_command(
+    source: str = typer.Argument(..., help="Image, folder, glob, .txt list, video, camera index (0) or rtsp/http URL."),
+    out: Path = typer.Option(None, "--out", "-o", help="Annotated video file (video sources) or folder (images)."),
+    json_path: Path = typer.Option(None, "--json", help="Write a COCO-format file: images, annotations, categories."),
+    save_results: Path = typer.Option(None, "--save-results", help="Also write the plain COCO results list."),
+    ann: Path = typer.Option(None, "--ann", help="COCO annotation file naming the same images: its image ids are used."),
+    weights: Path = typer.Option(None, "--weights", "-w", help="Checkpoint: dehrnet, official HRNet, mmpose, or .onnx."),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Registry weights name (dehrnet weights list) or, with --untrained, an architecture."),
+    untrained: bool = typer.Option(False, "--untrained",
+                                   help="Random weights (timing, smoke tests): poses are meaningless."),
+    input_size: str = typer.Option(None, "--input-size", help="HxW for official files of another size, e.g. 256x192."),
+    detector: str = typer.Option("yolo", "--detector", help="yolo, hog (OpenCV, no download) or none (whole image)."),
+    det_model: str = typer.Option("yolo11n.pt", "--det-model", help="YOLO weights (ultralytics fetches known names)."),
+    conf: float = typer.Option(None, "--conf", help="Detector score threshold (YOLO default 0.25; files: 0)."),
+    iou: float = typer.Option(0.7, "--iou", help="Detector NMS IoU."),
+    max_people: int = typer.Option(None, "--max-people", help="Keep at most this many people per frame."),
+    boxes: Path = typer.Option(None, "--boxes", help="COCO detections list (image_id, bbox, score) instead of a "
+                               "detector."),
+    backend: str = typer.Option("torch", "--backend", help="torch or onnx (onnxruntime)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    half: bool = typer.Option(False, "--half", help="fp16 on CUDA."),
+    batch: int = typer.Option(32, "--batch", help="Crops per forward pass (x2 with the flip test)."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test (official protocol: on)."),
+    decoder: str = typer.Option("msra", "--decoder", help="msra (official argmax + quarter offset) or dark."),
+    kpt_thr: float = typer.Option(0.3, "--kpt-thr", help="Hide keypoints below this score; JSON v=2 above, 1 below."),
+    kpt_score_thr: float = typer.Option(0.2, "--kpt-score-thr", help="Rescoring: mean of keypoint scores above this."),
+    oks_nms: float = typer.Option(0.9, "--oks-nms", help="OKS-NMS threshold per frame (1 keeps everything)."),
+    draw_boxes: bool = typer.Option(False, "--draw-boxes", help="Draw person boxes."),
+    show: bool = typer.Option(False, "--show", help="Show a window while running (when a display exists)."),
+    exif: bool = typer.Option(False, "--exif", help="Apply EXIF orientation (default: ignored, as COCO and HRNet)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Detect people, estimate their poses, write annotated media and COCO JSON.
+
+    Examples:
+      dehrnet predict video.mp4 --weights best.pt --out annotated.mp4
+      dehrnet predict images/ --weights best.pt --json results.json --out annotated/
+      dehrnet predict val2017/ --weights w32.pth --boxes dets.json --ann person_keypoints_val2017.json --json out.json
+      dehrnet predict photo.jpg --model dehrnet_w32_384x288 --untrained --detector none --out out/
+    """
+    from .estimator import PoseEstimator
+    from .predict import UNTRAINED_BANNER, PredictJob, run_predict
+
+    if out is None and json_path is None and save_results is None and not show:
+        raise DehrnetError("nothing to write: give --out, --json, --save-results or --show")
+    estimator = PoseEstimator(
+        weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
+        input_size=_parse_size(input_size), detector=detector, det_model=det_model, conf=conf, iou=iou,
+        max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
+        kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+    if untrained:
+        err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
+    job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
+                     banner=UNTRAINED_BANNER if untrained else None)
+    summary = run_predict(estimator, job)
+    for path, reason in summary.skipped:
+        err_console.print(f"skipped {path}: {reason}")
+    if not quiet:
+        err_console.print(f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} frames/s "
+                          f"({estimator.backend.name} on {estimator.backend.device})")
+        for path in summary.outputs:
+            console.print(f"wrote {path}")
+
+
 def main() -> None:
     app(prog_name="dehrnet")
 

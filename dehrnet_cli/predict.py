@@ -1,0 +1,246 @@
+"""The `dehrnet predict` job: source -> poses -> annotated images/video, COCO JSON, results list.
+
+Reading (the source's own thread), detection + pose (this thread) and rendering + encoding (a sink
+thread behind a bounded queue) overlap, so the slowest stage sets the pace and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .coco_format import CocoFileBuilder
+from .errors import DehrnetError
+from .estimator import PoseEstimator
+from .render import draw_poses
+from .sources import Source, open_source
+from .types import Frame, Poses
+from .video_writer import VideoWriter, write_image
+
+VIDEO_OUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+IMAGE_OUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+UNTRAINED_BANNER = "UNTRAINED WEIGHTS - poses are meaningless"
+
+
+@dataclass(frozen=True)
+class PredictJob:
+    source: str
+    out: Path | None = None  # annotated video file, or folder of annotated images
+    json_path: Path | None = None  # COCO-format file (images, annotations, categories)
+    results_path: Path | None = None  # plain COCO results list (COCOeval loadRes)
+    kpt_thr: float = 0.3  # keypoints below are hidden, and get v = 1 in the JSON
+    draw_boxes: bool = False
+    show: bool = False
+    quiet: bool = False
+    exif: bool = False
+    frames_per_batch: int = 4
+    banner: str | None = None
+
+
+@dataclass
+class PredictSummary:
+    frames: int = 0
+    people: int = 0
+    seconds: float = 0.0
+    outputs: list[Path] = field(default_factory=list)
+    partial: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def display_available() -> bool:
+    """Whether an OpenCV window can open (a Linux desktop needs DISPLAY or WAYLAND_DISPLAY)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def plan_video_output(out: Path, source: Source) -> Path:
+    """The annotated video's path: `out` itself when it names a video file, else a file in folder `out`."""
+    if out.suffix.lower() in VIDEO_OUT_SUFFIXES:
+        return out
+    if out.suffix:
+        raise DehrnetError(f"--out {out}: a video source needs a video file ({', '.join(VIDEO_OUT_SUFFIXES)}) "
+                           "or a folder")
+    stem = Path(source.name).stem if source.kind == "video" else source.kind
+    return out / f"{stem}_pose.mp4"
+
+
+def check_output(out: Path, source: Source) -> None:
+    """Refuse an --out that cannot hold this source's output, before any work."""
+    if source.kind != "images":
+        plan_video_output(out, source)
+    elif out.suffix.lower() in VIDEO_OUT_SUFFIXES:
+        raise DehrnetError(f"--out {out}: image sources write annotated copies into a folder; give a folder")
+    if out.exists() and not out.is_dir() and source.kind == "images":
+        raise DehrnetError(f"--out {out}: exists and is not a folder")
+
+
+def plan_image_output(out: Path, frame: Frame) -> Path:
+    name = frame.path.name if frame.path is not None else f"frame_{frame.index:06d}.jpg"
+    if Path(name).suffix.lower() not in IMAGE_OUT_SUFFIXES:
+        name = Path(name).stem + ".png"
+    return out / name
+
+
+class _Sink:
+    """Renders and writes in its own thread; errors come back to the caller on the next call."""
+
+    def __init__(self, job: PredictJob, estimator: PoseEstimator, source: Source, summary: PredictSummary) -> None:
+        self.job, self.source, self.summary = job, source, summary
+        self.spec = estimator.spec
+        self.coco = CocoFileBuilder(self.spec, job.kpt_thr, {"source": source.name})
+        self.video: VideoWriter | None = None
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="dehrnet-sink", daemon=True)
+        self.thread.start()
+
+    def put(self, frame: Frame, image_id: int, poses: Poses, rendered: np.ndarray | None) -> None:
+        self._raise_error()
+        self.queue.put((frame, image_id, poses, rendered))
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def render(self, frame: Frame, poses: Poses) -> np.ndarray:
+        return draw_poses(frame.image, poses, self.spec, self.job.kpt_thr, draw_boxes=self.job.draw_boxes,
+                          banner=self.job.banner)
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue  # drain after a failure so put() never blocks
+            try:
+                self._write(*item)
+            except BaseException as e:  # handed to the main thread
+                self.error = e
+
+    def _write(self, frame: Frame, image_id: int, poses: Poses, rendered: np.ndarray | None) -> None:
+        name = frame.path.name if frame.path is not None else f"{Path(self.source.name).name}#{frame.index}"
+        self.coco.add(image_id, name, frame.size, poses)
+        if self.job.out is None:
+            return
+        image = rendered if rendered is not None else self.render(frame, poses)
+        if self.source.kind == "images":
+            write_image(plan_image_output(self.job.out, frame), image)
+        else:
+            if self.video is None:
+                self.video = VideoWriter(plan_video_output(self.job.out, self.source), self.source.fps or 30.0,
+                                         frame.size)
+            self.video.write(image)
+
+    def finish(self, ok: bool) -> None:
+        """Wait for queued frames; on success move every output into place, else keep outputs intact
+        (the partial video is finalised as NAME.partial.mp4, the JSON files are not written)."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.video is not None:
+            if ok and self.error is None:
+                self.video.close()
+                self.summary.outputs.append(self.video.path)
+            else:
+                self.video.abort()
+                if self.video.partial_path is not None:
+                    self.summary.partial.append(self.video.partial_path)
+        self._raise_error()
+        if ok:
+            if self.job.json_path is not None:
+                self.summary.outputs.append(self.coco.write(self.job.json_path))
+            if self.job.results_path is not None:
+                self.summary.outputs.append(self.coco.write_results(self.job.results_path))
+            if self.job.out is not None and self.source.kind == "images":
+                self.summary.outputs.append(self.job.out)
+
+
+def _progress(job: PredictJob, total: int | None):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from .cli_common import err_console
+
+    return Progress(SpinnerColumn(), TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]:.1f} frames/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=err_console, disable=job.quiet or not err_console.is_terminal, transient=False)
+
+
+def run_predict(estimator: PoseEstimator, job: PredictJob) -> PredictSummary:
+    """Run the job; returns what was written. Ctrl-C stops cleanly (outputs finalised or left intact)
+    and re-raises KeyboardInterrupt after the cleanup."""
+    source = open_source(job.source, exif=job.exif)
+    if job.out is not None:
+        try:
+            check_output(job.out, source)
+        except DehrnetError:
+            source.close()
+            raise
+    summary = PredictSummary()
+    show = job.show and display_available()
+    if job.show and not show:
+        from .cli_common import err_console
+
+        err_console.print("--show: no display here (DISPLAY is not set); not opening a window")
+    sink = _Sink(job, estimator, source, summary)
+    start = time.perf_counter()
+    ok = False
+    try:
+        with _progress(job, source.num_frames) as progress:
+            task = progress.add_task("predict", total=source.num_frames, rate=0.0)
+            for frame, image_id, poses in estimator.predictions(source, job.frames_per_batch, job.exif):
+                rendered = _show(sink, frame, poses, summary, start) if show else None
+                sink.put(frame, image_id, poses, rendered)
+                summary.frames += 1
+                summary.people += len(poses)
+                progress.update(task, advance=1, rate=summary.frames / max(time.perf_counter() - start, 1e-9))
+        ok = True
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:
+        source.close()
+        summary.seconds = time.perf_counter() - start
+        summary.skipped = list(source.skipped)
+        try:
+            sink.finish(ok)
+        finally:
+            if show:
+                import cv2
+
+                cv2.destroyAllWindows()
+    return summary
+
+
+def _show(sink: _Sink, frame: Frame, poses: Poses, summary: PredictSummary, start: float) -> np.ndarray:
+    import cv2
+
+    rendered = sink.render(frame, poses)
+    fps = (summary.frames + 1) / max(time.perf_counter() - start, 1e-9)
+    window = rendered.copy()
+    cv2.putText(window, f"{fps:.1f} fps", (10, window.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                (255, 255, 255), 2, cv2.LINE_AA)
+    cv2.imshow("dehrnet", window)
+    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+        raise KeyboardInterrupt
+    return rendered
