@@ -9,6 +9,8 @@ from rich.table import Table
 
 from . import __version__
 from .cli_common import command, console, err_console
+from .cli_options import parse_size
+from .cli_weights import weights_app
 from .errors import DehrnetError
 
 app = typer.Typer(
@@ -19,6 +21,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+
+
+app.add_typer(weights_app, name="weights")
 
 
 def _version(value: bool) -> None:
@@ -34,26 +39,15 @@ def _root(
     """DE-HRNet top-down human pose estimation."""
 
 
-def _parse_size(text: str | None) -> tuple[int, int] | None:
-    """'384x288' (h x w, as model names write it) -> (w, h)."""
-    if text is None:
-        return None
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise DehrnetError(f"--input-size {text!r}: expected HxW, e.g. 256x192") from None
-    return w, h
-
-
 def _model_from(target: str, input_size: str | None):
     from models import create_model, list_models, load_model
 
     if target in list_models():
-        return create_model(target, input_size=_parse_size(input_size))
+        return create_model(target, input_size=parse_size(input_size))
     path = Path(target)
     if not path.exists():
         raise DehrnetError(f"{target}: neither a named model (dehrnet info --all lists them) nor an existing file")
-    size = _parse_size(input_size)
+    size = parse_size(input_size)
     return load_model(path, **({"input_size": size} if size else {}))
 
 
@@ -134,7 +128,7 @@ def export_command(
     untrained = weights is None and model in list_models()
     if untrained:
         err_console.print(f"[yellow]{model}: exporting random weights (an architecture name, no checkpoint)")
-    net = load_pose_model(weights, model, untrained=untrained, input_size=_parse_size(input_size))
+    net = load_pose_model(weights, model, untrained=untrained, input_size=parse_size(input_size))
     report = export_onnx(net, out, opset=opset, half=half, check=check, device=device)
     precision = "fp16" if report.half else "fp32"
     console.print(f"wrote {report.path} (opset {report.opset}, {precision}, batch axis dynamic)")
@@ -185,20 +179,25 @@ def predict_command(
       dehrnet predict photo.jpg --model dehrnet_w32_384x288 --untrained --detector none --out out/
     """
     from .estimator import PoseEstimator
-    from .predict import UNTRAINED_BANNER, PredictJob, run_predict
+    from .predict import UNTRAINED_BANNER, PredictJob, open_job_source, run_predict
 
     if out is None and json_path is None and save_results is None and not show:
         raise DehrnetError("nothing to write: give --out, --json, --save-results or --show")
-    estimator = PoseEstimator(
-        weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
-        input_size=_parse_size(input_size), detector=detector, det_model=det_model, conf=conf, iou=iou,
-        max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-        kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
-    if untrained:
-        err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
     job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
                      banner=UNTRAINED_BANNER if untrained else None)
-    summary = run_predict(estimator, job)
+    frames = open_job_source(job)  # a bad source or output fails here, before the detector and model load
+    try:
+        estimator = PoseEstimator(
+            weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
+            input_size=parse_size(input_size), detector=detector, det_model=det_model, conf=conf, iou=iou,
+            max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
+            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+    except BaseException:
+        frames.close()
+        raise
+    if untrained:
+        err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
+    summary = run_predict(estimator, job, frames)
     for path, reason in summary.skipped:
         err_console.print(f"skipped {path}: {reason}")
     if not quiet:

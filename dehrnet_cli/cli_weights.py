@@ -136,3 +136,27 @@ def verify_weights() -> None:
         files = ", ".join(f"{r.name} ({r.path})" for r in bad)
         raise DehrnetError(f"{len(bad)} cached file(s) fail verification: {files}; run `dehrnet weights "
                            "download NAME` to fetch them again")
+
+
+@command(weights_app, "convert")
+def convert_weights(
+    src: Path = typer.Argument(..., help="An official HRNet .pth, an mmpose checkpoint or a dehrnet checkpoint."),
+    dst: Path = typer.Argument(..., help="The dehrnet checkpoint to write (.pt)."),
+    to: str = typer.Option(None, "--to", help="Build this config, e.g. dehrnet_w32_384x288 (a warm start from HRNet)."),
+    input_size: str = typer.Option(None, "--input-size", help="HxW of the source file when not 384x288 (17 joints)."),
+) -> None:
+    """Convert a checkpoint into dehrnet's format (weights + config), or warm-start DE-HRNet from HRNet.
+
+    Examples:
+      dehrnet weights convert pose_hrnet_w32_256x192.pth hrnet_w32.pt --input-size 256x192
+      dehrnet weights convert hrnet_w32_coco_384x288-d9f0d786_20200708.pth de.pt --to dehrnet_w32_384x288
+    """
+    from models import convert_checkpoint
+
+    overrides = {}
+    if input_size is not None:
+        from .cli_options import parse_size
+
+        overrides["input_size"] = parse_size(input_size)
+    out = convert_checkpoint(src, dst, to, **overrides)
+    _say(f"wrote {out}")

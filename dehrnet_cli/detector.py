@@ -115,8 +115,9 @@ class YoloPersonDetector:
         try:
             self.model = YOLO(weights)
         except Exception as e:  # ultralytics raises many types for missing/corrupt files and failed downloads
-            raise DehrnetError(f"--det-model {weights}: cannot load it ({str(e).splitlines()[0][:160]}); "
-                               f"{self._alternatives()}") from None
+            reason = str(e).replace("❌", "").strip().splitlines()[0][:160]
+            raise DehrnetError(f"--det-model {weights}: cannot load it ({reason}): place the file in this folder "
+                               f"or give its path, {self._alternatives()}") from None
         self.conf, self.iou, self.max_people = conf, iou, max_people
         self.device = None if device == "auto" else device
 

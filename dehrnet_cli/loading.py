@@ -8,6 +8,7 @@ from models import PoseHRNet, create_model, list_models, load_model
 
 from .errors import DehrnetError
 
+DEFAULT_WEIGHTS_FILE = "dehrnet_w32_384x288.pt"  # looked for in the weights cache when no model is named
 NO_WEIGHTS_HELP = (
     "no DE-HRNet weights are published yet: train them (dehrnet train), warm-start them from an HRNet "
     "checkpoint (dehrnet weights convert HRNET.pth de.pt --to dehrnet_w32_384x288), run the HRNet baseline "
@@ -23,14 +24,21 @@ def load_pose_model(
 ) -> PoseHRNet:
     """`weights`: any checkpoint file (dehrnet, official HRNet, mmpose); `model`: a registry weights
     name (downloaded on first use) or an architecture name (needs `untrained`, else a DehrnetError that
-    says how to get weights). The model comes back in eval mode with `checkpoint_info` when loaded."""
+    says how to get weights); neither: the local default DE-HRNet file in the weights cache, if any.
+    The model comes back in eval mode with `checkpoint_info` when loaded."""
     overrides = {"input_size": tuple(input_size)} if input_size else {}
     if weights is not None and model is not None and not untrained:
         raise DehrnetError("give either --weights FILE or --model NAME, not both")
     if weights is not None:
         return load_model(weights, **overrides)
     if model is None:
-        raise DehrnetError(f"no pose model given: pass --weights FILE or --model NAME; {NO_WEIGHTS_HELP}")
+        from .weights import weights_dir
+
+        default = weights_dir() / DEFAULT_WEIGHTS_FILE
+        if default.is_file():
+            return load_model(default, **overrides)
+        raise DehrnetError(f"no pose model given and no {default}: pass --weights FILE or --model NAME; "
+                           f"{NO_WEIGHTS_HELP}")
     if model in list_models():
         if untrained:
             return create_model(model, **overrides).eval()
