@@ -1,0 +1,93 @@
+"""The CLI surface: version, help with examples, info, export, weights convert, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from typer.main import get_command
+from typer.testing import CliRunner
+
+import models
+from dehrnet_cli import __version__
+from dehrnet_cli.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_version_and_help_list_the_commands():
+    result = _run("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"dehrnet {__version__}"
+    result = _run("--help")
+    assert result.exit_code == 0
+    for name in ("predict", "info", "export", "weights"):
+        assert name in result.output
+
+
+def _all_commands():
+    root = get_command(app)
+    for name, cmd in root.commands.items():
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            yield from ((name, sub) for sub in subs)
+        else:
+            yield (name,)
+
+
+@pytest.mark.parametrize("path", list(_all_commands()), ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    result = _run(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert "example" in result.output.lower()
+
+
+def test_info_prints_the_official_counts_and_refuses_unknown_names():
+    result = _run("info", "hrnet_w32_384x288")
+    assert result.exit_code == 0
+    assert "28.536" in result.output and "17.20" in result.output and "96x72" in result.output
+    result = _run("info", "hrnet_w32_384x289")
+    assert result.exit_code == 2
+    assert "neither a named model" in result.output
+
+
+def test_info_reads_a_checkpoint_file_and_export_writes_a_checked_onnx(tmp_path):
+    torch.manual_seed(0)
+    path = models.save_checkpoint(models.create_model("dehrnet_w8_128x96"), tmp_path / "dir with space" / "t.pt")
+    result = _run("info", str(path))
+    assert result.exit_code == 0 and "dehrnet_w8_128x96" in result.output and "2.181" in result.output
+    result = _run("export", "--weights", str(path), "--out", str(tmp_path / "t.onnx"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "t.onnx").is_file() and "batch 3: max |diff|" in result.output
+    result = _run("export", "--weights", str(path), "--out", str(tmp_path / "old.onnx"), "--opset", "15")
+    assert result.exit_code == 2 and "GridSample" in result.output
+    assert not (tmp_path / "old.onnx").exists()
+
+
+def test_weights_convert_warm_starts_and_the_result_loads(tmp_path):
+    hrnet = models.create_model("dehrnet_w8_128x96", upsample="nearest", dem_stages=())
+    torch.save(hrnet.state_dict(), tmp_path / "hrnet.pth")
+    result = _run("weights", "convert", str(tmp_path / "hrnet.pth"), str(tmp_path / "de.pt"),
+                  "--to", "dehrnet_w8_128x96")
+    assert result.exit_code == 0, result.output
+    loaded = models.load_model(tmp_path / "de.pt")
+    assert loaded.config.name == "dehrnet_w8_128x96" and loaded.checkpoint_info.meta["source_kind"] == "official"
+    result = _run("weights", "convert", str(tmp_path / "missing.pth"), str(tmp_path / "x.pt"))
+    assert result.exit_code == 2 and "missing.pth: no such file" in result.output
+
+
+def test_the_console_script_runs_in_a_subprocess(tmp_path):
+    """The real entry point (python -m dehrnet_cli), from a folder with a space in its name."""
+    cwd = tmp_path / "a folder"
+    cwd.mkdir()
+    done = subprocess.run([sys.executable, "-m", "dehrnet_cli", "info", "nope"], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "dehrnet: error: nope: neither a named model (dehrnet info --all lists them) nor an existing file"]
+    assert "Traceback" not in done.stderr
