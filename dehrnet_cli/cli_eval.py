@@ -1,0 +1,271 @@
+"""`dehrnet eval`: COCO keypoint AP/AR and MPII PCKh with the standard protocols (the CLI face of
+`dehrnet_cli.evaluation`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich import box
+from rich.table import Table
+
+from .atomic import prepare_output, write_json_atomic
+from .cli_common import command, console, err_console
+from .cli_options import parse_size
+from .errors import DehrnetError
+
+if TYPE_CHECKING:
+    from .evaluation import CocoEvalResult
+
+EVAL_YOLO_CONF = 0.01
+"""YOLO score threshold for evaluation: low, because AP rewards recall and the official HRNet protocol
+keeps every detection (IMAGE_THRE 0); 0.01 rather than the 0.001 of YOLO's own mAP runs, because every
+box costs a pose forward pass and COCOeval scores only the best 20 people per image."""
+
+
+def coco_annotation_for(images_dir: Path) -> Path:
+    """The standard COCO layout: `<root>/val2017` -> `<root>/annotations/person_keypoints_val2017.json`."""
+    images_dir = Path(images_dir)
+    return images_dir.resolve().parent / "annotations" / f"person_keypoints_{images_dir.resolve().name}.json"
+
+
+def mpii_paths(mpii_dir: Path | None, ann: Path | None, headboxes: Path | None) -> tuple[Path | None, Path, Path]:
+    """(image folder, annotation json, head boxes) of an MPII evaluation.
+
+    `mpii_dir` is the official root (holding annot/valid.json and images/) or an image folder; --ann and
+    --headboxes override; head boxes default to gt_valid.json or gt_valid.mat beside the annotations.
+    """
+    images = mpii_dir
+    if mpii_dir is not None and (Path(mpii_dir) / "annot").is_dir():
+        images = Path(mpii_dir) / "images"
+        ann = ann or Path(mpii_dir) / "annot" / "valid.json"
+    if ann is None:
+        where = f"--mpii {mpii_dir} has no annot/valid.json" if mpii_dir else "no MPII annotations given"
+        raise DehrnetError(f"{where}: give the per-person annotation json with --ann FILE (e.g. annot/valid.json)")
+    if headboxes is None:
+        found = [p for p in (ann.parent / "gt_valid.json", ann.parent / "gt_valid.mat") if p.is_file()]
+        if not found:
+            raise DehrnetError(f"no head boxes: neither gt_valid.mat nor gt_valid.json beside {ann}; give "
+                               "--headboxes FILE (the official gt_valid.mat, or json [[x1, y1], [x2, y2]] per person)")
+        headboxes = found[0]
+    return images, ann, headboxes
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _table(title: str, *headers: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for n, header in enumerate(headers):
+        table.add_column(header, justify="left" if n == 0 else "right")
+    return table
+
+
+def print_coco(scored: CocoEvalResult, quiet: bool) -> None:
+    """The ten COCOeval numbers; unless quiet, the per-keypoint table and the phase timings."""
+    table = _table(f"COCO keypoints ({scored.num_images} images, {len(scored.results)} results)", *scored.stats)
+    table.add_row(*[_fmt(v) for v in scored.stats.values()])
+    console.print(table)
+    if not quiet:
+        joints = _table("Per keypoint (people matched by COCOeval at OKS 0.5)", "joint", "labelled",
+                        "mean OKS term", "accuracy (term >= 0.5)")
+        for name, row in scored.per_keypoint.items():
+            counted = row["count"] > 0
+            joints.add_row(name, str(row["count"]), _fmt(row["oks"] if counted else None),
+                           _fmt(row["accuracy"] if counted else None))
+        console.print(joints)
+        print_timings(scored.timings)
+    for warning in scored.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}")
+
+
+def print_mpii(scored: dict, quiet: bool) -> None:
+    groups = list(scored["PCKh@0.5"])
+    table = _table(f"MPII PCKh ({scored['num_people']} people)", "", *groups)
+    for key in ("PCKh@0.5", "PCKh@0.1"):
+        table.add_row(key, *[_fmt(scored[key][g], 2) for g in groups])
+    console.print(table)
+    official = _fmt(scored["Mean@0.1 (official)"], 2)
+    console.print(f"official HRNet 'Mean@0.1' (its code reads threshold 0.11): {official}")
+    if not quiet and "timings" in scored:
+        print_timings(scored["timings"])
+
+
+def print_timings(timings: dict[str, float]) -> None:
+    if timings:
+        table = _table("Time per phase", "phase", "seconds")
+        for phase, seconds in timings.items():
+            table.add_row(phase, f"{seconds:.2f}")
+        console.print(table)
+
+
+def _write_outputs(save_results: Path | None, results: list, report: Path | None, document: dict) -> None:
+    if save_results is not None:
+        console.print(f"wrote {write_json_atomic(save_results, results)}")
+    if report is not None:
+        console.print(f"wrote {write_json_atomic(report, document, indent=2)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `dehrnet eval` to `app`."""
+
+    @command(app, "eval")
+    def eval_command(
+        coco: Path = typer.Option(None, "--coco", help="COCO image folder (e.g. coco/val2017); annotations are read "
+                                  "from ../annotations/person_keypoints_<folder>.json unless --ann is given."),
+        ann: Path = typer.Option(None, "--ann", help="Annotation file: COCO person_keypoints_*.json, or the MPII "
+                                 "per-person json (annot/valid.json)."),
+        coco_results: Path = typer.Option(None, "--coco-results", help="Score this COCO results list (no model run)."),
+        gt_boxes: bool = typer.Option(False, "--gt-boxes", help="Ground-truth person boxes (cleaned as the "
+                                      "official loader) instead of a detector."),
+        boxes: Path = typer.Option(None, "--boxes", help="COCO person detections (image_id, bbox, score), e.g. the "
+                                   "56.4-AP val2017 file; every box is used."),
+        detector: str = typer.Option("yolo", "--detector", help="Person detector when neither --boxes nor "
+                                     "--gt-boxes: yolo, hog or none (whole image)."),
+        det_model: str = typer.Option("yolo11n.pt", "--det-model", help="YOLO weights."),
+        conf: float = typer.Option(None, "--conf", help=f"Detector score threshold (YOLO default {EVAL_YOLO_CONF}: "
+                                   "low, as AP rewards recall; --boxes default 0)."),
+        max_people: int = typer.Option(None, "--max-people", help="Keep at most this many boxes per image."),
+        weights: Path = typer.Option(None, "--weights", "-w",
+                                     help="Checkpoint: dehrnet, official HRNet, mmpose, .onnx."),
+        model: str = typer.Option(None, "--model", "-m", help="Registry weights name, or an architecture name with "
+                                  "--untrained."),
+        untrained: bool = typer.Option(False, "--untrained", help="Random weights (smoke tests): numbers are "
+                                       "meaningless."),
+        input_size: str = typer.Option(None, "--input-size", help="HxW for official files of another size."),
+        backend: str = typer.Option("torch", "--backend", help="torch or onnx (onnxruntime)."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        half: bool = typer.Option(False, "--half", help="fp16 on CUDA."),
+        batch: int = typer.Option(32, "--batch", help="Crops per forward pass (x2 with the flip test)."),
+        flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test (official protocol: on)."),
+        decoder: str = typer.Option("msra", "--decoder", help="msra (official) or dark."),
+        limit: int = typer.Option(None, "--limit", help="Evaluate only the first N images (MPII: people)."),
+        save_results: Path = typer.Option(None, "--save-results", help="Write the predictions: the COCO results "
+                                          "list, or for MPII [{image, joints (1-based), scores}]."),
+        report: Path = typer.Option(None, "--report", help="Write {stats, per_keypoint, settings, ...} as JSON."),
+        mpii: Path = typer.Option(None, "--mpii", help="MPII root (annot/valid.json, annot/gt_valid.mat, images/) "
+                                  "or image folder (then --ann)."),
+        mpii_results: Path = typer.Option(None, "--mpii-results", help="Score this MPII predictions json (no model "
+                                          "run); needs --ann or --mpii to find the annotations."),
+        headboxes: Path = typer.Option(None, "--headboxes", help="MPII head boxes: gt_valid.mat (needs scipy) or json "
+                                       "(a list of \\[\\[x1, y1], \\[x2, y2]] per person, or {image: box})."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the result table: no progress bar, per-keypoint "
+                                   "table or timings."),
+    ) -> None:
+        """Evaluate a pose model: COCO keypoint AP/AR (OKS) or MPII PCKh, with the standard protocols.
+
+        COCO: flip test, rescoring, OKS-NMS 0.9 per image, then COCOeval (the official HRNet protocol).
+        MPII: official crops; PCKh with head size 0.6 x head-box diagonal.
+
+        Examples:
+          dehrnet eval --coco coco/val2017 --weights best.pt --gt-boxes
+          dehrnet eval --coco coco/val2017 --weights w32.pth --boxes COCO_val2017_detections_AP_H_56_person.json
+          dehrnet eval --coco coco/val2017 --model hrnet_w32.coco_384x288 --report report.json --limit 500
+          dehrnet eval --coco-results preds.json --ann coco/annotations/person_keypoints_val2017.json
+          dehrnet eval --mpii mpii --weights mpii_w32.pth
+          dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
+        """
+        modes = [name for name, given in (("--coco", coco and not coco_results), ("--coco-results", coco_results),
+                                          ("--mpii", mpii and not mpii_results), ("--mpii-results", mpii_results))
+                 if given]
+        if len(modes) != 1:
+            raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE"
+                               + (f" (got {', '.join(modes)})" if modes else ""))
+        if gt_boxes and boxes is not None:
+            raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
+        if limit is not None and limit < 1:
+            raise DehrnetError(f"--limit {limit}: give a positive number of images (MPII: people)")
+        for out in (save_results, report):
+            if out is not None:
+                prepare_output(out)
+        settings: dict = {"mode": modes[0].lstrip("-"), "limit": limit}
+        if coco_results is not None:
+            _score_coco_file(coco_results, ann or (coco_annotation_for(coco) if coco else None), limit, report,
+                             settings, quiet)
+            return
+        if mpii_results is not None:
+            _score_mpii_file(mpii_results, mpii_paths(mpii, ann, headboxes), limit, report, settings, quiet)
+            return
+        from . import evaluation
+
+        if mpii is not None:
+            images_dir, ann_file, hb_file = mpii_paths(mpii, ann, headboxes)
+            settings.update(ann=str(ann_file), headboxes=str(hb_file), images=str(images_dir))
+        else:
+            images_dir, ann_file = coco, ann or coco_annotation_for(coco)
+            if not ann_file.is_file():
+                raise DehrnetError(f"annotation file {ann_file}: no such file; give --ann FILE (a COCO "
+                                   "person_keypoints_*.json for the images in --coco)")
+        if not Path(images_dir).is_dir():
+            raise DehrnetError(f"image folder {images_dir}: no such folder")
+        det_conf = _detector_conf(conf, detector, boxes)
+        estimator = _estimator(coco is not None and not gt_boxes, weights, model, untrained, input_size, backend,
+                               device, half, detector, det_model, det_conf, max_people, boxes, flip, decoder, batch)
+        topdown = estimator.topdown
+        settings.update(model=estimator.config.name, weights=str(weights) if weights else model, untrained=untrained,
+                        input_size=list(estimator.config.input_size), backend=estimator.backend.name,
+                        device=estimator.backend.device, half=half, flip=flip, decoder=decoder, batch=batch,
+                        kpt_score_thr=topdown.settings.kpt_score_thr, oks_thr=topdown.settings.oks_thr)
+        if mpii is not None:
+            scored = evaluation.run_mpii_eval(topdown, images_dir, ann_file, hb_file, progress=not quiet, limit=limit)
+            print_mpii(scored, quiet)
+            predictions = scored.pop("predictions")
+            _write_outputs(save_results, predictions, report, {"pckh": scored, "settings": settings})
+            return
+        settings.update(ann=str(ann_file), images=str(coco), boxes="gt" if gt_boxes else str(boxes) if boxes else
+                        f"yolo ({det_model}, conf {det_conf})" if detector == "yolo" else detector)
+        scored = evaluation.run_coco_eval(topdown, coco, ann_file, "gt" if gt_boxes else estimator.detector,
+                                          limit=limit, progress=not quiet)
+        print_coco(scored, quiet)
+        _write_outputs(save_results, scored.results, report, scored.to_report(settings))
+
+
+def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | None, report: Path | None,
+                     settings: dict, quiet: bool) -> None:
+    """--coco-results: score an existing COCO results list (the first `limit` images when given)."""
+    from . import evaluation
+
+    if ann_file is None:
+        raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
+    image_ids = evaluation.load_coco_gt(ann_file).getImgIds()[:limit] if limit else None
+    scored = evaluation.score_coco_results(evaluation.read_coco_results(results_file), ann_file, image_ids)
+    settings.update(results=str(results_file), ann=str(ann_file))
+    print_coco(scored, quiet)
+    _write_outputs(None, [], report, scored.to_report(settings))
+
+
+def _score_mpii_file(results_file: Path, paths: tuple[Path | None, Path, Path], limit: int | None,
+                     report: Path | None, settings: dict, quiet: bool) -> None:
+    """--mpii-results: score an existing MPII predictions json (annotation order)."""
+    from . import evaluation
+
+    _, ann_file, hb_file = paths
+    annotations = evaluation.load_mpii_annotations(ann_file)
+    head_boxes = evaluation.load_headboxes(hb_file, annotations)
+    preds = evaluation.read_mpii_results(results_file, annotations)
+    scored = evaluation.score_mpii(preds[:limit], annotations[:limit], head_boxes[:limit])
+    settings.update(results=str(results_file), ann=str(ann_file), headboxes=str(hb_file))
+    print_mpii(scored, quiet)
+    _write_outputs(None, [], report, {"pckh": scored, "settings": settings})
+
+
+def _detector_conf(conf: float | None, detector: str, boxes: Path | None) -> float | None:
+    """The user's --conf, else EVAL_YOLO_CONF for YOLO (detections files and HOG keep their own default)."""
+    return conf if conf is not None or detector != "yolo" or boxes is not None else EVAL_YOLO_CONF
+
+
+def _estimator(use_detector: bool, weights: Path | None, model: str | None, untrained: bool, input_size: str | None,
+               backend: str, device: str, half: bool, detector: str, det_model: str, conf: float | None,
+               max_people: int | None, boxes: Path | None, flip: bool, decoder: str, batch: int):
+    """The pose stage (and, for detector boxes, the detector) that the flags ask for."""
+    from .estimator import PoseEstimator
+
+    estimator = PoseEstimator(weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
+                              input_size=parse_size(input_size), detector=detector if use_detector else "none",
+                              det_model=det_model, conf=conf, max_people=max_people,
+                              boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch)
+    if untrained:
+        err_console.print(f"[bold yellow]UNTRAINED WEIGHTS - the numbers are meaningless[/] ({estimator.config.name})")
+    return estimator
