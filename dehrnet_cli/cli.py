@@ -169,6 +169,20 @@ def predict_command(
     show: bool = typer.Option(False, "--show", help="Show a window while running (when a display exists)."),
     exif: bool = typer.Option(False, "--exif", help="Apply EXIF orientation (default: ignored, as COCO and HRNet)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    track: bool = typer.Option(False, "--track", help="Give every person a stable id across frames (JSON track_id, "
+                               "drawn on the video)."),
+    tracker: str = typer.Option(None, "--tracker", help="bytetrack.yaml (default with YOLO), botsort.yaml, a tracker "
+                                "YAML, or oks (pose similarity; default otherwise). Implies --track."),
+    det_every: int = typer.Option(1, "--det-every", help="Run the detector on every N-th frame; in between, boxes come "
+                                  "from the last frame's keypoints."),
+    smooth: bool = typer.Option(False, "--smooth", help="One-Euro filter per track and keypoint (implies --track)."),
+    smooth_min_cutoff: float = typer.Option(None, "--smooth-min-cutoff", help="Hz for still joints (default 1.0): "
+                                            "lower is steadier but lags more."),
+    smooth_beta: float = typer.Option(None, "--smooth-beta", help="Cutoff growth with speed (default 8.0): higher "
+                                      "lags less on fast moves, keeps more jitter."),
+    csv_path: Path = typer.Option(None, "--csv", help="Keypoints as CSV: frame, time, track_id, person, keypoint, x, "
+                                  "y, score."),
+    save_crops: Path = typer.Option(None, "--save-crops", help="Folder for per-person crop images."),
 ) -> None:
     """Detect people, estimate their poses, write annotated media and COCO JSON.
 
@@ -177,14 +191,21 @@ def predict_command(
       dehrnet predict images/ --weights best.pt --json results.json --out annotated/
       dehrnet predict val2017/ --weights w32.pth --boxes dets.json --ann person_keypoints_val2017.json --json out.json
       dehrnet predict photo.jpg --model dehrnet_w32_384x288 --untrained --detector none --out out/
+      dehrnet predict walk.mp4 --weights best.pt --track --smooth --csv walk.csv --out walk_pose.mp4
+      dehrnet predict 0 --weights best.pt --track --det-every 5 --show
     """
     from .estimator import PoseEstimator
     from .predict import UNTRAINED_BANNER, PredictJob, open_job_source, run_predict
+    from .video_stage import detector_conf, video_settings
 
-    if out is None and json_path is None and save_results is None and not show:
-        raise DehrnetError("nothing to write: give --out, --json, --save-results or --show")
+    if out is None and json_path is None and save_results is None and csv_path is None and save_crops is None \
+            and not show:
+        raise DehrnetError("nothing to write: give --out, --json, --save-results, --csv, --save-crops or --show")
+    video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
+    conf = detector_conf(video, detector, conf, boxes is not None)
     job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
-                     banner=UNTRAINED_BANNER if untrained else None)
+                     banner=UNTRAINED_BANNER if untrained else None, video=video, csv_path=csv_path,
+                     crops_dir=save_crops)
     frames = open_job_source(job)  # a bad source or output fails here, before the detector and model load
     try:
         estimator = PoseEstimator(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from .loading import load_pose_model
 from .sources import ImageSource, Source, open_source
 from .topdown import TopDownEstimator, TopDownSettings
 from .types import Frame, Poses
+from .video_stage import VideoSettings, VideoStage
 
 
 def _onnx_for(model, weights: Path | None, device: str) -> Path:
@@ -122,31 +123,37 @@ class PoseEstimator:
         paths = source.paths if isinstance(source, ImageSource) else None
         return ImageIds(self.ann, paths)
 
-    def predict(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False
-                ) -> Iterator[tuple[Frame, Poses]]:
-        """(frame, poses) for every frame of a source (a path, glob, camera index, URL or Source)."""
-        for frame, _, poses in self.predictions(source, frames_per_batch, exif):
+    def predict(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False,
+                video: VideoSettings | None = None) -> Iterator[tuple[Frame, Poses]]:
+        """(frame, poses) for every frame of a source (a path, glob, camera index, URL or Source);
+        `video`: tracking, smoothing and detection every N frames (see video_stage.VideoSettings)."""
+        for frame, _, poses in self.predictions(source, frames_per_batch, exif, video):
             yield frame, poses
 
-    def predictions(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False
-                    ) -> Iterator[tuple[Frame, int, Poses]]:
+    def predictions(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False,
+                    video: VideoSettings | None = None) -> Iterator[tuple[Frame, int, Poses]]:
         """(frame, COCO image id, poses); files are batched `frames_per_batch` frames at a time, live
-        sources one frame at a time (latency first)."""
+        sources one frame at a time (latency first). With `video`, a fresh VideoStage (trackers,
+        filters) serves this source run."""
         src = open_source(str(source), exif=exif) if not isinstance(source, Source) else source
         ids = self.image_ids_for(src)
         per_batch = 1 if src.is_live else max(1, frames_per_batch)
         pending: list[Frame] = []
         try:
+            estimate = self.estimate_frames
+            if video is not None and video.active:
+                estimate = VideoStage(self.detector, self.topdown, video, src.fps).estimate
             for frame in src:
                 pending.append(frame)
                 if len(pending) >= per_batch:
-                    yield from self._flush(pending, ids)
+                    yield from self._flush(pending, ids, estimate)
                     pending = []
             if pending:
-                yield from self._flush(pending, ids)
+                yield from self._flush(pending, ids, estimate)
         finally:
             src.close()
 
-    def _flush(self, frames: list[Frame], ids: ImageIds) -> Iterator[tuple[Frame, int, Poses]]:
+    def _flush(self, frames: list[Frame], ids: ImageIds,
+               estimate: Callable[[list[Frame], list[int]], list[Poses]]) -> Iterator[tuple[Frame, int, Poses]]:
         image_ids = [ids(f.path, f.index) for f in frames]
-        yield from zip(frames, image_ids, self.estimate_frames(frames, image_ids))
+        yield from zip(frames, image_ids, estimate(frames, image_ids))

@@ -20,8 +20,10 @@ from .coco_format import CocoFileBuilder
 from .errors import DehrnetError
 from .estimator import PoseEstimator
 from .render import draw_poses
-from .sources import Source, open_source
+from .sources import ImageSource, Source, open_source
 from .types import Frame, Poses
+from .video_exports import PoseExports, check_export_paths
+from .video_stage import VideoSettings
 from .video_writer import VideoWriter, write_image
 
 VIDEO_OUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
@@ -42,6 +44,9 @@ class PredictJob:
     exif: bool = False
     frames_per_batch: int = 4
     banner: str | None = None
+    video: VideoSettings | None = None  # tracking, smoothing, detection every N frames
+    csv_path: Path | None = None  # one row per frame x person x keypoint (video_exports)
+    crops_dir: Path | None = None  # per-person crop images
 
 
 @dataclass
@@ -85,6 +90,11 @@ def check_output(out: Path, source: Source) -> None:
         raise DehrnetError(f"--out {out}: image sources write annotated copies into a folder; give a folder")
     if out.exists() and not out.is_dir() and source.kind == "images":
         raise DehrnetError(f"--out {out}: exists and is not a folder")
+    if isinstance(source, ImageSource) and out.resolve() in {p.parent.resolve() for p in source.paths}:
+        raise DehrnetError(f"--out {out}: is the folder of the input images, whose annotated copies would "
+                           "overwrite them; give another folder")
+    if source.kind == "video" and plan_video_output(out, source).resolve() == Path(source.name).resolve():
+        raise DehrnetError(f"--out {out}: is the input video itself; give another file name")
 
 
 def plan_image_output(out: Path, frame: Frame) -> Path:
@@ -102,6 +112,9 @@ class _Sink:
         self.spec = estimator.spec
         self.coco = CocoFileBuilder(self.spec, job.kpt_thr, {"source": source.name})
         self.video: VideoWriter | None = None
+        self.exports: PoseExports | None = None
+        if job.csv_path is not None or job.crops_dir is not None:
+            self.exports = PoseExports(self.spec, job.csv_path, job.crops_dir, source.fps, source.kind != "images")
         self.queue: queue.Queue = queue.Queue(maxsize=8)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="dehrnet-sink", daemon=True)
@@ -133,7 +146,10 @@ class _Sink:
 
     def _write(self, frame: Frame, image_id: int, poses: Poses, rendered: np.ndarray | None) -> None:
         name = frame.path.name if frame.path is not None else f"{Path(self.source.name).name}#{frame.index}"
-        self.coco.add(image_id, name, frame.size, poses)
+        if self.job.json_path is not None or self.job.results_path is not None:
+            self.coco.add(image_id, name, frame.size, poses)  # kept only when asked for: memory stays flat
+        if self.exports is not None:
+            self.exports.add(frame, poses)
         if self.job.out is None:
             return
         image = rendered if rendered is not None else self.render(frame, poses)
@@ -158,6 +174,10 @@ class _Sink:
                 self.video.abort()
                 if self.video.partial_path is not None:
                     self.summary.partial.append(self.video.partial_path)
+        if self.exports is not None:  # the CSV is published on success, else kept as NAME.partial.csv
+            written, partial = self.exports.finish(ok and self.error is None)
+            self.summary.outputs.extend(written)
+            self.summary.partial.extend(partial)
         self._raise_error()
         if ok:
             if self.job.json_path is not None:
@@ -186,16 +206,27 @@ def _progress(job: PredictJob, total: int | None):
                     console=err_console, disable=job.quiet or not err_console.is_terminal, transient=False)
 
 
-def run_predict(estimator: PoseEstimator, job: PredictJob) -> PredictSummary:
-    """Run the job; returns what was written. Ctrl-C stops cleanly (outputs finalised or left intact)
-    and re-raises KeyboardInterrupt after the cleanup."""
+def open_job_source(job: PredictJob) -> Source:
+    """Open the job's source and check that its outputs can be written: a bad source, --out, --json or
+    --save-results fails here, before any model is loaded or frame processed."""
     source = open_source(job.source, exif=job.exif)
-    if job.out is not None:
-        try:
+    try:
+        if job.out is not None:
             check_output(job.out, source)
-        except DehrnetError:
-            source.close()
-            raise
+        for flag, path in (("--json", job.json_path), ("--save-results", job.results_path)):
+            if path is not None and path.is_dir():
+                raise DehrnetError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'results.json'}")
+        check_export_paths(job.csv_path, job.crops_dir)
+    except DehrnetError:
+        source.close()
+        raise
+    return source
+
+
+def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None = None) -> PredictSummary:
+    """Run the job on `source` (opened with `open_job_source`, else opened here); returns what was written.
+    Ctrl-C stops cleanly (outputs finalised or left intact) and re-raises KeyboardInterrupt after the cleanup."""
+    source = open_job_source(job) if source is None else source
     summary = PredictSummary()
     show = job.show and display_available()
     if job.show and not show:
@@ -208,7 +239,7 @@ def run_predict(estimator: PoseEstimator, job: PredictJob) -> PredictSummary:
     try:
         with _progress(job, source.num_frames) as progress:
             task = progress.add_task("predict", total=source.num_frames, rate=0.0)
-            for frame, image_id, poses in estimator.predictions(source, job.frames_per_batch, job.exif):
+            for frame, image_id, poses in estimator.predictions(source, job.frames_per_batch, job.exif, job.video):
                 rendered = _show(sink, frame, poses, summary, start) if show else None
                 sink.put(frame, image_id, poses, rendered)
                 summary.frames += 1
