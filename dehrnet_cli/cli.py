@@ -9,6 +9,7 @@ from rich.table import Table
 
 from . import __version__
 from .cli_common import command, console, err_console
+from .cli_eval import register as register_eval
 from .cli_options import parse_size
 from .cli_weights import weights_app
 from .errors import DehrnetError
@@ -24,6 +25,7 @@ app = typer.Typer(
 
 
 app.add_typer(weights_app, name="weights")
+register_eval(app)
 
 
 def _version(value: bool) -> None:
