@@ -11,6 +11,7 @@ from . import __version__
 from .cli_common import command, console, err_console
 from .cli_eval import register as register_eval
 from .cli_options import parse_size
+from .cli_train import register as register_train
 from .cli_weights import weights_app
 from .errors import DehrnetError
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 
 app.add_typer(weights_app, name="weights")
 register_eval(app)
+register_train(app)
 
 
 def _version(value: bool) -> None:
