@@ -36,6 +36,17 @@ def _data_kind(coco: Path | None, mpii: Path | None, synthetic: int | None) -> s
     return "mpii" if mpii is not None else "synthetic" if synthetic is not None else "coco"
 
 
+def _init_path(init: str | None) -> Path | None:
+    """--init FILE, or a registry name (dehrnet weights list) resolved and downloaded on first use."""
+    if init is None or Path(init).exists():
+        return None if init is None else Path(init)
+    from .weights import load_manifest, resolve
+
+    if init in load_manifest():
+        return resolve(init)
+    raise DehrnetError(f"--init {init}: no such file, and not a registry name (see: dehrnet weights list)")
+
+
 def register(app: typer.Typer) -> None:
     """Add `dehrnet train` to `app`."""
 
@@ -61,7 +72,8 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(None, "--workers", help="DataLoader workers per process [min(8, CPUs)]."),
         device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N [auto; torchrun: LOCAL_RANK]."),
         val_every: int = typer.Option(None, "--val-every", help="Validate every N epochs (and after the last) [5]."),
-        init: Path = typer.Option(None, "--init", help="Warm start from a pose checkpoint (HRNet -> DE-HRNet)."),
+        init: str = typer.Option(None, "--init", help="Warm start from a pose checkpoint file or registry name "
+                                 "(HRNet -> DE-HRNet)."),
         init_backbone: Path = typer.Option(None, "--init-backbone", help="ImageNet HRNet weights for the backbone, "
                                            "as the official recipe (e.g. hrnet_w32-36af842e.pth)."),
         resume: Path = typer.Option(None, "--resume", help="Continue a run exactly from its last.pt."),
@@ -106,7 +118,7 @@ def register(app: typer.Typer) -> None:
             values = dict(model=config or DEFAULT_MODELS[kind], data=kind, data_root=coco or mpii,
                           synthetic_images=synthetic, train_ann=train_ann, val_ann=val_ann, train_images=train_images,
                           val_images=val_images, val_boxes=val_boxes, val_headboxes=val_headboxes, batch=batch, lr=lr,
-                          lr_steps=_parse_steps(lr_steps), init=init, init_backbone=init_backbone, amp=amp,
+                          lr_steps=_parse_steps(lr_steps), init=_init_path(init), init_backbone=init_backbone, amp=amp,
                           sync_bn=sync_bn, freeze_bn=freeze_bn, seed=seed, **run_control)
             run_config = replace(TrainConfig(), **{k: v for k, v in values.items() if v is not None})
         result = train(run_config, resume=resume)
