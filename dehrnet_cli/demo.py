@@ -18,6 +18,7 @@ from .cli_common import console, err_console
 from .errors import DehrnetError
 from .estimator import PoseEstimator
 from .predict import UNTRAINED_BANNER, PredictJob, run_predict
+from .video_stage import video_settings
 from .video_writer import VideoWriter
 
 BASELINE = "hrnet_w32.coco_256x192"
@@ -71,10 +72,13 @@ def main() -> int:
     for image in images:
         (folder / image.name).write_bytes(image.read_bytes())
     outputs = []
-    for source, out, json_path in [(folder, OUT / f"images_{tag}", OUT / f"images_{tag}.json"),
-                                   (video, OUT / f"pan_{tag}.mp4", OUT / f"pan_{tag}.json")]:
+    # with real weights the video is tracked and smoothed (issue 10); untrained poses have nothing to track
+    tracked = None if banner else video_settings(track=True, smooth=True, kpt_thr=kpt_thr)
+    for source, out, json_path, settings in [
+            (folder, OUT / f"images_{tag}", OUT / f"images_{tag}.json", None),
+            (video, OUT / f"pan_{tag}.mp4", OUT / f"pan_{tag}.json", tracked)]:
         summary = run_predict(estimator, PredictJob(str(source), out=out, json_path=json_path, kpt_thr=kpt_thr,
-                                                    draw_boxes=True, banner=banner))
+                                                    draw_boxes=True, banner=banner, video=settings))
         outputs += summary.outputs
         err_console.print(f"demo: {source.name}: {summary.frames} frames, {summary.people} people, "
                           f"{summary.fps:.1f} frames/s on {estimator.backend.device}")
