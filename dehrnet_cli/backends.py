@@ -93,7 +93,7 @@ class OnnxBackend:
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
         if device.startswith("cuda") and self.device != "cuda":
             raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
-        self.config = PoseNetConfig.from_dict(read_onnx_config(path))
+        self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))
         self._input = INPUT_NAME
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from . import __version__
+from .cli_bench import register as register_bench
 from .cli_common import command, console, err_console
 from .cli_eval import register as register_eval
 from .cli_options import parse_size
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(weights_app, name="weights")
 register_eval(app)
 register_train(app)
+register_bench(app)
 
 
 def _version(value: bool) -> None:

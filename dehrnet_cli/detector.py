@@ -153,8 +153,15 @@ class YoloPersonDetector:
         return weights  # ultralytics downloads its own assets on first use
 
     def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
-        results = self.model.predict([f.image for f in frames], classes=[PERSON_CLASS], conf=self.conf,
-                                     iou=self.iou, max_det=self.max_people or 300, device=self.device, verbose=False)
+        import torch
+
+        threads = torch.get_num_threads()  # ultralytics' select_device lowers it to cores - 1 for good
+        try:
+            results = self.model.predict([f.image for f in frames], classes=[PERSON_CLASS], conf=self.conf,
+                                         iou=self.iou, max_det=self.max_people or 300, device=self.device,
+                                         verbose=False)
+        finally:
+            torch.set_num_threads(threads)
         out = []
         for r in results:
             boxes = r.boxes.xyxy.cpu().numpy().astype(np.float32)

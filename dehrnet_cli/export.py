@@ -112,9 +112,9 @@ def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False
     return ExportReport(out, opset, half, providers, diffs)
 
 
-def read_onnx_config(path: Path) -> dict:
-    """The dehrnet config stored in an exported model's metadata."""
-    session = ort_session(Path(path))
+def read_onnx_config(path: Path, session=None) -> dict:
+    """The dehrnet config stored in an exported model's metadata (from `session` when one is open)."""
+    session = session or ort_session(Path(path))
     meta = session.get_modelmeta().custom_metadata_map
     if "dehrnet_config" not in meta:
         raise DehrnetError(f"{path}: an ONNX model without dehrnet metadata (export it with dehrnet export)")

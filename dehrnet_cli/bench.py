@@ -1,0 +1,493 @@
+"""`dehrnet bench`: each stage of the top-down pipeline alone, then the whole pipeline, on this machine.
+
+Input is a synthetic video made here (fixed seed) with fixed person boxes, so no weights are needed:
+the pose networks and the YOLO detector are built with random weights (time only). Every number is the
+median and spread over `repeats` timed repetitions after `warmup` untimed ones; CUDA work is timed with
+CUDA events after a synchronisation, never with a bare host clock. Stages (see bench_results.STAGES):
+video decode (PyAV on the reader thread), detector (YOLO11n from its yaml), crop (affine warps), pose
+(normalise + forward, one batched forward of 2N crops with the flip test, flip fuse), decode + flip
+(flip fuse, argmax decode, rescoring, OKS-NMS), render (draw_poses), encode (H.264 VideoWriter). The
+pipeline is `run_predict` (reader thread, pose on the main thread, render + encode on a sink thread).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bench_input import VIDEO_FPS, FixedBoxesDetector, person_boxes, synthetic_poses, write_synthetic_video
+from .bench_machine import PeakRss, cpu_peak_flops, gpu_peak_flops, machine_summary, read_cpu_info
+from .bench_results import PEER, PIPELINE, Measurement, Ratio, compute_ratios
+from .bench_timing import interleaved, repeat, torch_threads_kept
+from .errors import DehrnetError
+from .types import Frame
+
+DEFAULT_MODELS = ("dehrnet_w32_384x288", "hrnet_w32_384x288")
+PRECISIONS = ("fp32", "fp16")
+DETECTOR_YAML, PEER_YAML = "yolo11n.yaml", "yolo11n-pose.yaml"
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to measure. `sweep` runs every model x backend x precision x batch x flip and the pipeline
+    for every size x people; without it only what the target ratios need is run: each model at
+    `pipeline_batch` without flip, the first model also with flip and on every backend, and the
+    pipeline (and detector, peer) at the first size and people count."""
+
+    models: tuple[str, ...] = DEFAULT_MODELS
+    backends: tuple[str, ...] = ("torch", "onnx")
+    precisions: tuple[str, ...] = PRECISIONS  # fp16 runs on CUDA only
+    batches: tuple[int, ...] = (1, 8, 32, 64)  # crops per forward pass of the pose stage
+    flips: tuple[bool, ...] = (False, True)
+    people: tuple[int, ...] = (1, 5)
+    sizes: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))  # video (w, h)
+    sweep: bool = True
+    pipeline_batch: int = 8  # crops per forward in the pipeline (and the pose rows the ratios compare)
+    frames: int | None = None  # frames per stage repetition and pipeline run (None: 16 on CPU, 256 on CUDA,
+    # where short runs would time thread start-up and the encoder flush); the memory check also runs 2x
+    warmup: int = 1
+    repeats: int = 5
+    device: str = "auto"
+    detector: bool = True
+    peer: bool = True
+    pipeline: bool = True
+    seed: int = 0
+    compile: bool = False  # torch.compile the pose net (torch backend)
+    channels_last: bool = False  # channels_last weights on CPU too (TorchBackend does it on CUDA)
+    ort_threads: int | None = None  # onnxruntime intra-op threads (None: its default)
+    torch_threads: int | None = None  # torch intra-op threads (None: its default, the physical cores)
+
+
+QUICK = BenchSettings(batches=(4,), pipeline_batch=4, frames=8, warmup=1, repeats=3, sweep=False)
+
+
+@dataclass
+class BenchReport:
+    """Everything one run measured, with what it ran on and how it was started."""
+
+    machine: dict[str, Any]
+    command: str
+    date: str
+    settings: dict[str, Any]
+    measurements: list[Measurement] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+    rss: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "command": self.command, "date": self.date, "settings": self.settings,
+                "wall_s": self.wall_s, "measurements": [m.to_dict() for m in self.measurements],
+                "ratios": [r.to_dict() for r in self.ratios], "rss": self.rss, "notes": self.notes}
+
+
+# --------------------------------------------------------------------------------------- the bench
+
+
+def _size_name(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+class Bench:
+    """One benchmark run on `settings.device`; `run()` measures everything. Files (synthetic videos, ONNX
+    exports, outputs) go to `workdir`; `log` receives one line per finished measurement."""
+
+    def __init__(self, settings: BenchSettings, workdir: Path, log: Log = lambda _: None) -> None:
+        import torch
+
+        from .backends import resolve_device
+
+        self.s, self.workdir, self.log = settings, workdir, log
+        self.device = resolve_device(settings.device)
+        self.cuda = self.device.startswith("cuda")
+        self.measurements: list[Measurement] = []
+        self.notes: list[str] = []
+        self._videos: dict[tuple[tuple[int, int], int], Path] = {}
+        self._frames: dict[tuple[int, int], list[Frame]] = {}
+        self._onnx: dict[tuple[str, str], Path] = {}
+        self.max_people = max(settings.people)
+        self.n_frames = settings.frames or (256 if self.cuda else 16)
+        if "fp16" in settings.precisions and not self.cuda:
+            self.notes.append("fp16 skipped: it needs a CUDA device")
+        if self.cuda:
+            self.peak_fn = lambda p: gpu_peak_flops(torch.cuda.get_device_name(torch.device(self.device)), p,
+                                                    tf32=torch.backends.cudnn.allow_tf32)
+        else:
+            cpu_peak = cpu_peak_flops(read_cpu_info())
+            self.peak_fn = lambda _: cpu_peak
+
+    # inputs ------------------------------------------------------------------------------------
+
+    def boxes(self, size: tuple[int, int], people: int) -> np.ndarray:
+        """(people, 4) xyxy boxes: the first of the layout the synthetic video draws figures in."""
+        return person_boxes(size, self.max_people)[:people]
+
+    def video(self, size: tuple[int, int], frames: int) -> Path:
+        """The synthetic video of `frames` frames at `size`, made on first use."""
+        key = (size, frames)
+        if key not in self._videos:
+            path = self.workdir / f"synthetic_{_size_name(size)}_{frames}f.mp4"
+            self._videos[key] = write_synthetic_video(path, size, frames, self.boxes(size, self.max_people),
+                                                      self.s.seed)
+        return self._videos[key]
+
+    def frames(self, size: tuple[int, int]) -> list[Frame]:
+        """The decoded frames of the N-frame video at `size` (the input of the stages timed alone)."""
+        from .sources import open_source
+
+        if size not in self._frames:
+            with open_source(str(self.video(size, self.n_frames))) as source:
+                self._frames[size] = list(source)
+        return self._frames[size]
+
+    def _record(self, stage: str, config: dict[str, Any], frames: float, crops: int, seconds: list[float],
+                **extra: Any) -> Measurement:
+        m = Measurement(stage, config, frames, crops, seconds, extra)
+        self.measurements.append(m)
+        rate = f"{m.crops_per_s.median:.3g} crops/s" if crops else f"{m.fps.median:.3g} frames/s"
+        self.log(f"{stage:<18} {' '.join(f'{k}={v}' for k, v in config.items())}: {rate}")
+        return m
+
+    def _time(self, stage: str, config: dict[str, Any], fn: Callable[[], object], frames: float, crops: int = 0,
+              cuda_device: str | None = None, **extra: Any) -> Measurement:
+        seconds, first = repeat(fn, self.s.warmup, self.s.repeats, cuda_device)
+        return self._record(stage, config, frames, crops, seconds, first_call_s=first, **extra)
+
+    # stages without a network ------------------------------------------------------------------
+
+    def measure_io(self, size: tuple[int, int]) -> None:
+        """Video decode and encode of `frames` frames at `size`."""
+        from .sources import open_source
+        from .video_writer import VideoWriter
+
+        path, n = self.video(size, self.n_frames), self.n_frames
+        cfg = {"size": _size_name(size)}
+        self._time("video_decode", cfg, lambda: sum(1 for _ in open_source(str(path))), n)
+        images = [f.image for f in self.frames(size)]
+
+        def encode() -> None:
+            with VideoWriter(self.workdir / "encode.mp4", VIDEO_FPS, size) as writer:
+                for image in images:
+                    writer.write(image)
+
+        self._time("encode", cfg, encode, n)
+
+    def measure_per_person(self, size: tuple[int, int], people: int, model: str, decode: bool) -> None:
+        """Crop and render for `people` fixed boxes per frame, and decode + flip (which does not depend
+        on the video size) when `decode`."""
+        from models import get_config
+
+        from .codec import HeatmapCodec
+        from .geometry import center_scale_from_xyxy, fuse_flip_test, warp_crops
+        from .postprocess import box_areas, oks_nms, oks_sigmas, rescore
+        from .render import draw_poses
+
+        cfg = get_config(model)
+        frames, boxes, n = self.frames(size), self.boxes(size, people), self.n_frames
+        size_cfg = {"size": _size_name(size), "people": people}
+
+        def crop() -> None:
+            for frame in frames:
+                centers, scales = center_scale_from_xyxy(boxes, cfg.input_size)
+                warp_crops(frame.image, centers, scales, cfg.input_size)
+
+        self._time("crop", {**size_cfg, "model": model}, crop, n, n * people)
+        poses = synthetic_poses(boxes, cfg.keypoints.num_keypoints, self.s.seed)
+        self._time("render", size_cfg, lambda: [draw_poses(f.image, poses, cfg.keypoints) for f in frames], n)
+        if not decode:
+            return
+        codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, cfg.sigma)
+        centers, scales = center_scale_from_xyxy(boxes, cfg.input_size)
+        areas, sigmas, flip_index = box_areas(scales), oks_sigmas(cfg.keypoints), cfg.keypoints.flip_index()
+        rng = np.random.default_rng(self.s.seed)
+        shape = (people, cfg.keypoints.num_keypoints, cfg.heatmap_size[1], cfg.heatmap_size[0])
+        maps, maps_of_flipped = rng.random(shape, np.float32), rng.random(shape, np.float32)
+        for flip in self.s.flips:
+            def decode(flip: bool = flip) -> None:
+                for _ in range(n):
+                    fused = fuse_flip_test(maps, maps_of_flipped, flip_index) if flip else maps
+                    kpts, kpt_scores = codec.decode_to_image(fused, centers, scales)
+                    scores = rescore(kpt_scores, np.ones(people, np.float32))
+                    if people > 1:
+                        oks_nms(kpts, scores, areas, 0.9, sigmas)
+
+            self._time("decode_flip", {"people": people, "flip": flip, "model": model}, decode, n, n * people)
+
+    # networks ----------------------------------------------------------------------------------
+
+    def _yolo_device(self) -> str:
+        return "cpu" if not self.cuda else (self.device if ":" in self.device else "cuda:0")
+
+    def measure_detector(self, size: tuple[int, int]) -> None:
+        """The YOLO11n person detector (random weights) as predict calls it, a batch of frames per call."""
+        from .detector import YoloPersonDetector
+
+        with torch_threads_kept():
+            detector = YoloPersonDetector(DETECTOR_YAML, device=self._yolo_device())
+        frames, per_call = self.frames(size), max(1, min(self.n_frames, self.s.pipeline_batch))
+
+        def detect() -> None:
+            with torch_threads_kept():
+                for i in range(0, len(frames), per_call):
+                    detector(frames[i:i + per_call], list(range(i, i + per_call)))
+
+        self._time("detector", {"size": _size_name(size), "model": "yolo11n (random weights)",
+                                "frames_per_call": per_call}, detect, len(frames))
+
+    def measure_peer(self, size: tuple[int, int]) -> None:
+        """ultralytics YOLO11n-pose (one-stage, random weights) on the same frames."""
+        from ultralytics import YOLO
+
+        peer = YOLO(PEER_YAML)
+        images = [f.image for f in self.frames(size)]
+        per_call = max(1, min(self.n_frames, self.s.pipeline_batch))
+        half = self.cuda and "fp16" in self.s.precisions
+        options = {"device": self._yolo_device(), "verbose": False, **({"half": True} if half else {})}
+
+        def run() -> None:
+            with torch_threads_kept():
+                for i in range(0, len(images), per_call):
+                    peer.predict(images[i:i + per_call], **options)
+
+        self._time(PEER, {"size": _size_name(size), "model": "yolo11n-pose (random weights)",
+                          "precision": "fp16" if half else "fp32", "frames_per_call": per_call}, run, len(images))
+
+    def onnx_file(self, model_name: str, precision: str, net: Any) -> Path:
+        """`net` exported once per (model, precision) into the work folder."""
+        from .export import export_onnx
+
+        key = (model_name, precision)
+        if key not in self._onnx:
+            path = self.workdir / f"{model_name}_{precision}.onnx"
+            begin = time.perf_counter()
+            export_onnx(net, path, half=precision == "fp16", check=False,
+                        device=self.device if precision == "fp16" else "cpu")
+            self.log(f"exported {path.name} in {time.perf_counter() - begin:.1f} s")
+            self._onnx[key] = path
+        return self._onnx[key]
+
+    def backend(self, model_name: str, kind: str, precision: str, net: Any) -> Any:
+        """A pose backend of `net` (random weights) with the bench's tuning flags."""
+        from .backends import OnnxBackend, TorchBackend
+
+        if kind == "torch":
+            backend = TorchBackend(net, self.device, half=precision == "fp16")
+            tune_torch(backend, self.s.channels_last, self.s.compile)
+            return backend
+        path = self.onnx_file(model_name, precision, net)
+        backend = OnnxBackend(path, self.device)
+        if self.s.ort_threads is not None:
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.s.ort_threads
+            backend.session = ort.InferenceSession(str(path), options, providers=backend.providers)
+        return backend
+
+    def measure_poses(self, configs: list[tuple[str, str, str, int, bool]]) -> None:
+        """The pose stage (normalise, forward, flip fuse) for every (model, backend, precision, batch,
+        flip) in `configs`, on `batch` real crops of the first video, timed round-robin (`interleaved`)."""
+        from models import create_model
+
+        from .geometry import center_scale_from_xyxy, warp_crops
+        from .model_info import count_flops
+        from .topdown import TopDownEstimator, TopDownSettings
+
+        backends: dict[tuple[str, str, str], Any] = {}
+        flops: dict[str, int] = {}
+        runs: list[tuple[dict[str, Any], Callable[[], object], str | None]] = []
+        size = self.s.sizes[0]
+        for model_name, kind, precision, batch, flip in configs:
+            key = (model_name, kind, precision)
+            if key not in backends:
+                net = create_model(model_name).eval()
+                if model_name not in flops:
+                    flops[model_name] = count_flops(net, net.config.input_size, batch=1)
+                backends[key] = self.backend(model_name, kind, precision, net)
+            estimator = TopDownEstimator(backends[key], TopDownSettings(flip=flip, batch=batch))
+            centers, scales = center_scale_from_xyxy(self.boxes(size, self.max_people), estimator.config.input_size)
+            one_frame = warp_crops(self.frames(size)[0].image, centers, scales, estimator.config.input_size)
+            crops = np.ascontiguousarray(np.resize(one_frame, (batch, *one_frame.shape[1:])))
+            device = estimator.backend.device
+            config = {"model": model_name, "backend": kind, "precision": precision, "batch": batch, "flip": flip,
+                      "device": device, **self._variant(kind)}
+            runs.append((config, lambda e=estimator, c=crops: e.heatmaps(c),
+                         self.device if device.startswith("cuda") else None))
+        self.log(f"pose stage: {len(runs)} configurations, {self.s.repeats} rounds")
+        timings = interleaved([fn for _, fn, _ in runs], self.s.warmup, self.s.repeats, [d for _, _, d in runs])
+        for (config, _, _), (seconds, first) in zip(runs, timings):
+            m = self._record("pose", config, config["batch"], config["batch"], seconds, first_call_s=first)
+            peak = self.peak_fn(config["precision"])
+            per_crop = flops[config["model"]]
+            achieved = per_crop * m.crops_per_s.median * (2 if config["flip"] else 1)
+            m.extra.update(flops_per_forward_crop=per_crop, achieved_flops_per_s=achieved,
+                           peak_flops_per_s=None if peak is None else peak.flops_per_s,
+                           peak_basis=None if peak is None else peak.basis,
+                           fraction_of_peak=None if peak is None else achieved / peak.flops_per_s)
+
+    def _variant(self, kind: str) -> dict[str, Any]:
+        if kind == "torch":
+            return {k: True for k, on in (("compile", self.s.compile), ("channels_last", self.s.channels_last)) if on}
+        return {"ort_threads": self.s.ort_threads} if self.s.ort_threads is not None else {}
+
+    def pose_configs(self) -> list[tuple[str, str, str, int, bool]]:
+        """(model, backend, precision, batch, flip) to time, without duplicates."""
+        s, first_prec = self.s, self.precisions()[0]
+        core = [(m, s.backends[0], first_prec, s.pipeline_batch, False) for m in s.models]
+        core += [(s.models[0], s.backends[0], first_prec, s.pipeline_batch, True)] if True in s.flips else []
+        core += [(s.models[0], b, first_prec, s.pipeline_batch, False) for b in s.backends[1:]]
+        if self.pipeline_precision() != first_prec:
+            core.append((s.models[0], s.backends[0], self.pipeline_precision(), s.pipeline_batch, True in s.flips))
+        sweep = itertools.product(s.models, s.backends, self.precisions(), s.batches, s.flips) if s.sweep else []
+        return list(dict.fromkeys([*core, *sweep]))
+
+    def precisions(self) -> list[str]:
+        """The asked-for precisions this device runs (fp16 needs CUDA)."""
+        return [p for p in self.s.precisions if p == "fp32" or self.cuda] or ["fp32"]
+
+    def pipeline_precision(self) -> str:
+        return "fp16" if self.cuda and "fp16" in self.s.precisions else self.precisions()[0]
+
+    # the whole pipeline ------------------------------------------------------------------------
+
+    def measure_pipeline(self, size: tuple[int, int], people: int) -> dict[str, Any]:
+        """`run_predict` on the synthetic video with fixed boxes: `repeats` runs of N frames, then one of
+        2N frames; peak RSS of the last N-frame run and of the 2N run (the memory check)."""
+        from models import create_model
+
+        from .estimator import PoseEstimator
+        from .predict import PredictJob, run_predict
+
+        s, model, kind = self.s, self.s.models[0], self.s.backends[0]
+        precision, flip = self.pipeline_precision(), True in s.flips
+        per_batch = max(1, s.pipeline_batch // people)
+        onnx = self._onnx.get((model, precision)) if kind == "onnx" else None
+        if kind == "onnx" and onnx is None:
+            onnx = self.onnx_file(model, precision, create_model(model).eval())
+        estimator = PoseEstimator(onnx, model=None if onnx else model, untrained=onnx is None, backend=kind,
+                                  device=self.device, half=precision == "fp16" and kind == "torch",
+                                  detector="none", flip=flip, batch=s.pipeline_batch)
+        estimator.detector = FixedBoxesDetector(self.boxes(size, people))
+        if kind == "torch":
+            tune_torch(estimator.backend, s.channels_last, s.compile)
+
+        def run(frames: int) -> tuple[float, int, int]:
+            """(seconds from opening the video to the output file closed, frames, peak RSS in bytes)."""
+            job = PredictJob(str(self.video(size, frames)), out=self.workdir / "pipeline.mp4", kpt_thr=-math.inf,
+                             quiet=True, frames_per_batch=per_batch)
+            with PeakRss() as rss:
+                begin = time.perf_counter()
+                summary = run_predict(estimator, job)
+                seconds = time.perf_counter() - begin
+            return seconds, summary.frames, rss.peak_bytes
+
+        for _ in range(s.warmup):
+            run(per_batch)
+        runs = [run(self.n_frames) for _ in range(s.repeats)]
+        seconds_2n, frames_2n, peak_2n = run(2 * self.n_frames)
+        config = {"size": _size_name(size), "people": people, "model": model, "backend": kind, "precision": precision,
+                  "batch": s.pipeline_batch, "flip": flip, "frames_per_batch": per_batch, **self._variant(kind)}
+        frames_n = runs[0][1]
+        self._record(PIPELINE, config, frames_n, frames_n * people, [r[0] for r in runs],
+                     run_2n_frames_per_s=frames_2n / seconds_2n)
+        return {"frames_n": frames_n, "peak_n_bytes": runs[-1][2], "peak_2n_bytes": peak_2n, "config": config}
+
+    def run(self) -> tuple[list[Measurement], dict[str, Any] | None]:
+        """(every measurement, the memory check of the first pipeline configuration or None). The pipeline
+        runs right after the pose stage, so that the two see the same machine load as far as possible."""
+        s = self.s
+        pipeline_sizes = s.sizes if s.sweep else s.sizes[:1]
+        pipeline_people = s.people if s.sweep else s.people[:1]
+        for size in s.sizes:
+            self.measure_io(size)
+            for people in s.people:
+                self.measure_per_person(size, people, s.models[0], decode=size == s.sizes[0])
+        self.measure_poses(self.pose_configs())
+        rss = None
+        if s.pipeline:
+            for size, people in itertools.product(pipeline_sizes, pipeline_people):
+                result = self.measure_pipeline(size, people)
+                rss = rss or result
+        for size in pipeline_sizes:
+            if s.detector:
+                self.measure_detector(size)
+            if s.peer:
+                self.measure_peer(size)
+        return self.measurements, rss
+
+
+def tune_torch(backend: Any, channels_last: bool, compile_net: bool) -> None:
+    """Apply the bench's torch flags to a TorchBackend in place: channels_last weights, torch.compile."""
+    import torch
+
+    if channels_last:
+        backend.model = backend.model.to(memory_format=torch.channels_last)
+    if compile_net:
+        backend.model = torch.compile(backend.model)
+
+
+def check_settings(settings: BenchSettings) -> None:
+    """Refuse settings that cannot run, in one line each."""
+    from models import list_models
+
+    from .backends import BACKENDS
+
+    for name in settings.models:
+        if name not in list_models():
+            raise DehrnetError(f"--model {name!r}: not a named architecture; use one of {', '.join(list_models())}")
+    for kind in settings.backends:
+        if kind not in BACKENDS:
+            raise DehrnetError(f"--backend {kind!r}: use one of {', '.join(BACKENDS)}")
+    for precision in settings.precisions:
+        if precision not in PRECISIONS:
+            raise DehrnetError(f"--precision {precision!r}: use fp32 or fp16")
+    for name, values in (("--batch", settings.batches), ("--people", settings.people),
+                         ("--frames", (1 if settings.frames is None else settings.frames,)),
+                         ("--repeats", (settings.repeats,)),
+                         ("--pipeline-batch", (settings.pipeline_batch,))):
+        if not values or min(values) < 1:
+            raise DehrnetError(f"{name} {', '.join(map(str, values)) or '(none)'}: give whole numbers >= 1")
+    for name, threads in (("--ort-threads", settings.ort_threads), ("--threads", settings.torch_threads)):
+        if threads is not None and threads < 1:
+            raise DehrnetError(f"{name} {threads}: give 1 or more")
+    if settings.warmup < 0:
+        raise DehrnetError(f"--warmup {settings.warmup}: give 0 or more")
+    if not settings.sizes or min(min(size) for size in settings.sizes) < 16:
+        raise DehrnetError("--size: give video sizes of at least 16x16 pixels, e.g. 1280x720")
+
+
+def run_bench(settings: BenchSettings, command: str | None = None, log: Log = lambda _: None) -> BenchReport:
+    """Measure everything `settings` asks for on this machine and compute the target ratios."""
+    check_settings(settings)
+    begin = time.perf_counter()
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="dehrnet-bench-") as tmp, torch_threads_kept():
+        if settings.torch_threads is not None:
+            torch.set_num_threads(settings.torch_threads)
+        bench = Bench(settings, Path(tmp), log)
+        measurements, rss = bench.run()
+        machine = machine_summary(bench.device)
+    settings_dict = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    report = BenchReport(machine, command or shlex.join(["dehrnet", *sys.argv[1:]]),
+                         datetime.now(timezone.utc).isoformat(timespec="seconds"), settings_dict, measurements,
+                         compute_ratios(measurements, rss, bench.device), rss, bench.notes)
+    report.wall_s = time.perf_counter() - begin
+    return report
+
+
+def make_settings(quick: bool = False, **overrides: Any) -> BenchSettings:
+    """The full (default) or `--quick` preset with `overrides` applied (None values ignored)."""
+    return replace(QUICK if quick else BenchSettings(), **{k: v for k, v in overrides.items() if v is not None})

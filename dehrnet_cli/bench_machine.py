@@ -1,0 +1,197 @@
+"""The machine a benchmark runs on: what it is (CPU, GPU, library versions), what it can do at most (a
+nominal peak FLOP/s) and how much memory a run takes (peak resident set size).
+
+Peaks are nominal: CPU = physical cores x clock x fp32 FLOPs per cycle from the vector units its flags
+name; GPU = the vendor's dense (no sparsity) datasheet figure for the device name. Sustained clocks
+under AVX load differ from the nominal one, so achieved / peak is a distance, not an efficiency grade.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+# fp32 FLOPs per cycle per core: 2 FMA pipes x SIMD lanes x 2 (multiply + add)
+_VECTOR_UNITS = (
+    (frozenset({"avx512f"}), 64, "AVX-512"),
+    (frozenset({"avx2", "fma"}), 32, "AVX2+FMA"),
+    (frozenset({"avx"}), 16, "AVX"),
+    (frozenset({"sse2"}), 8, "SSE2"),
+)
+
+# Dense datasheet peaks in TFLOP/s: fp16/bf16 tensor cores, tf32 tensor cores, fp32 CUDA cores.
+# First match wins, so specific names come before general ones.
+GPU_PEAK_TFLOPS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("H200", {"fp16": 989.4, "tf32": 494.7, "fp32": 66.9}),
+    ("H100 PCIe", {"fp16": 756.5, "tf32": 378.0, "fp32": 51.2}),
+    ("H100 NVL", {"fp16": 835.5, "tf32": 417.5, "fp32": 60.0}),
+    ("H100", {"fp16": 989.4, "tf32": 494.7, "fp32": 66.9}),  # SXM
+    ("A100", {"fp16": 312.0, "tf32": 156.0, "fp32": 19.5}),
+    ("L40S", {"fp16": 362.1, "tf32": 183.0, "fp32": 91.6}),
+    ("L4", {"fp16": 121.0, "tf32": 60.0, "fp32": 30.3}),
+    ("A10", {"fp16": 125.0, "tf32": 62.5, "fp32": 31.2}),
+    ("V100", {"fp16": 125.0, "tf32": 15.7, "fp32": 15.7}),  # no TF32: fp32 runs on CUDA cores
+    ("T4", {"fp16": 65.0, "tf32": 8.1, "fp32": 8.1}),
+)
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """model: the CPU's name; cores: physical cores this process may use; mhz: the nominal clock
+    (cpufreq's maximum when the kernel exposes it, else /proc/cpuinfo's 'cpu MHz'); flags: ISA flags."""
+
+    model: str
+    cores: int
+    mhz: float
+    flags: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PeakFlops:
+    """A nominal peak: flops_per_s, and `basis`, the sentence that says how it was computed."""
+
+    flops_per_s: float
+    basis: str
+
+
+def parse_cpuinfo(text: str, usable_cpus: int | None = None, max_mhz: float | None = None) -> CpuInfo:
+    """CpuInfo from /proc/cpuinfo text. Physical cores are the distinct (physical id, core id) pairs
+    (logical CPUs when those fields are missing), capped at `usable_cpus` (the affinity mask size);
+    `max_mhz` (cpufreq) wins over the reported 'cpu MHz'."""
+    blocks = [b for b in text.split("\n\n") if b.strip()]
+    fields = [dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in b.splitlines()))
+              for b in blocks]
+    processors = [f for f in fields if "processor" in f] or fields
+    first = processors[0] if processors else {}
+    core_ids = {(f.get("physical id"), f.get("core id")) for f in processors if "core id" in f}
+    cores = len(core_ids) or len(processors) or 1
+    if usable_cpus is not None:
+        cores = min(cores, usable_cpus)
+    reported = [float(f["cpu MHz"]) for f in processors if f.get("cpu MHz", "").replace(".", "", 1).isdigit()]
+    mhz = max_mhz if max_mhz else (max(reported) if reported else 0.0)
+    flags = frozenset(first.get("flags", first.get("Features", "")).split())
+    return CpuInfo(first.get("model name", platform.processor() or "unknown CPU"), cores, mhz, flags)
+
+
+def read_cpu_info() -> CpuInfo:
+    """This machine's CpuInfo (Linux /proc and /sys; elsewhere logical CPUs and an unknown clock)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    max_mhz = None
+    try:
+        max_mhz = int(Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text()) / 1000
+    except (OSError, ValueError):
+        pass
+    return parse_cpuinfo(text, usable, max_mhz)
+
+
+def fp32_flops_per_cycle(flags: frozenset[str]) -> tuple[int, str]:
+    """(fp32 FLOPs per cycle per core, the vector unit's name) of the widest unit `flags` name:
+    AVX-512 64, AVX2+FMA 32, AVX 16, SSE2 8 (scalar 2 when none is named)."""
+    for needed, flops, name in _VECTOR_UNITS:
+        if needed <= flags:
+            return flops, name
+    return 2, "scalar"
+
+
+def cpu_peak_flops(info: CpuInfo) -> PeakFlops:
+    """Nominal fp32 peak: cores x clock x FLOPs/cycle."""
+    per_cycle, unit = fp32_flops_per_cycle(info.flags)
+    peak = info.cores * info.mhz * 1e6 * per_cycle
+    basis = (f"nominal: {info.cores} cores x {info.mhz:.0f} MHz x {per_cycle} fp32 FLOP/cycle ({unit}); "
+             "real clocks under AVX load differ")
+    return PeakFlops(peak, basis)
+
+
+def gpu_peak_flops(device_name: str, precision: str, tf32: bool = False) -> PeakFlops | None:
+    """Nominal dense peak of a GPU by name for precision "fp16" or "fp32" (with `tf32`, the fp32 convs
+    cuDNN runs on TF32 tensor cores); None for a device the table does not know."""
+    upper = device_name.upper()
+    for name, peaks in GPU_PEAK_TFLOPS:
+        if name.upper() in upper:
+            key = "fp16" if precision == "fp16" else ("tf32" if tf32 else "fp32")
+            return PeakFlops(peaks[key] * 1e12, f"nominal: {name} datasheet, dense {key}")
+    return None
+
+
+def _version(module: str) -> str | None:
+    try:
+        return __import__(module).__version__
+    except (ImportError, AttributeError):
+        return None
+
+
+def machine_summary(device: str) -> dict:
+    """What the numbers were measured on: CPU, GPU (when `device` is CUDA), OS and library versions."""
+    import torch
+
+    cpu = read_cpu_info()
+    summary: dict = {
+        "cpu": cpu.model, "cpu_cores": cpu.cores, "cpu_mhz": cpu.mhz, "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "os": platform.platform(), "python": sys.version.split()[0],
+        "device": device, "gpu": None,
+        "versions": {m: _version(m) for m in ("torch", "onnxruntime", "ultralytics", "numpy", "cv2", "av")},
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        summary["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        summary["versions"]["cuda"] = torch.version.cuda
+    return summary
+
+
+class PeakRss:
+    """Peak resident set size of this process inside a `with` block, in bytes (`peak_bytes`).
+
+    Linux: the kernel's high-water mark (VmHWM), reset on entry by writing 5 to /proc/self/clear_refs.
+    Elsewhere: RSS sampled every 20 ms by a thread (psutil), or the lifetime peak (getrusage) as a last
+    resort; `method` says which one was used.
+    """
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+        self.method = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> PeakRss:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.method = "VmHWM"
+            return self
+        except OSError:
+            pass
+        try:
+            import psutil
+        except ImportError:
+            self.method = "ru_maxrss (lifetime peak)"
+            return self
+        self.method = "psutil sampled every 20 ms"
+        process = psutil.Process()
+
+        def sample() -> None:
+            while not self._stop.wait(0.02):
+                self.peak_bytes = max(self.peak_bytes, process.memory_info().rss)
+
+        self.peak_bytes = process.memory_info().rss
+        self._thread = threading.Thread(target=sample, name="dehrnet-rss", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.method == "VmHWM":
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    self.peak_bytes = int(line.split()[1]) * 1024
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+        else:
+            scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+            self.peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale

@@ -1,0 +1,299 @@
+"""`dehrnet bench`: statistics, nominal peak FLOP/s, target ratios, timing, the memory meter, the Markdown
+section, and one tiny run end to end. No test asserts a speed target: `make bench` measures speed."""
+
+from __future__ import annotations
+
+import json
+import time
+import types
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from dehrnet_cli import bench_timing
+from dehrnet_cli.bench_machine import (
+    PeakRss,
+    cpu_peak_flops,
+    fp32_flops_per_cycle,
+    gpu_peak_flops,
+    parse_cpuinfo,
+)
+from dehrnet_cli.bench_report import update_markdown
+from dehrnet_cli.bench_results import PEER, PIPELINE, STAGES, Measurement, Spread, compute_ratios, stage_fps
+from dehrnet_cli.cli_bench import register
+
+TINY = "dehrnet_w8_128x96"
+
+
+def _cpuinfo(flags: str, mhz: float = 3000.0, smt: bool = True) -> str:
+    """/proc/cpuinfo text of one socket with 2 physical cores (4 logical CPUs with SMT)."""
+    cpus = [(0, 0), (1, 1), (2, 0), (3, 1)] if smt else [(0, 0), (1, 1)]
+    return "\n\n".join(
+        f"processor\t: {n}\nmodel name\t: Test CPU\ncpu MHz\t\t: {mhz:.3f}\nphysical id\t: 0\ncore id\t\t: {core}\n"
+        f"flags\t\t: fpu sse sse2 {flags}" for n, core in cpus) + "\n"
+
+
+# ----------------------------------------------------------------------------------- statistics
+
+
+def test_spread_of_known_samples():
+    odd = Spread.of([5.0, 1.0, 4.0, 2.0, 3.0])
+    assert (odd.median, odd.q1, odd.q3, odd.min, odd.max, odd.n) == (3.0, 2.0, 4.0, 1.0, 5.0, 5)
+    even = Spread.of([1.0, 2.0, 3.0, 10.0])  # linear interpolation between order statistics
+    assert (even.median, even.q1, even.q3) == pytest.approx((2.5, 1.75, 4.75))
+    assert Spread.of([7.0]) == Spread(7.0, 7.0, 7.0, 7.0, 7.0, 1)
+    with pytest.raises(ValueError):
+        Spread.of([])
+
+
+def test_measurement_rates_are_per_repetition():
+    m = Measurement("crop", {"size": "64x48"}, frames=10, crops=50, seconds=[1.0, 2.0, 0.5])
+    assert (m.fps.median, m.fps.min, m.fps.max) == (10.0, 5.0, 20.0)
+    assert m.crops_per_s.median == 50.0
+    assert Measurement("render", {}, 10, 0, [1.0]).crops_per_s is None
+    row = m.to_dict()
+    assert row["frames_per_s"]["median"] == 10.0 and row["crops_per_s"]["max"] == 100.0
+
+
+# ------------------------------------------------------------------------------ nominal peaks
+
+
+def test_cpu_peak_from_cpuinfo_flags():
+    info = parse_cpuinfo(_cpuinfo("avx avx2 fma"))
+    assert (info.model, info.cores, info.mhz) == ("Test CPU", 2, 3000.0)  # SMT siblings are not cores
+    assert cpu_peak_flops(info).flops_per_s == 2 * 3000e6 * 32
+    assert "nominal" in cpu_peak_flops(info).basis
+    assert fp32_flops_per_cycle(parse_cpuinfo(_cpuinfo("avx avx2 fma avx512f")).flags) == (64, "AVX-512")
+    assert fp32_flops_per_cycle(parse_cpuinfo(_cpuinfo("avx")).flags) == (16, "AVX")
+    assert fp32_flops_per_cycle(parse_cpuinfo(_cpuinfo("avx avx2")).flags) == (16, "AVX")  # no FMA
+    assert fp32_flops_per_cycle(frozenset()) == (2, "scalar")
+    capped = parse_cpuinfo(_cpuinfo("avx2 fma", smt=False), usable_cpus=1, max_mhz=3500.0)
+    assert cpu_peak_flops(capped).flops_per_s == 1 * 3500e6 * 32
+
+
+def test_gpu_peak_by_device_name():
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "fp16").flops_per_s == pytest.approx(989.4e12)
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "fp32").flops_per_s == pytest.approx(66.9e12)
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "fp32", tf32=True).flops_per_s == pytest.approx(494.7e12)
+    assert gpu_peak_flops("NVIDIA H100 PCIe", "fp16").flops_per_s == pytest.approx(756.5e12)
+    assert gpu_peak_flops("NVIDIA GeForce GTX 480", "fp16") is None
+
+
+# ------------------------------------------------------------------------------------- ratios
+
+
+def _pose(model: str, backend: str, flip: bool, seconds: float, batch: int = 4) -> Measurement:
+    config = {"model": model, "backend": backend, "precision": "fp32", "batch": batch, "flip": flip}
+    return Measurement("pose", config, batch, batch, [seconds])
+
+
+def _stages(pipeline_seconds: float, with_render: bool = True) -> list[Measurement]:
+    """Stages of a 1-person 64x48 pipeline: pose with flip is the slowest (4 crops in 2.1 s: 1.905 fps)."""
+    de = "dehrnet_w32_384x288"
+    rows = [Measurement("video_decode", {"size": "64x48"}, 10, 0, [0.1]),
+            Measurement("crop", {"size": "64x48", "people": 1, "model": de}, 10, 10, [0.05]),
+            Measurement("decode_flip", {"people": 1, "flip": True, "model": de}, 10, 10, [0.02]),
+            Measurement("encode", {"size": "64x48"}, 10, 0, [0.2]),
+            _pose(de, "torch", True, 2.1), _pose(de, "torch", False, 1.0), _pose(de, "onnx", False, 0.5),
+            _pose("hrnet_w32_384x288", "torch", False, 0.9)]
+    if with_render:
+        rows.append(Measurement("render", {"size": "64x48", "people": 1}, 10, 0, [0.1]))
+    config = {"size": "64x48", "people": 1, "model": de, "backend": "torch", "precision": "fp32", "batch": 4,
+              "flip": True}
+    rows.append(Measurement(PIPELINE, config, 17, 17, [pipeline_seconds]))
+    return rows
+
+
+def test_ratios_from_measurements():
+    rss = {"frames_n": 10, "peak_n_bytes": 100 * 2**20, "peak_2n_bytes": 103 * 2**20}
+    ratios = {r.name: r for r in compute_ratios(_stages(pipeline_seconds=10.0), rss)}
+    assert ratios["pipeline_overlap"].value == pytest.approx(1.7 / (4 / 2.1))
+    assert ratios["pipeline_overlap"].met is True and "pose" in ratios["pipeline_overlap"].detail
+    assert ratios["flip_cost"].value == pytest.approx(2.1) and ratios["flip_cost"].met is True
+    assert ratios["onnx_cpu_speedup"].value == pytest.approx(2.0) and ratios["onnx_cpu_speedup"].met is True
+    assert ratios["dehrnet_overhead"].value == pytest.approx(1.0 / 0.9) and ratios["dehrnet_overhead"].met is True
+    assert ratios["rss_growth"].value == pytest.approx(1.03) and ratios["rss_growth"].met is True
+    assert not any(name.startswith("gpu_") for name in ratios)  # GPU targets only on CUDA
+
+    slow = {r.name: r for r in compute_ratios(_stages(pipeline_seconds=17.0))}
+    assert slow["pipeline_overlap"].value == pytest.approx(1.0 / (4 / 2.1)) and slow["pipeline_overlap"].met is False
+    assert "rss_growth" not in slow
+
+    five = dict(_stages(10.0)[-1].config, people=5)  # the pose stage's frames/s is its crops/s per person
+    assert stage_fps(_stages(10.0), "pose", five) == pytest.approx(4 / 2.1 / 5)
+
+    missing = compute_ratios(_stages(10.0, with_render=False))
+    overlap = next(r for r in missing if r.name == "pipeline_overlap")
+    assert overlap.value is None and overlap.met is None and "render" in overlap.detail
+
+
+def test_gpu_ratios_only_on_cuda():
+    rows = [_pose("dehrnet_w32_384x288", "torch", False, 0.01, batch=64)]
+    rows[0].config["precision"] = "fp16"
+    ratios = {r.name: r for r in compute_ratios(rows, device="cuda")}
+    assert ratios["gpu_pose_crops_per_s"].value == pytest.approx(6400) and ratios["gpu_pose_crops_per_s"].met
+    assert "onnx_cpu_speedup" not in ratios
+
+
+# ------------------------------------------------------------------------------------- timing
+
+
+def test_time_call_on_cpu_uses_the_host_clock():
+    seconds = bench_timing.time_call(lambda: time.sleep(0.05))
+    assert 0.05 <= seconds < 0.5
+
+
+def test_time_call_on_cuda_uses_events_after_a_sync(monkeypatch):
+    """The CUDA branch, with a stand-in torch.cuda: synchronise first, events around the call, ms -> s."""
+    calls: list[str] = []
+
+    class FakeEvent:
+        def __init__(self, enable_timing: bool) -> None:
+            assert enable_timing
+
+        def record(self) -> None:
+            calls.append("record")
+
+        def synchronize(self) -> None:
+            calls.append("event sync")
+
+        def elapsed_time(self, end: FakeEvent) -> float:
+            return 250.0  # milliseconds
+
+    class FakeDevice:
+        def __init__(self, device: torch.device) -> None:
+            calls.append(f"device {device}")
+
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    fake_cuda = types.SimpleNamespace(synchronize=lambda: calls.append("sync"), Event=FakeEvent, device=FakeDevice)
+    monkeypatch.setattr(torch, "cuda", fake_cuda)
+    assert bench_timing.time_call(lambda: calls.append("fn"), "cuda:0") == 0.25
+    assert calls == ["device cuda:0", "sync", "record", "fn", "record", "event sync"]
+
+
+def test_repeat_warms_up_then_times():
+    count = []
+    seconds, first = bench_timing.repeat(lambda: count.append(1), warmup=2, repeats=3)
+    assert len(count) == 5 and len(seconds) == 3 and first >= 0
+    count.clear()
+    seconds, _ = bench_timing.repeat(lambda: count.append(1), warmup=0, repeats=3)
+    assert len(count) == 3 and len(seconds) == 3  # the first call is a timed one
+
+
+def test_interleaved_timing_goes_round_robin():
+    """Configurations alternate call by call, so that drifting machine load hits them alike."""
+    order: list[str] = []
+    results = bench_timing.interleaved([lambda: order.append("a"), lambda: order.append("b")], warmup=2, repeats=2)
+    assert order == ["a", "b"] * 4  # first (warm-up) calls, one more warm-up round, two timed rounds
+    assert [len(seconds) for seconds, _ in results] == [2, 2]
+
+
+def test_peak_rss_sees_a_transient_allocation_and_forgets_earlier_ones():
+    earlier = np.ones(384 * 2**20 // 8)  # 384 MiB, touched, freed before the meters start
+    del earlier
+    with PeakRss() as idle:
+        pass
+    with PeakRss() as busy:
+        block = np.ones(256 * 2**20 // 8)
+        del block
+    assert busy.method and busy.peak_bytes - idle.peak_bytes > 200 * 2**20
+
+
+def test_torch_threads_are_restored():
+    threads = torch.get_num_threads()
+    with bench_timing.torch_threads_kept():
+        torch.set_num_threads(threads + 1)  # what ultralytics' select_device does on CPU
+    assert torch.get_num_threads() == threads
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+def test_markdown_sections_are_replaced_not_repeated():
+    text = update_markdown("", "CPU A (ratios only)", "## CPU A (ratios only)\nfirst\n")
+    assert text.startswith("# Benchmarks") and "first" in text
+    text = update_markdown(text, "GPU B (full sweep)", "## GPU B (full sweep)\nother\n")
+    text = update_markdown(text, "CPU A (ratios only)", "## CPU A (ratios only)\nsecond\n")
+    assert text.count("## CPU A") == 1 and "first" not in text and "second" in text and "other" in text
+    assert text.index("## CPU A") < text.index("## GPU B")  # a replaced section keeps its place
+
+
+# -------------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a 2-core machine shared with other jobs, two OpenMP threads wait on each
+    other at every operator and the tiny run takes minutes instead of seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _bench_app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # a second command, so that `bench` is a sub-command as in dehrnet
+    return app
+
+
+TINY_ARGS = ["bench", "--model", TINY, "--size", "64x48", "--frames", "4", "--batch", "2", "--pipeline-batch", "2",
+             "--repeats", "2", "--warmup", "1", "--no-sweep", "--device", "cpu", "--quiet"]
+
+
+def test_bench_runs_end_to_end_and_writes_every_stage(tmp_path, one_torch_thread):
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "docs" / "benchmarks.md"
+    args = [*TINY_ARGS, "--people", "1", "--people", "2", "--backend", "torch", "--json", str(out_json),
+            "--markdown", str(out_md)]
+    result = CliRunner().invoke(_bench_app(), args)
+    assert result.exit_code == 0, result.output
+    assert "Targets" in result.output and "pipeline fps / slowest stage fps" in result.output
+    report = json.loads(out_json.read_text())
+    rows = report["measurements"]
+    assert {r["stage"] for r in rows} == {*STAGES, PIPELINE, PEER}
+    for row in rows:
+        assert row["frames_per_s"]["median"] > 0 and row["frames_per_s"]["n"] == 2, row
+        assert all(s > 0 for s in row["seconds"])
+        if row["stage"] in ("crop", "pose", "decode_flip", PIPELINE):
+            assert row["crops_per_s"]["median"] > 0
+    assert {r["config"]["people"] for r in rows if r["stage"] == "crop"} == {1, 2}
+    pose = [r for r in rows if r["stage"] == "pose"]
+    assert {r["config"]["flip"] for r in pose} == {False, True}
+    assert all(r["extra"]["achieved_flops_per_s"] > 0 and r["extra"]["peak_flops_per_s"] > 0 for r in pose)
+    ratios = {r["name"]: r for r in report["ratios"]}
+    assert {"pipeline_overlap", "flip_cost", "rss_growth"} <= set(ratios)
+    assert all(r["value"] > 0 for r in ratios.values())
+    assert report["rss"]["peak_2n_bytes"] > 0 and report["machine"]["versions"]["torch"] == torch.__version__
+    assert report["command"] and report["date"]
+    markdown = out_md.read_text()
+    assert markdown.startswith("# Benchmarks") and "| pipeline |" in markdown and report["command"] in markdown
+
+
+@pytest.mark.slow
+def test_bench_onnx_backend_and_speedup_ratio(tmp_path, one_torch_thread):
+    """The ONNX Runtime pose stage and its speed-up ratio (slow: the export takes ~20 s on 2 busy cores)."""
+    out_json = tmp_path / "bench.json"
+    args = [*TINY_ARGS, "--backend", "torch", "--backend", "onnx", "--flip", "off", "--no-pipeline", "--no-detector",
+            "--no-peer", "--json", str(out_json)]
+    result = CliRunner().invoke(_bench_app(), args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    onnx = [r for r in report["measurements"] if r["stage"] == "pose" and r["config"]["backend"] == "onnx"]
+    assert len(onnx) == 1 and onnx[0]["crops_per_s"]["median"] > 0
+    assert next(r for r in report["ratios"] if r["name"] == "onnx_cpu_speedup")["value"] > 0
+
+
+def test_bench_refuses_bad_options_in_one_line():
+    result = CliRunner().invoke(_bench_app(), ["bench", "--batch", "0"])
+    assert result.exit_code == 2 and "--batch 0" in result.output
+    result = CliRunner().invoke(_bench_app(), ["bench", "--model", "resnet50"])
+    assert result.exit_code == 2 and "not a named architecture" in result.output
