@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/ruff check dehrnet_cli models tests
 
 bench: install
-	$(BIN)/dehrnet bench --quick
+	$(BIN)/dehrnet bench --quick --markdown docs/benchmarks.md --json bench.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info
