@@ -225,7 +225,8 @@ def open_job_source(job: PredictJob) -> Source:
 
 def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None = None) -> PredictSummary:
     """Run the job on `source` (opened with `open_job_source`, else opened here); returns what was written.
-    Ctrl-C stops cleanly (outputs finalised or left intact) and re-raises KeyboardInterrupt after the cleanup."""
+    Ctrl-C on a file source stops cleanly (earlier outputs intact, a playable NAME.partial video) and
+    re-raises KeyboardInterrupt after the cleanup; on a live source it ends the run and writes every output."""
     source = open_job_source(job) if source is None else source
     summary = PredictSummary()
     show = job.show and display_available()
@@ -248,7 +249,9 @@ def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None
         ok = True
     except KeyboardInterrupt:
         summary.interrupted = True
-        raise
+        if not source.is_live:
+            raise
+        ok = True  # Ctrl-C (or q in the window) is how a camera or stream run ends: finalise every output
     finally:
         source.close()
         summary.seconds = time.perf_counter() - start

@@ -207,3 +207,37 @@ def test_a_synthetic_video_round_trips_with_frame_count_fps_and_size(tmp_path):
     doc = json.loads((tmp_path / "v.json").read_text())
     assert [im["id"] for im in doc["images"]] == list(range(1, 13))
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+class _StoppedAfter:
+    """An estimator stand-in that yields `n` frames of a source, then sees Ctrl-C."""
+
+    spec = CONFIG.keypoints
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def predictions(self, source, frames_per_batch, exif, video=None):
+        from dehrnet_cli.types import Poses
+
+        for frame in source:
+            if frame.index == self.n:
+                raise KeyboardInterrupt
+            yield frame, frame.index + 1, Poses.empty(CONFIG.num_keypoints)
+
+
+def test_ctrl_c_ends_a_live_run_and_writes_every_output(tmp_path):
+    from dehrnet_cli.sources import ThreadedSource
+
+    frames = (np.full((48, 64, 3), i, np.uint8) for i in range(1000))
+    camera = ThreadedSource("camera", "camera 0", frames, is_live=False, fps=30.0, size=(64, 48))
+    camera.is_live = True  # a camera, but one that never drops frames, so the count below is exact
+    job = PredictJob("0", out=tmp_path / "cam.mp4", json_path=tmp_path / "cam.json", quiet=True)
+    try:
+        summary = run_predict(_StoppedAfter(5), job, camera)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C on a live source must end the run and write the outputs, not propagate")
+    assert summary.interrupted and summary.frames == 5
+    assert len(json.loads((tmp_path / "cam.json").read_text())["images"]) == 5
+    with av.open(str(tmp_path / "cam.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
