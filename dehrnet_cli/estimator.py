@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,8 +31,8 @@ def _onnx_for(model, weights: Path | None, device: str) -> Path:
     from .export import export_onnx
     from .weights import weights_dir
 
-    if weights is None:  # random weights: a throwaway export
-        out = Path(tempfile.mkdtemp(prefix="dehrnet-onnx-")) / f"{model.config.name}-untrained.onnx"
+    if weights is None:  # random weights: one file per architecture, replaced on every run
+        out = weights_dir() / "onnx" / f"{model.config.name}-untrained.onnx"
     else:
         digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
         out = weights_dir() / "onnx" / f"{Path(weights).stem}-{digest}.onnx"

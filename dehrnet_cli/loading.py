@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from models import PoseHRNet, create_model, list_models, load_model
@@ -45,6 +46,12 @@ def load_pose_model(
         raise DehrnetError(f"{model!r} is an architecture without weights; {NO_WEIGHTS_HELP}")
     from .weights import load_manifest, resolve  # registry names: download on first use
 
-    entry = load_manifest().get(model)
+    manifest = load_manifest()
+    entry = manifest.get(model)
+    if entry is None:
+        close = difflib.get_close_matches(model, [*manifest, *list_models()], n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise DehrnetError(f"--model {model!r}: neither registry weights (dehrnet weights list) nor an architecture "
+                           f"(dehrnet info --all){hint}")
     path = resolve(model)
     return load_model(path, None if entry is None else entry.config, **overrides)

@@ -263,6 +263,11 @@ def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None
                 import cv2
 
                 cv2.destroyAllWindows()
+            if summary.partial:
+                from .cli_common import err_console
+
+                kept = ", ".join(str(p) for p in summary.partial)
+                err_console.print(f"stopped after {summary.frames} frames; kept the partial output {kept}")
     return summary
 
 

@@ -94,7 +94,8 @@ def read_checkpoint(path: str | Path) -> dict:
                 f"{path}: not a pose checkpoint: it holds Python objects that a safe load refuses (a YOLO .pt or "
                 "a pickled model?); expected a dehrnet, official HRNet or mmpose checkpoint"
             ) from None
-        raise DehrnetError(f"{path}: not a PyTorch checkpoint ({_first_line(e)})") from None
+        detail = str(e).split("WeightsUnpickler error:")[-1]  # skip torch's long weights_only preamble
+        raise DehrnetError(f"{path}: not a PyTorch checkpoint ({_first_line(RuntimeError(detail))})") from None
     except Exception as e:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
         raise DehrnetError(f"{path}: cannot be read as a PyTorch checkpoint, truncated or corrupt? "
                            f"({type(e).__name__}: {_first_line(e)})") from None
