@@ -72,3 +72,13 @@ def calibrate_bn(model: torch.nn.Module, input_hw: tuple[int, int], seed: int = 
     for bn in bns:
         bn.momentum = 0.1
     return model.eval()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch intra-op thread: small models gain nothing from more, and on a busy 2-core machine two
+    spinning OpenMP threads run them several times slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

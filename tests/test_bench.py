@@ -229,16 +229,6 @@ def test_markdown_sections_are_replaced_not_repeated():
 # -------------------------------------------------------------------------------- end to end
 
 
-@pytest.fixture
-def one_torch_thread():
-    """One intra-op thread: on a 2-core machine shared with other jobs, two OpenMP threads wait on each
-    other at every operator and the tiny run takes minutes instead of seconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _bench_app() -> typer.Typer:
     app = typer.Typer()
     register(app)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import typer
 from conftest import calibrate_bn, randomize
 from typer.testing import CliRunner
@@ -18,17 +17,9 @@ from dehrnet_cli.cli_eval import register
 from dehrnet_cli.topdown import TopDownEstimator
 from models.keypoints import COCO17, MPII16
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = "dehrnet_w8_128x96"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads run the tiny model
-    several times slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _app() -> typer.Typer:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import calibrate_bn, randomize
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -28,17 +27,9 @@ from dehrnet_cli.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.types import Detections
 from models.keypoints import COCO17, MPII16
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = "dehrnet_w8_128x96"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning OpenMP threads run the tiny model
-    several times slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _annotations(coco_sample: Path) -> dict:

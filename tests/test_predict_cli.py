@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -32,6 +31,8 @@ from dehrnet_cli.types import Frame, Poses
 from dehrnet_cli.video_writer import VideoWriter
 from models import create_model
 from models.checkpoint import save_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY_NAME = "dehrnet_w8_128x96"
 TINY = ["--model", TINY_NAME, "--untrained", "--no-flip"]  # the flip test is off where it does not matter
@@ -122,16 +123,6 @@ def keypoints_xy(ann: dict) -> np.ndarray:
 def temp_leftovers(folder: Path) -> list[Path]:
     """Hidden `.NAME.partial-XXXX.ext` temp files of atomic writes left in a folder tree."""
     return [p for p in folder.rglob(".*") if ".partial-" in p.name]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """The tiny model gains nothing from intra-op threads, whose spinning costs a lot on a busy 2-core
-    machine (4x the CPU time of this file)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -28,16 +28,9 @@ from dehrnet_cli.types import Frame
 from models import create_model, load_model
 from models.checkpoint import read_checkpoint
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = "dehrnet_w8_128x96"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: on a shared 2-core machine, two threads waiting on each other are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _app() -> typer.Typer:
