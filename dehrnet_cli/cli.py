@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from . import __version__
@@ -106,7 +107,9 @@ def info_command(
     table = Table(*headers, title="dehrnet models")
     for row in rows:
         table.add_row(*row)
-    console.print(table, width=max(console.width, 150))
+    # a pipe or file has no width: give the wide table room instead of rich's 80-column default
+    wide = console if console.is_terminal else Console(soft_wrap=True, width=160)
+    wide.print(table)
 
 
 @command(app, "export")
