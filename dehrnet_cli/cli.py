@@ -12,7 +12,19 @@ from . import __version__
 from .cli_bench import register as register_bench
 from .cli_common import command, console, err_console
 from .cli_eval import register as register_eval
-from .cli_options import parse_size
+from .cli_options import (
+    BackendOpt,
+    BatchOpt,
+    DecoderOpt,
+    DeviceOpt,
+    FlipOpt,
+    HalfOpt,
+    InputSizeOpt,
+    ModelOpt,
+    UntrainedOpt,
+    WeightsOpt,
+    parse_size,
+)
 from .cli_train import register as register_train
 from .cli_weights import weights_app
 from .errors import DehrnetError
@@ -152,12 +164,10 @@ def predict_command(
     json_path: Path = typer.Option(None, "--json", help="Write a COCO-format file: images, annotations, categories."),
     save_results: Path = typer.Option(None, "--save-results", help="Also write the plain COCO results list."),
     ann: Path = typer.Option(None, "--ann", help="COCO annotation file naming the same images (image ids)."),
-    weights: Path = typer.Option(None, "--weights", "-w", help="Checkpoint: dehrnet, official HRNet, mmpose, .onnx."),
-    model: str = typer.Option(None, "--model", "-m",
-                              help="Registry weights name (dehrnet weights list), or an architecture name."),
-    untrained: bool = typer.Option(False, "--untrained",
-                                   help="Random weights (timing, smoke tests): poses are meaningless."),
-    input_size: str = typer.Option(None, "--input-size", help="HxW for official files of another size, e.g. 256x192."),
+    weights: WeightsOpt = None,
+    model: ModelOpt = None,
+    untrained: UntrainedOpt = False,
+    input_size: InputSizeOpt = None,
     detector: str = typer.Option("yolo", "--detector", help="yolo, hog (OpenCV, no download) or none (whole image)."),
     det_model: str = typer.Option("yolo11n.pt", "--det-model", help="YOLO weights (ultralytics fetches known names)."),
     conf: float = typer.Option(None, "--conf", help="Detector score threshold (YOLO default 0.25; files: 0)."),
@@ -165,12 +175,12 @@ def predict_command(
     max_people: int = typer.Option(None, "--max-people", help="Keep at most this many people per frame."),
     boxes: Path = typer.Option(None, "--boxes", help="COCO detections list (image_id, bbox, score) instead of a "
                                "detector."),
-    backend: str = typer.Option("torch", "--backend", help="torch or onnx (onnxruntime)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-    half: bool = typer.Option(False, "--half", help="fp16 on CUDA."),
-    batch: int = typer.Option(32, "--batch", help="Crops per forward pass (x2 with the flip test)."),
-    flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test (official protocol: on)."),
-    decoder: str = typer.Option("msra", "--decoder", help="msra (official argmax + quarter offset) or dark."),
+    backend: BackendOpt = "torch",
+    device: DeviceOpt = "auto",
+    half: HalfOpt = False,
+    batch: BatchOpt = 32,
+    flip: FlipOpt = True,
+    decoder: DecoderOpt = "msra",
     kpt_thr: float = typer.Option(0.3, "--kpt-thr", help="Hide keypoints below this score; JSON v=2 above, 1 below."),
     kpt_score_thr: float = typer.Option(0.2, "--kpt-score-thr", help="Rescoring: mean of keypoint scores above this."),
     oks_nms: float = typer.Option(0.9, "--oks-nms", help="OKS-NMS threshold per frame (1 keeps everything)."),

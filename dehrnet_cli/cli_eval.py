@@ -12,7 +12,19 @@ from rich.table import Table
 
 from .atomic import prepare_output, write_json_atomic
 from .cli_common import command, console, err_console
-from .cli_options import parse_size
+from .cli_options import (
+    BackendOpt,
+    BatchOpt,
+    DecoderOpt,
+    DeviceOpt,
+    FlipOpt,
+    HalfOpt,
+    InputSizeOpt,
+    ModelOpt,
+    UntrainedOpt,
+    WeightsOpt,
+    parse_size,
+)
 from .errors import DehrnetError
 
 if TYPE_CHECKING:
@@ -128,19 +140,16 @@ def register(app: typer.Typer) -> None:
         conf: float = typer.Option(None, "--conf", help=f"Detector score threshold (YOLO default {EVAL_YOLO_CONF}: "
                                    "low, as AP rewards recall; --boxes default 0)."),
         max_people: int = typer.Option(None, "--max-people", help="Keep at most this many boxes per image."),
-        weights: Path = typer.Option(None, "--weights", "-w",
-                                     help="Checkpoint: dehrnet, official HRNet, mmpose, .onnx."),
-        model: str = typer.Option(None, "--model", "-m", help="Registry weights name, or an architecture name with "
-                                  "--untrained."),
-        untrained: bool = typer.Option(False, "--untrained", help="Random weights (smoke tests): numbers are "
-                                       "meaningless."),
-        input_size: str = typer.Option(None, "--input-size", help="HxW for official files of another size."),
-        backend: str = typer.Option("torch", "--backend", help="torch or onnx (onnxruntime)."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-        half: bool = typer.Option(False, "--half", help="fp16 on CUDA."),
-        batch: int = typer.Option(32, "--batch", help="Crops per forward pass (x2 with the flip test)."),
-        flip: bool = typer.Option(True, "--flip/--no-flip", help="Flip test (official protocol: on)."),
-        decoder: str = typer.Option("msra", "--decoder", help="msra (official) or dark."),
+        weights: WeightsOpt = None,
+        model: ModelOpt = None,
+        untrained: UntrainedOpt = False,
+        input_size: InputSizeOpt = None,
+        backend: BackendOpt = "torch",
+        device: DeviceOpt = "auto",
+        half: HalfOpt = False,
+        batch: BatchOpt = 32,
+        flip: FlipOpt = True,
+        decoder: DecoderOpt = "msra",
         limit: int = typer.Option(None, "--limit", help="Evaluate only the first N images (MPII: people)."),
         save_results: Path = typer.Option(None, "--save-results", help="Write the predictions: the COCO results "
                                           "list, or for MPII [{image, joints (1-based), scores}]."),
