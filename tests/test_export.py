@@ -13,18 +13,19 @@ from dehrnet_cli.export import export_onnx, read_onnx_config
 from models import DySample, create_model
 
 
-@pytest.mark.parametrize("name,overrides", [
-    ("dehrnet_w8_128x96", dict(upsample="nearest", dem_stages=())),  # a plain HRNet
-    ("dehrnet_w8_128x96", dict(dysample_dyscope=True)),  # DE-HRNet, dynamic scope
-    ("dehrnet_w8_128x96", {}),
+@pytest.mark.parametrize("name,overrides,sampler", [
+    ("dehrnet_w8_128x96", dict(upsample="nearest", dem_stages=()), "gather"),  # a plain HRNet
+    ("dehrnet_w8_128x96", dict(dysample_dyscope=True), "gather"),  # DE-HRNet, dynamic scope
+    ("dehrnet_w8_128x96", {}, "gather"),
+    ("dehrnet_w8_128x96", {}, "grid_sample"),
 ])
-def test_onnx_matches_torch_at_batch_1_and_3(tmp_path, name, overrides):
+def test_onnx_matches_torch_at_batch_1_and_3(tmp_path, name, overrides, sampler):
     model = calibrate_bn(randomize(create_model(name, **overrides)), (128, 96))
     with torch.no_grad():  # heatmap-like outputs of order one, as a trained model gives
         model.final_layer.weight /= model(torch.randn(1, 3, 128, 96)).abs().max()
     offsets = [m.offset.weight.abs().max().item() for m in model.modules() if isinstance(m, DySample)]
     assert not offsets or min(offsets) > 0.1  # DySample really moves its sample points
-    report = export_onnx(model, tmp_path / "m.onnx")
+    report = export_onnx(model, tmp_path / "m.onnx", sampler=sampler)
     assert report.providers[-1] == "CPUExecutionProvider"
     assert set(report.max_abs_diff) == {1, 3}
     with torch.no_grad():
@@ -36,10 +37,35 @@ def test_onnx_matches_torch_at_batch_1_and_3(tmp_path, name, overrides):
     assert config["keypoints"]["flip_pairs"][0] == [1, 2]
 
 
-def test_opset_below_16_is_refused_for_dysample(tmp_path):
+def test_opset_below_16_is_refused_for_the_grid_sample_op(tmp_path):
     with pytest.raises(DehrnetError, match="opset 15.*GridSample"):
-        export_onnx(create_model("dehrnet_w8_128x96"), tmp_path / "m.onnx", opset=15)
+        export_onnx(create_model("dehrnet_w8_128x96"), tmp_path / "m.onnx", opset=15, sampler="grid_sample")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("sampler", ["gather", "grid_sample"])
+def test_the_sampler_decides_whether_the_graph_has_grid_sample(tmp_path, sampler):
+    import onnx
+
+    model = create_model("dehrnet_w8_128x96")
+    grid_ops = sum(isinstance(m, DySample) for m in model.modules()) if sampler == "grid_sample" else 0
+    export_onnx(model, tmp_path / "m.onnx", opset=16, check=False, sampler=sampler)
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node]
+    assert ops.count("GridSample") == grid_ops
+    assert all(m.sampler == "grid_sample" for m in model.modules() if isinstance(m, DySample))  # restored
+
+
+def test_the_gather_sampler_is_grid_sample_with_border_padding():
+    torch.manual_seed(0)
+    up = DySample(16, scale=4, groups=2, dyscope=True)
+    with torch.no_grad():  # offsets of several pixels: many points fall outside and get clamped
+        up.offset.weight.normal_(0, 1.0)
+        up.offset.bias.normal_(0, 3.0)
+        up.scope.weight.normal_(0, 1.0)
+    x = torch.randn(2, 16, 7, 5)
+    reference = up(x)
+    up.sampler = "gather"
+    torch.testing.assert_close(up(x), reference, atol=1e-5, rtol=0)
 
 
 def test_export_metadata_is_valid_json(tmp_path):
