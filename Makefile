@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all demo lint bench clean
+.PHONY: install test test-all demo lint bench guard clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ lint: install
 
 bench: install
 	$(BIN)/dehrnet bench --quick --markdown docs/benchmarks.md --json bench.json
+
+# the accuracy guard of the bf16/int8 (fp16 on CUDA) paths: trains its synthetic model once (~12 min on 2 cores)
+guard: install
+	$(BIN)/dehrnet guard
 
 clean:
 	rm -rf $(VENV) build *.egg-info

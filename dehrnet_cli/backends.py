@@ -49,32 +49,42 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """PyTorch eager: CUDA when available, fp16 with `half`, channels_last on CUDA."""
+    """PyTorch eager in fp32, fp16 (CUDA) or bf16 (weights and activations; heatmaps come back fp32).
+
+    channels_last on CUDA and for bf16 (oneDNN's bf16 kernels want it); fp32 on CPU stays NCHW."""
 
     name = "torch"
+    _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
-    def __init__(self, model: PoseHRNet, device: str = "auto", half: bool = False) -> None:
+    def __init__(self, model: PoseHRNet, device: str = "auto", half: bool = False,
+                 precision: str | None = None) -> None:
         import torch
 
         self.device = resolve_device(device)
-        if half and not self.device.startswith("cuda"):
-            raise DehrnetError("--half needs a CUDA device (use --device cuda, or drop --half on CPU)")
+        precision = precision or ("fp16" if half else "fp32")
+        if precision not in self._DTYPES:
+            raise DehrnetError(f"--precision {precision}: the torch backend runs fp32, bf16 or fp16 "
+                               "(int8 runs through --backend onnx)")
+        if precision == "fp16" and not self.device.startswith("cuda"):
+            raise DehrnetError("--half/--precision fp16 needs a CUDA device (use --device cuda, or bf16/fp32 on CPU)")
         self.config = model.config
-        self.half = half
-        self.model = model.eval().to(self.device)
-        if half:
-            self.model.half()
-        if self.device.startswith("cuda"):
+        self.precision = precision
+        self.dtype = getattr(torch, self._DTYPES[precision])
+        self.channels_last = self.device.startswith("cuda") or precision == "bf16"
+        self.model = model.eval().to(self.device, self.dtype)
+        if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._torch = torch
+
+    @property
+    def half(self) -> bool:
+        return self.precision == "fp16"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device, non_blocking=True)
-            if self.half:
-                x = x.half()
-            if self.device.startswith("cuda"):
+            x = torch.from_numpy(batch).to(self.device, self.dtype, non_blocking=True)
+            if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             return self.model(x).float().cpu().numpy()
 
@@ -85,7 +95,7 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, path: Path, device: str = "auto") -> None:
-        from .export import INPUT_NAME, ort_session, read_onnx_config
+        from .export import INPUT_NAME, ort_session, read_onnx_config, read_onnx_precision
 
         want_cuda = device in ("auto", None) or device.startswith("cuda")
         self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
@@ -94,19 +104,8 @@ class OnnxBackend:
         if device.startswith("cuda") and self.device != "cuda":
             raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
         self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))
+        self.precision = read_onnx_precision(self.session)
         self._input = INPUT_NAME
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self._input: batch})[0]
-
-
-def make_backend(kind: str, model: PoseHRNet | None, onnx_path: Path | None, device: str = "auto",
-                 half: bool = False) -> Backend:
-    """The backend of `kind` (torch needs `model`, onnx needs `onnx_path`)."""
-    if kind == "torch":
-        if model is None:
-            raise DehrnetError("--backend torch needs a PyTorch checkpoint, not an .onnx file; use --backend onnx")
-        return TorchBackend(model, device, half)
-    if kind == "onnx":
-        return OnnxBackend(onnx_path, device)
-    raise DehrnetError(f"--backend {kind!r}: use one of {', '.join(BACKENDS)}")

@@ -8,6 +8,11 @@ video decode (PyAV on the reader thread), detector (YOLO11n from its yaml), crop
 (normalise + forward, one batched forward of 2N crops with the flip test, flip fuse), decode + flip
 (flip fuse, argmax decode, rescoring, OKS-NMS), render (draw_poses), encode (H.264 VideoWriter). The
 pipeline is `run_predict` (reader thread, pose on the main thread, render + encode on a sink thread).
+
+Reduced precisions: fp16 runs on CUDA (torch or an fp16 ONNX export); bf16 always on torch (bf16 weights,
+channels_last) and int8 always on ONNX Runtime (a QDQ model quantized from the fp32 export on a few crops),
+whatever --backend says. Each asked bf16/int8 adds its pose row and the fp32 rows its target ratios compare
+it with, and (unless --no-precision-pipeline) the pipeline at 1280x720, 3 people, flip on, per precision.
 """
 
 from __future__ import annotations
@@ -28,13 +33,18 @@ import numpy as np
 
 from .bench_input import VIDEO_FPS, FixedBoxesDetector, person_boxes, synthetic_poses, write_synthetic_video
 from .bench_machine import PeakRss, cpu_peak_flops, gpu_peak_flops, machine_summary, read_cpu_info
-from .bench_results import PEER, PIPELINE, Measurement, Ratio, compute_ratios
+from .bench_results import PEER, PIPELINE, PIPELINE_PRECISION, Measurement, Ratio, compute_ratios
 from .bench_timing import interleaved, repeat, torch_threads_kept
 from .errors import DehrnetError
 from .types import Frame
 
 DEFAULT_MODELS = ("dehrnet_w32_384x288", "hrnet_w32_384x288")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+DEFAULT_PRECISIONS = ("fp32", "fp16")  # fp16 runs on CUDA only
+REDUCED_BACKEND = {"bf16": "torch", "int8": "onnx"}  # the one backend each of these runs on
+COMPARED_WITH = {"bf16": ("torch", "onnx"), "int8": ("onnx",)}  # fp32 backends its target ratios need
+PRECISION_PIPELINE = ((1280, 720), 3)  # video size and people of the per-precision pipeline runs (flip on)
+CALIB_CROPS = 16  # int8 calibration crops: ranges good enough for timing, not for accuracy
 DETECTOR_YAML, PEER_YAML = "yolo11n.yaml", "yolo11n-pose.yaml"
 Log = Callable[[str], None]
 
@@ -44,11 +54,12 @@ class BenchSettings:
     """What to measure. `sweep` runs every model x backend x precision x batch x flip and the pipeline
     for every size x people; without it only what the target ratios need is run: each model at
     `pipeline_batch` without flip, the first model also with flip and on every backend, and the
-    pipeline (and detector, peer) at the first size and people count."""
+    pipeline (and detector, peer) at the first size and people count. Asked bf16/int8 always add their
+    pose row at `pipeline_batch` without flip (first model) and the fp32 rows they are compared with."""
 
     models: tuple[str, ...] = DEFAULT_MODELS
     backends: tuple[str, ...] = ("torch", "onnx")
-    precisions: tuple[str, ...] = PRECISIONS  # fp16 runs on CUDA only
+    precisions: tuple[str, ...] = DEFAULT_PRECISIONS  # fp16 on CUDA only, int8 on CPU only
     batches: tuple[int, ...] = (1, 8, 32, 64)  # crops per forward pass of the pose stage
     flips: tuple[bool, ...] = (False, True)
     people: tuple[int, ...] = (1, 5)
@@ -63,6 +74,7 @@ class BenchSettings:
     detector: bool = True
     peer: bool = True
     pipeline: bool = True
+    precision_pipeline: bool = True  # with bf16/int8 asked (and `pipeline`): the PRECISION_PIPELINE runs
     seed: int = 0
     compile: bool = False  # torch.compile the pose net (torch backend)
     channels_last: bool = False  # channels_last weights on CPU too (TorchBackend does it on CUDA)
@@ -108,6 +120,7 @@ class Bench:
         import torch
 
         from .backends import resolve_device
+        from .precision import native_bf16
 
         self.s, self.workdir, self.log = settings, workdir, log
         self.device = resolve_device(settings.device)
@@ -117,16 +130,23 @@ class Bench:
         self._videos: dict[tuple[tuple[int, int], int], Path] = {}
         self._frames: dict[tuple[int, int], list[Frame]] = {}
         self._onnx: dict[tuple[str, str], Path] = {}
-        self.max_people = max(settings.people)
+        self.reduced = [p for p in REDUCED_BACKEND if p in settings.precisions and not (p == "int8" and self.cuda)]
+        self.precision_pipelines = bool(self.reduced) and settings.pipeline and settings.precision_pipeline
+        self.max_people = max(*settings.people, PRECISION_PIPELINE[1] if self.precision_pipelines else 1)
         self.n_frames = settings.frames or (256 if self.cuda else 16)
         if "fp16" in settings.precisions and not self.cuda:
             self.notes.append("fp16 skipped: it needs a CUDA device")
+        if "int8" in settings.precisions and self.cuda:
+            self.notes.append("int8 skipped: it is a CPU path (ONNX Runtime on a quantized model); use --device cpu")
         if self.cuda:
             self.peak_fn = lambda p: gpu_peak_flops(torch.cuda.get_device_name(torch.device(self.device)), p,
                                                     tf32=torch.backends.cudnn.allow_tf32)
         else:
-            cpu_peak = cpu_peak_flops(read_cpu_info())
-            self.peak_fn = lambda _: cpu_peak
+            cpu = read_cpu_info()
+            self.peak_fn = lambda p: cpu_peak_flops(cpu, p)
+            if "bf16" in self.reduced and not native_bf16(cpu):
+                self.notes.append(f"bf16 is emulated on {cpu.model} (no AVX512-BF16 or AMX-BF16 unit), so it runs "
+                                  "several times slower than fp32 here")
 
     # inputs ------------------------------------------------------------------------------------
 
@@ -264,26 +284,41 @@ class Bench:
         self._time(PEER, {"size": _size_name(size), "model": "yolo11n-pose (random weights)",
                           "precision": "fp16" if half else "fp32", "frames_per_call": per_call}, run, len(images))
 
-    def onnx_file(self, model_name: str, precision: str, net: Any) -> Path:
-        """`net` exported once per (model, precision) into the work folder."""
+    def onnx_file(self, model_name: str, precision: str, net: Any | None = None) -> Path:
+        """The pose net of `model_name` (random weights: `net`, or a new one) as ONNX, made once per (model,
+        precision) in the work folder: fp32 and fp16 exported, int8 quantized from the fp32 export on
+        CALIB_CROPS crops of the images bundled with ultralytics."""
+        from models import create_model, get_config
+
         from .export import export_onnx
+        from .quantize import calibration_crops, quantize_onnx
 
         key = (model_name, precision)
         if key not in self._onnx:
             path = self.workdir / f"{model_name}_{precision}.onnx"
-            begin = time.perf_counter()
-            export_onnx(net, path, half=precision == "fp16", check=False,
-                        device=self.device if precision == "fp16" else "cpu")
-            self.log(f"exported {path.name} in {time.perf_counter() - begin:.1f} s")
+            if precision == "int8":
+                fp32 = self.onnx_file(model_name, "fp32", net)
+                begin = time.perf_counter()
+                quantize_onnx(fp32, path, calibration_crops(None, get_config(model_name), CALIB_CROPS, self.s.seed))
+                self.log(f"quantized {path.name} ({CALIB_CROPS} calibration crops) in "
+                         f"{time.perf_counter() - begin:.1f} s")
+            else:
+                begin = time.perf_counter()
+                export_onnx(net if net is not None else create_model(model_name).eval(), path,
+                            half=precision == "fp16", check=False, device=self.device if precision == "fp16" else "cpu")
+                self.log(f"exported {path.name} in {time.perf_counter() - begin:.1f} s")
             self._onnx[key] = path
         return self._onnx[key]
 
-    def backend(self, model_name: str, kind: str, precision: str, net: Any) -> Any:
-        """A pose backend of `net` (random weights) with the bench's tuning flags."""
+    def backend(self, model_name: str, kind: str, precision: str, net: Any | None = None) -> Any:
+        """A pose backend of `net` (random weights; None: a new one) with the bench's tuning flags."""
+        from models import create_model
+
         from .backends import OnnxBackend, TorchBackend
 
         if kind == "torch":
-            backend = TorchBackend(net, self.device, half=precision == "fp16")
+            backend = TorchBackend(net if net is not None else create_model(model_name).eval(), self.device,
+                                   precision=precision)
             tune_torch(backend, self.s.channels_last, self.s.compile)
             return backend
         path = self.onnx_file(model_name, precision, net)
@@ -343,66 +378,101 @@ class Bench:
         return {"ort_threads": self.s.ort_threads} if self.s.ort_threads is not None else {}
 
     def pose_configs(self) -> list[tuple[str, str, str, int, bool]]:
-        """(model, backend, precision, batch, flip) to time, without duplicates."""
+        """(model, backend, precision, batch, flip) to time, without duplicates. bf16 and int8 rows run on
+        their own backend (REDUCED_BACKEND), next to the fp32 rows they are compared with."""
         s, first_prec = self.s, self.precisions()[0]
         core = [(m, s.backends[0], first_prec, s.pipeline_batch, False) for m in s.models]
         core += [(s.models[0], s.backends[0], first_prec, s.pipeline_batch, True)] if True in s.flips else []
         core += [(s.models[0], b, first_prec, s.pipeline_batch, False) for b in s.backends[1:]]
         if self.pipeline_precision() != first_prec:
             core.append((s.models[0], s.backends[0], self.pipeline_precision(), s.pipeline_batch, True in s.flips))
+        core += [(s.models[0], kind, precision, s.pipeline_batch, False) for kind, precision in self.precision_paths()]
         sweep = itertools.product(s.models, s.backends, self.precisions(), s.batches, s.flips) if s.sweep else []
-        return list(dict.fromkeys([*core, *sweep]))
+        sweep_reduced = [(m, REDUCED_BACKEND[p], p, batch, flip) for m, p, batch, flip
+                         in itertools.product(s.models, self.reduced, s.batches, s.flips)] if s.sweep else []
+        return list(dict.fromkeys([*core, *sweep, *sweep_reduced]))
 
     def precisions(self) -> list[str]:
-        """The asked-for precisions this device runs (fp16 needs CUDA)."""
-        return [p for p in self.s.precisions if p == "fp32" or self.cuda] or ["fp32"]
+        """The asked-for fp32 and fp16 this device runs (fp16 needs CUDA); bf16 and int8 are `reduced`."""
+        return [p for p in self.s.precisions if p == "fp32" or (p == "fp16" and self.cuda)] or ["fp32"]
 
     def pipeline_precision(self) -> str:
         return "fp16" if self.cuda and "fp16" in self.s.precisions else self.precisions()[0]
 
+    def precision_paths(self) -> list[tuple[str, str]]:
+        """(backend, precision) of each asked bf16/int8 path, after the fp32 paths it is compared with."""
+        fp32 = [(kind, "fp32") for p in self.reduced for kind in COMPARED_WITH[p]]
+        return list(dict.fromkeys([*fp32, *((REDUCED_BACKEND[p], p) for p in self.reduced)]))
+
     # the whole pipeline ------------------------------------------------------------------------
+
+    def pipeline_estimator(self, size: tuple[int, int], people: int, kind: str, precision: str,
+                           flip: bool) -> Any:
+        """A PoseEstimator of the first model (random weights) on `kind` in `precision`, with the bench's
+        torch flags and a detector that returns the `people` fixed boxes of the video at `size`."""
+        from .estimator import PoseEstimator
+        from .topdown import TopDownEstimator
+
+        s, model = self.s, self.s.models[0]
+        plain = "fp32" if precision == "int8" else precision  # int8 is swapped in below
+        onnx = self.onnx_file(model, plain) if kind == "onnx" else None
+        estimator = PoseEstimator(onnx, model=None if onnx else model, untrained=onnx is None, backend=kind,
+                                  device=self.device, precision=plain, detector="none", flip=flip,
+                                  batch=s.pipeline_batch, log=self.log)
+        if kind == "onnx":  # the pose stage's backend: --ort-threads applied, int8 without the accuracy guard
+            estimator.backend = self.backend(model, kind, precision)
+            estimator.topdown = TopDownEstimator(estimator.backend, estimator.topdown.settings)
+        estimator.detector = FixedBoxesDetector(self.boxes(size, people))
+        if kind == "torch":
+            tune_torch(estimator.backend, s.channels_last, s.compile)
+        return estimator
+
+    def _run_pipeline(self, estimator: Any, size: tuple[int, int], frames: int,
+                      per_batch: int) -> tuple[float, int, int]:
+        """(seconds from opening the video to the output file closed, frames, peak RSS in bytes) of one
+        `run_predict` over the `frames`-frame video at `size`."""
+        from .predict import PredictJob, run_predict
+
+        job = PredictJob(str(self.video(size, frames)), out=self.workdir / "pipeline.mp4", kpt_thr=-math.inf,
+                         quiet=True, frames_per_batch=per_batch)
+        with PeakRss() as rss:
+            begin = time.perf_counter()
+            summary = run_predict(estimator, job)
+            seconds = time.perf_counter() - begin
+        return seconds, summary.frames, rss.peak_bytes
+
+    def _pipeline_runs(self, size: tuple[int, int], people: int, kind: str, precision: str,
+                       flip: bool) -> tuple[Any, dict[str, Any], list[tuple[float, int, int]]]:
+        """(estimator, configuration, `repeats` runs of N frames after `warmup` short ones) of the pipeline."""
+        s = self.s
+        per_batch = max(1, s.pipeline_batch // people)
+        estimator = self.pipeline_estimator(size, people, kind, precision, flip)
+        for _ in range(s.warmup):
+            self._run_pipeline(estimator, size, per_batch, per_batch)
+        runs = [self._run_pipeline(estimator, size, self.n_frames, per_batch) for _ in range(s.repeats)]
+        config = {"size": _size_name(size), "people": people, "model": s.models[0], "backend": kind,
+                  "precision": estimator.backend.precision, "batch": s.pipeline_batch, "flip": flip,
+                  "frames_per_batch": per_batch, **self._variant(kind)}
+        return estimator, config, runs
 
     def measure_pipeline(self, size: tuple[int, int], people: int) -> dict[str, Any]:
         """`run_predict` on the synthetic video with fixed boxes: `repeats` runs of N frames, then one of
         2N frames; peak RSS of the last N-frame run and of the 2N run (the memory check)."""
-        from models import create_model
-
-        from .estimator import PoseEstimator
-        from .predict import PredictJob, run_predict
-
-        s, model, kind = self.s, self.s.models[0], self.s.backends[0]
-        precision, flip = self.pipeline_precision(), True in s.flips
-        per_batch = max(1, s.pipeline_batch // people)
-        onnx = self._onnx.get((model, precision)) if kind == "onnx" else None
-        if kind == "onnx" and onnx is None:
-            onnx = self.onnx_file(model, precision, create_model(model).eval())
-        estimator = PoseEstimator(onnx, model=None if onnx else model, untrained=onnx is None, backend=kind,
-                                  device=self.device, half=precision == "fp16" and kind == "torch",
-                                  detector="none", flip=flip, batch=s.pipeline_batch)
-        estimator.detector = FixedBoxesDetector(self.boxes(size, people))
-        if kind == "torch":
-            tune_torch(estimator.backend, s.channels_last, s.compile)
-
-        def run(frames: int) -> tuple[float, int, int]:
-            """(seconds from opening the video to the output file closed, frames, peak RSS in bytes)."""
-            job = PredictJob(str(self.video(size, frames)), out=self.workdir / "pipeline.mp4", kpt_thr=-math.inf,
-                             quiet=True, frames_per_batch=per_batch)
-            with PeakRss() as rss:
-                begin = time.perf_counter()
-                summary = run_predict(estimator, job)
-                seconds = time.perf_counter() - begin
-            return seconds, summary.frames, rss.peak_bytes
-
-        for _ in range(s.warmup):
-            run(per_batch)
-        runs = [run(self.n_frames) for _ in range(s.repeats)]
-        seconds_2n, frames_2n, peak_2n = run(2 * self.n_frames)
-        config = {"size": _size_name(size), "people": people, "model": model, "backend": kind, "precision": precision,
-                  "batch": s.pipeline_batch, "flip": flip, "frames_per_batch": per_batch, **self._variant(kind)}
+        s = self.s
+        estimator, config, runs = self._pipeline_runs(size, people, s.backends[0], self.pipeline_precision(),
+                                                      True in s.flips)
+        seconds_2n, frames_2n, peak_2n = self._run_pipeline(estimator, size, 2 * self.n_frames,
+                                                            config["frames_per_batch"])
         frames_n = runs[0][1]
         self._record(PIPELINE, config, frames_n, frames_n * people, [r[0] for r in runs],
                      run_2n_frames_per_s=frames_2n / seconds_2n)
         return {"frames_n": frames_n, "peak_n_bytes": runs[-1][2], "peak_2n_bytes": peak_2n, "config": config}
+
+    def measure_precision_pipeline(self, kind: str, precision: str) -> None:
+        """The pipeline at PRECISION_PIPELINE (1280x720, 3 people), flip on, on one (backend, precision)."""
+        size, people = PRECISION_PIPELINE
+        _, config, runs = self._pipeline_runs(size, people, kind, precision, True)
+        self._record(PIPELINE_PRECISION, config, runs[0][1], runs[0][1] * people, [r[0] for r in runs])
 
     def run(self) -> tuple[list[Measurement], dict[str, Any] | None]:
         """(every measurement, the memory check of the first pipeline configuration or None). The pipeline
@@ -420,6 +490,9 @@ class Bench:
             for size, people in itertools.product(pipeline_sizes, pipeline_people):
                 result = self.measure_pipeline(size, people)
                 rss = rss or result
+        if self.precision_pipelines:
+            for kind, precision in self.precision_paths():
+                self.measure_precision_pipeline(kind, precision)
         for size in pipeline_sizes:
             if s.detector:
                 self.measure_detector(size)
@@ -452,7 +525,7 @@ def check_settings(settings: BenchSettings) -> None:
             raise DehrnetError(f"--backend {kind!r}: use one of {', '.join(BACKENDS)}")
     for precision in settings.precisions:
         if precision not in PRECISIONS:
-            raise DehrnetError(f"--precision {precision!r}: use fp32 or fp16")
+            raise DehrnetError(f"--precision {precision!r}: use fp32, fp16 (CUDA), bf16 or int8 (CPU)")
     for name, values in (("--batch", settings.batches), ("--people", settings.people),
                          ("--frames", (1 if settings.frames is None else settings.frames,)),
                          ("--repeats", (settings.repeats,)),

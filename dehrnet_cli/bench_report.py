@@ -12,7 +12,7 @@ from rich.table import Table
 
 from .atomic import write_json_atomic, write_text_atomic
 from .bench import BenchReport
-from .bench_results import PEER, PIPELINE, STAGES, Spread, find
+from .bench_results import PEER, PIPELINE, PIPELINE_PRECISION, STAGES, Spread, find
 from .errors import DehrnetError
 
 MARKDOWN_HEADER = """# Benchmarks
@@ -21,7 +21,7 @@ Measured with `dehrnet bench` (synthetic video with fixed person boxes, random w
 Each section is one machine and mode, rewritten by `dehrnet bench --markdown docs/benchmarks.md`.
 Numbers are medians over repetitions after warm-up, with the interquartile range (IQR) and min-max.
 """
-_ORDER = {name: i for i, name in enumerate((*STAGES, PIPELINE, PEER))}
+_ORDER = {name: i for i, name in enumerate((*STAGES, PIPELINE, PIPELINE_PRECISION, PEER))}
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -66,10 +66,11 @@ def _range(spread: Spread | None) -> str:
     return "-" if spread is None else f"{number(spread.min)}-{number(spread.max)} (n={spread.n})"
 
 
-def _flops(value: float | None) -> str:
+def _flops(value: float | None, unit: str = "FLOP/s") -> str:
+    """'75.3 GFLOP/s', '1.2 TFLOP/s' ('GOP/s' with unit "OP/s": int8 integer operations)."""
     if value is None:
         return "-"
-    return f"{value / 1e12:.3g} TFLOP/s" if value >= 1e12 else f"{value / 1e9:.3g} GFLOP/s"
+    return f"{value / 1e12:.3g} T{unit}" if value >= 1e12 else f"{value / 1e9:.3g} G{unit}"
 
 
 def stage_rows(report: BenchReport) -> list[list[str]]:
@@ -85,13 +86,14 @@ def stage_rows(report: BenchReport) -> list[list[str]]:
 
 
 def flops_rows(report: BenchReport) -> list[list[str]]:
-    """[configuration, forward crops/s, GFLOP per forward crop, achieved, nominal peak, % of peak] per pose row."""
+    """[configuration, forward crops/s, GFLOP per forward crop, achieved, nominal peak, % of peak] per pose row
+    (int8 rows in integer ops/s: the same multiply-adds, counted 2 ops each)."""
     rows = []
     for m in (m for m in report.measurements if m.stage == "pose"):
         extra, forwards = m.extra, m.crops_per_s.median * (2 if m.config["flip"] else 1)
-        fraction = extra.get("fraction_of_peak")
+        fraction, unit = extra.get("fraction_of_peak"), "OP/s" if m.config["precision"] == "int8" else "FLOP/s"
         rows.append([describe(m.config), number(forwards), f"{extra['flops_per_forward_crop'] / 1e9:.1f}",
-                     _flops(extra.get("achieved_flops_per_s")), _flops(extra.get("peak_flops_per_s")),
+                     _flops(extra.get("achieved_flops_per_s"), unit), _flops(extra.get("peak_flops_per_s"), unit),
                      "-" if fraction is None else f"{100 * fraction:.1f} %"])
     return rows
 

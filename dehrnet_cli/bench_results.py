@@ -16,6 +16,7 @@ import numpy as np
 
 STAGES = ("video_decode", "detector", "crop", "pose", "decode_flip", "render", "encode")
 PIPELINE = "pipeline"
+PIPELINE_PRECISION = "pipeline_precision"  # the pipeline once per precision (1280x720, 3 people, flip on)
 PEER = "peer_yolo11n_pose"
 PIPELINE_STAGES = ("video_decode", "crop", "pose", "decode_flip", "render", "encode")  # what predict runs
 
@@ -147,11 +148,35 @@ def _time_ratio(slow: Measurement, fast: Measurement) -> float:
     return fast.crops_per_s.median / slow.crops_per_s.median
 
 
+# (name, label, (backend, precision) of the reduced path, of the fp32 path it is compared with, target)
+_PRECISION_TARGETS = (
+    ("bf16_speedup_torch", "bf16 speed-up over fp32 (torch)", ("torch", "bf16"), ("torch", "fp32"), 2.5),
+    ("bf16_vs_onnx_fp32", "bf16 torch speed / fp32 ONNX Runtime", ("torch", "bf16"), ("onnx", "fp32"), 1.0),
+    ("int8_speedup_onnx", "int8 speed-up over fp32 (ONNX Runtime)", ("onnx", "int8"), ("onnx", "fp32"), 1.5),
+)
+
+
+def _precision_ratios(measurements: Sequence[Measurement]) -> list[Ratio]:
+    """The CPU reduced-precision targets: each bf16/int8 pose row without flip against the fp32 row of the
+    same model and batch on the backend the target names (only where both were measured)."""
+    ratios = []
+    for name, label, (kind, precision), (base_kind, base_precision), target in _PRECISION_TARGETS:
+        for fast in (m for m in measurements if m.matches("pose", backend=kind, precision=precision, flip=False)):
+            base = find(measurements, "pose", backend=base_kind, precision=base_precision, flip=False,
+                        model=fast.config["model"], batch=fast.config["batch"])
+            if base is not None:
+                detail = (f"{fast.config['model']} batch {fast.config['batch']}, no flip: "
+                          f"{fast.crops_per_s.median:.3g} vs {base.crops_per_s.median:.3g} crops/s")
+                ratios.append(Ratio(name, label, _time_ratio(base, fast), target, True, detail))
+    return ratios
+
+
 def compute_ratios(measurements: Sequence[Measurement], rss: dict[str, Any] | None = None,
                    device: str = "cpu") -> list[Ratio]:
     """Every target ratio the run's measurements allow: pipeline overlap (>= 0.85), flip cost
-    (<= 2.1), ONNX Runtime CPU speed-up (>= 1.4), DE-HRNet / HRNet time per crop (<= 1.15), peak RSS
-    growth from N to 2N frames (<= 1.05) and, on CUDA, the absolute GPU targets."""
+    (<= 2.1), ONNX Runtime CPU speed-up (>= 1.4), on CPU bf16 over fp32 torch (>= 2.5), bf16 over fp32
+    ONNX Runtime (>= 1.0) and int8 over fp32 ONNX Runtime (>= 1.5), DE-HRNet / HRNet time per crop
+    (<= 1.15), peak RSS growth from N to 2N frames (<= 1.05) and, on CUDA, the absolute GPU targets."""
     ratios = _pipeline_ratios(measurements)
     base = ("model", "backend", "precision", "batch")
     for flip, plain in _pose_pairs(measurements, "flip", True, False, base):
@@ -164,6 +189,7 @@ def compute_ratios(measurements: Sequence[Measurement], rss: dict[str, Any] | No
                 ratios.append(Ratio("onnx_cpu_speedup", "ONNX Runtime CPU speed-up over torch eager",
                                     _time_ratio(eager, onnx), 1.4, True,
                                     "{model} {precision} batch {batch}, no flip".format(**onnx.config)))
+        ratios += _precision_ratios(measurements)
     for de in (m for m in measurements if m.stage == "pose" and m.config["model"].startswith("dehrnet_")
                and not m.config["flip"]):
         hr = find(measurements, "pose", model=de.config["model"].replace("dehrnet_", "hrnet_", 1),

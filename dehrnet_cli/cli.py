@@ -10,17 +10,20 @@ from rich.table import Table
 
 from . import __version__
 from .cli_bench import register as register_bench
-from .cli_common import command, console, err_console
+from .cli_common import command, console, err_console, note_printer
 from .cli_eval import register as register_eval
+from .cli_guard import register as register_guard
 from .cli_options import (
     BackendOpt,
     BatchOpt,
+    CalibOpt,
     DecoderOpt,
     DeviceOpt,
     FlipOpt,
     HalfOpt,
     InputSizeOpt,
     ModelOpt,
+    PrecisionOpt,
     UntrainedOpt,
     WeightsOpt,
     parse_size,
@@ -43,6 +46,7 @@ app.add_typer(weights_app, name="weights")
 register_eval(app)
 register_train(app)
 register_bench(app)
+register_guard(app)
 
 
 def _version(value: bool) -> None:
@@ -129,8 +133,15 @@ def export_command(
     out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
     model: str = typer.Option(None, "--model", help="A named model (random weights) or a registry weights name."),
     weights: Path = typer.Option(None, "--weights", help="A checkpoint file (dehrnet, official HRNet, mmpose)."),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 16: DySample uses GridSample)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset (>= 16 with --sampler grid_sample)."),
     half: bool = typer.Option(False, "--half", help="fp16 inside (needs --device cuda); fp32 input and output."),
+    int8: bool = typer.Option(False, "--int8", help="Quantize to int8 (ONNX Runtime static quantization, QDQ) for "
+                              "fast CPU inference."),
+    calib: Path = typer.Option(None, "--calib", help="With --int8: a folder of images to calibrate on (default: the "
+                               "sample images bundled with ultralytics; your own images calibrate better)."),
+    calib_crops: int = typer.Option(256, "--calib-crops", help="With --int8: person crops to calibrate on."),
+    sampler: str = typer.Option("gather", "--sampler", help="DySample sampling in the graph: gather (fast in ONNX "
+                                "Runtime) or grid_sample (the GridSample op)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda[:N] for tracing and the check."),
     input_size: str = typer.Option(None, "--input-size", help="HxW for official files of another size."),
     check: bool = typer.Option(True, "--check/--no-check", help="Compare onnxruntime with torch after export."),
@@ -139,22 +150,47 @@ def export_command(
 
     Examples:
       dehrnet export --weights runs/exp1/best.pt --out dehrnet.onnx
+      dehrnet export --weights runs/exp1/best.pt --out dehrnet.int8.onnx --int8 --calib my_images/
       dehrnet export --model dehrnet_w32_384x288 --out untrained.onnx
     """
+    import tempfile
+
     from models import list_models
 
     from .export import export_onnx
     from .loading import load_pose_model
 
+    if int8 and half:
+        raise DehrnetError("--int8 and --half are two different precisions; choose one")
+    if int8 and device != "cpu":
+        raise DehrnetError("--int8 models are for ONNX Runtime's CPU provider; export them with --device cpu")
+    if calib is not None and not int8:
+        raise DehrnetError("--calib only matters with --int8")
     untrained = weights is None and model in list_models()
     if untrained:
         err_console.print(f"[yellow]{model}: exporting random weights (an architecture name, no checkpoint)")
     net = load_pose_model(weights, model, untrained=untrained, input_size=parse_size(input_size))
-    report = export_onnx(net, out, opset=opset, half=half, check=check, device=device)
-    precision = "fp16" if report.half else "fp32"
-    console.print(f"wrote {report.path} (opset {report.opset}, {precision}, batch axis dynamic)")
-    for batch, diff in report.max_abs_diff.items():
-        console.print(f"onnxruntime ({', '.join(report.providers)}) vs torch, batch {batch}: max |diff| = {diff:.3g}")
+    if not int8:
+        report = export_onnx(net, out, opset=opset, half=half, check=check, device=device, sampler=sampler)
+        precision = "fp16" if report.half else "fp32"
+        console.print(f"wrote {report.path} (opset {report.opset}, {precision}, batch axis dynamic)")
+        for batch, diff in report.max_abs_diff.items():
+            console.print(f"onnxruntime ({', '.join(report.providers)}) vs torch, batch {batch}: "
+                          f"max |diff| = {diff:.3g}")
+        return
+    from .quantize import calibration_crops, int8_agreement, quantize_onnx
+
+    crops = calibration_crops(calib, net.config, count=calib_crops)  # bad --calib fails before the slow work
+    with tempfile.TemporaryDirectory(prefix="dehrnet-export-") as work:
+        fp32 = export_onnx(net, Path(work) / "fp32.onnx", opset=opset, check=False, sampler=sampler).path
+        err_console.print(f"quantizing on {len(crops)} calibration crops from {calib or 'the bundled sample images'}")
+        quantize_onnx(fp32, out, crops)
+        console.print(f"wrote {out} (opset {opset}, int8 QDQ, batch axis dynamic)")
+        if check:
+            held_out = calibration_crops(calib, net.config, count=16, seed=1)
+            within = int8_agreement(fp32, out, held_out)
+            console.print(f"int8 vs fp32 on 16 held-out crops: {100 * within:.1f} % of keypoints within 1 heatmap "
+                          "pixel (the PCK guard runs on first use: dehrnet predict --precision int8)")
 
 
 @command(app, "predict")
@@ -178,6 +214,8 @@ def predict_command(
     backend: BackendOpt = "torch",
     device: DeviceOpt = "auto",
     half: HalfOpt = False,
+    precision: PrecisionOpt = "auto",
+    calib: CalibOpt = None,
     batch: BatchOpt = 32,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
@@ -229,7 +267,8 @@ def predict_command(
     try:
         estimator = PoseEstimator(
             weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
-            input_size=parse_size(input_size), detector=detector, det_model=det_model, conf=conf, iou=iou,
+            precision=precision, calib=calib, log=note_printer(quiet), input_size=parse_size(input_size),
+            detector=detector, det_model=det_model, conf=conf, iou=iou,
             max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
             kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
     except BaseException:
@@ -242,7 +281,7 @@ def predict_command(
         err_console.print(f"skipped {path}: {reason}")
     if not quiet:
         err_console.print(f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} frames/s "
-                          f"({estimator.backend.name} on {estimator.backend.device})")
+                          f"({estimator.backend.name} {estimator.backend.precision} on {estimator.backend.device})")
         for path in summary.outputs:
             console.print(f"wrote {path}")
 

@@ -27,6 +27,13 @@ def _given(values: list | None) -> tuple | None:
     return tuple(values) if values else None
 
 
+def split_precisions(values: list[str] | None) -> tuple[str, ...] | None:
+    """Repeated and comma-separated --precision values ('fp32,bf16' and 'int8') as one tuple, lower case,
+    duplicates dropped; None when none were given (the preset decides)."""
+    names = [name.strip().lower() for value in values or () for name in value.split(",") if name.strip()]
+    return tuple(dict.fromkeys(names)) or None
+
+
 def register(app: typer.Typer) -> None:
     """Add `dehrnet bench` to `app`."""
 
@@ -37,7 +44,10 @@ def register(app: typer.Typer) -> None:
         models: list[str] = typer.Option(None, "--model", "-m", help="Architecture to time (repeatable); default "
                                          "dehrnet_w32_384x288 and hrnet_w32_384x288."),
         backends: list[str] = typer.Option(None, "--backend", help="torch and/or onnx (repeatable)."),
-        precisions: list[str] = typer.Option(None, "--precision", help="fp32 and/or fp16 (fp16 on CUDA only)."),
+        precisions: list[str] = typer.Option(None, "--precision", help="fp32, fp16 (CUDA), bf16 (torch) and/or int8 "
+                                             "(ONNX Runtime, CPU); repeatable or comma-separated. Default fp32 "
+                                             "(+ fp16 on CUDA); bf16/int8 also time the fp32 paths they are "
+                                             "compared with."),
         batches: list[int] = typer.Option(None, "--batch", help="Crops per forward pass (repeatable); default "
                                           "1, 8, 32, 64."),
         flip: str = typer.Option(None, "--flip", help="Flip test: both (default), on or off."),
@@ -54,7 +64,11 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
         detector: bool = typer.Option(None, "--detector/--no-detector", help="Time the YOLO11n detector alone."),
         peer: bool = typer.Option(None, "--peer/--no-peer", help="Time YOLO11n-pose on the same video."),
-        pipeline: bool = typer.Option(None, "--pipeline/--no-pipeline", help="Time the whole predict pipeline."),
+        pipeline: bool = typer.Option(None, "--pipeline/--no-pipeline", help="Time the whole predict pipeline "
+                                      "(--no-pipeline also skips the per-precision runs)."),
+        precision_pipeline: bool = typer.Option(None, "--precision-pipeline/--no-precision-pipeline",
+                                                help="With bf16/int8 asked: the pipeline at 1280x720, 3 people, "
+                                                "flip on, once per precision (default on)."),
         compile_net: bool = typer.Option(None, "--compile", help="torch.compile the pose net (torch backend)."),
         channels_last: bool = typer.Option(None, "--channels-last", help="channels_last weights on CPU too."),
         ort_threads: int = typer.Option(None, "--ort-threads", help="onnxruntime intra-op threads."),
@@ -74,6 +88,7 @@ def register(app: typer.Typer) -> None:
         Examples:
           dehrnet bench --quick
           dehrnet bench --device cuda --precision fp16 --batch 64 --json bench.json
+          dehrnet bench --quick --precision bf16,int8 --model dehrnet_w32_384x288
           dehrnet bench --quick --json bench.json --markdown docs/benchmarks.md
         """
         from .bench import make_settings, run_bench
@@ -82,12 +97,12 @@ def register(app: typer.Typer) -> None:
         if flip is not None and flip not in FLIP_CHOICES:
             raise DehrnetError(f"--flip {flip!r}: use both, on or off")
         settings = make_settings(
-            quick, models=_given(models), backends=_given(backends), precisions=_given(precisions),
+            quick, models=_given(models), backends=_given(backends), precisions=split_precisions(precisions),
             batches=_given(batches), flips=FLIP_CHOICES.get(flip), people=_given(people),
             sizes=_given([parse_video_size(s) for s in sizes or ()]), sweep=sweep, pipeline_batch=pipeline_batch,
             frames=frames, repeats=repeats, warmup=warmup, device=device, detector=detector, peer=peer,
-            pipeline=pipeline, compile=compile_net, channels_last=channels_last, ort_threads=ort_threads,
-            torch_threads=threads)
+            pipeline=pipeline, precision_pipeline=precision_pipeline, compile=compile_net,
+            channels_last=channels_last, ort_threads=ort_threads, torch_threads=threads)
 
         start = time.perf_counter()
 

@@ -51,3 +51,8 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
         return app.command(name, **kwargs)(wrapper)
 
     return decorate
+
+
+def note_printer(quiet: bool = False) -> Callable[[str], None]:
+    """Where one-line notes (which precision runs, guard results) go: stderr, or nowhere with --quiet."""
+    return (lambda line: None) if quiet else (lambda line: err_console.print(line, highlight=False))

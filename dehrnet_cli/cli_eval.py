@@ -11,16 +11,18 @@ from rich import box
 from rich.table import Table
 
 from .atomic import prepare_output, write_json_atomic
-from .cli_common import command, console, err_console
+from .cli_common import command, console, err_console, note_printer
 from .cli_options import (
     BackendOpt,
     BatchOpt,
+    CalibOpt,
     DecoderOpt,
     DeviceOpt,
     FlipOpt,
     HalfOpt,
     InputSizeOpt,
     ModelOpt,
+    PrecisionOpt,
     UntrainedOpt,
     WeightsOpt,
     parse_size,
@@ -147,6 +149,8 @@ def register(app: typer.Typer) -> None:
         backend: BackendOpt = "torch",
         device: DeviceOpt = "auto",
         half: HalfOpt = False,
+        precision: PrecisionOpt = "auto",
+        calib: CalibOpt = None,
         batch: BatchOpt = 32,
         flip: FlipOpt = True,
         decoder: DecoderOpt = "msra",
@@ -210,12 +214,18 @@ def register(app: typer.Typer) -> None:
         if not Path(images_dir).is_dir():
             raise DehrnetError(f"image folder {images_dir}: no such folder")
         det_conf = _detector_conf(conf, detector, boxes)
-        estimator = _estimator(coco is not None and not gt_boxes, weights, model, untrained, input_size, backend,
-                               device, half, detector, det_model, det_conf, max_people, boxes, flip, decoder, batch)
+        use_detector = coco is not None and not gt_boxes
+        estimator = _estimator(weights, model=model, untrained=untrained, backend=backend,
+                               device=device, half=half, precision=precision, calib=calib,
+                               log=note_printer(quiet),
+                               input_size=parse_size(input_size), detector=detector if use_detector else "none",
+                               det_model=det_model, conf=det_conf, max_people=max_people,
+                               boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch)
         topdown = estimator.topdown
         settings.update(model=estimator.config.name, weights=str(weights) if weights else model, untrained=untrained,
                         input_size=list(estimator.config.input_size), backend=estimator.backend.name,
-                        device=estimator.backend.device, half=half, flip=flip, decoder=decoder, batch=batch,
+                        device=estimator.backend.device, precision=estimator.backend.precision,
+                        flip=flip, decoder=decoder, batch=batch,
                         kpt_score_thr=topdown.settings.kpt_score_thr, oks_thr=topdown.settings.oks_thr)
         if mpii is not None:
             scored = evaluation.run_mpii_eval(topdown, images_dir, ann_file, hb_file, progress=not quiet, limit=limit)
@@ -265,16 +275,12 @@ def _detector_conf(conf: float | None, detector: str, boxes: Path | None) -> flo
     return conf if conf is not None or detector != "yolo" or boxes is not None else EVAL_YOLO_CONF
 
 
-def _estimator(use_detector: bool, weights: Path | None, model: str | None, untrained: bool, input_size: str | None,
-               backend: str, device: str, half: bool, detector: str, det_model: str, conf: float | None,
-               max_people: int | None, boxes: Path | None, flip: bool, decoder: str, batch: int):
-    """The pose stage (and, for detector boxes, the detector) that the flags ask for."""
+def _estimator(weights: Path | None, **options):
+    """The pose stage (and, for detector boxes, the detector) that the flags ask for: PoseEstimator(weights,
+    **options)."""
     from .estimator import PoseEstimator
 
-    estimator = PoseEstimator(weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
-                              input_size=parse_size(input_size), detector=detector if use_detector else "none",
-                              det_model=det_model, conf=conf, max_people=max_people,
-                              boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch)
-    if untrained:
+    estimator = PoseEstimator(weights, **options)
+    if options.get("untrained"):
         err_console.print(f"[bold yellow]UNTRAINED WEIGHTS - the numbers are meaningless[/] ({estimator.config.name})")
     return estimator

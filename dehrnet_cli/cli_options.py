@@ -32,7 +32,11 @@ InputSizeOpt = Annotated[str, typer.Option("--input-size", help="HxW for officia
                                            "e.g. 256x192.")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="torch or onnx (onnxruntime).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-HalfOpt = Annotated[bool, typer.Option("--half", help="fp16 on CUDA.")]
+HalfOpt = Annotated[bool, typer.Option("--half", help="fp16 on CUDA (= --precision fp16).")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on CPUs with native bf16, "
+                                           "else fp32), fp32, bf16, fp16 or int8 (ONNX Runtime, quantized once).")]
+CalibOpt = Annotated[Path, typer.Option("--calib", help="Folder of images to calibrate int8 on (default: the sample "
+                                        "images bundled with ultralytics).")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Crops per forward pass (x2 with the flip test).")]
 FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test (official protocol: on).")]
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]

@@ -8,13 +8,14 @@
 
 from __future__ import annotations
 
-import hashlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .backends import BACKENDS, Backend, OnnxBackend, TorchBackend, resolve_device
+from .backend_choice import Log, make_pose_backend, require_guard
+from .backends import BACKENDS, Backend, OnnxBackend, resolve_device
 from .coco_format import ImageIds
 from .detector import DEFAULT_YOLO, Detector, make_detector
 from .errors import DehrnetError
@@ -25,29 +26,15 @@ from .types import Frame, Poses
 from .video_stage import VideoSettings, VideoStage
 
 
-def _onnx_for(model, weights: Path | None, device: str) -> Path:
-    """An ONNX export of `model`, cached next to the weights cache (keyed by the checkpoint's content)
-    so `--backend onnx --weights file.pt` exports once."""
-    from .export import export_onnx
-    from .weights import weights_dir
-
-    if weights is None:  # random weights: one file per architecture, replaced on every run
-        out = weights_dir() / "onnx" / f"{model.config.name}-untrained.onnx"
-    else:
-        digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
-        out = weights_dir() / "onnx" / f"{Path(weights).stem}-{digest}.onnx"
-        if out.exists():
-            return out
-    export_onnx(model, out, check=False, device="cpu" if device == "cpu" else device)
-    return out
-
-
 class PoseEstimator:
     """Person detector + DE-HRNet/HRNet pose stage with the official HRNet test protocol by default.
 
     weights: a checkpoint (dehrnet, official HRNet, mmpose) or an exported .onnx; model: a registry
     weights name or, with untrained=True, an architecture name (random weights, for timing and smoke
     tests). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
+    precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
+    `calib` images); reduced precisions must pass the accuracy guard (precision.py, accuracy_guard.py).
+    `log` receives one-line notes (which precision runs and why); default: stderr.
     """
 
     def __init__(
@@ -59,6 +46,9 @@ class PoseEstimator:
         backend: str = "torch",
         device: str = "auto",
         half: bool = False,
+        precision: str = "auto",
+        calib: str | Path | None = None,
+        log: Log | None = None,
         input_size: tuple[int, int] | None = None,
         detector: str = "yolo",
         det_model: str = DEFAULT_YOLO,
@@ -84,7 +74,9 @@ class PoseEstimator:
         self.detector: Detector = make_detector(detector, boxes=None if boxes is None else Path(boxes),
                                                 det_model=det_model, conf=conf, iou=iou, max_people=max_people,
                                                 device=device)
-        self.backend = self._backend(weights, model, untrained, backend, device, half, input_size)
+        log = log or (lambda line: print(line, file=sys.stderr))
+        self.backend = self._backend(weights, model, untrained, backend, device, half, precision,
+                                     None if calib is None else Path(calib), input_size, log)
         settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
                                    oks_thr=oks_thr)
         self.topdown = TopDownEstimator(self.backend, settings)
@@ -93,18 +85,29 @@ class PoseEstimator:
 
     @staticmethod
     def _backend(weights: Path | None, model: str | None, untrained: bool, kind: str, device: str, half: bool,
-                 input_size: tuple[int, int] | None) -> Backend:
+                 precision: str, calib: Path | None, input_size: tuple[int, int] | None, log: Log) -> Backend:
+        from .precision import resolve_precision
+
         if weights is not None and weights.suffix.lower() == ".onnx":
             if kind != "onnx":
                 raise DehrnetError(f"{weights}: an ONNX model runs with --backend onnx")
             if not weights.is_file():
                 raise DehrnetError(f"{weights}: no such file")
-            return OnnxBackend(weights, device)
-        net = load_pose_model(weights, model, untrained=untrained, input_size=input_size)
-        if kind == "torch":
-            return TorchBackend(net, device, half)
-        device = resolve_device(device)
-        return OnnxBackend(_onnx_for(net, weights, device), device)
+            backend = OnnxBackend(weights, device)
+            wanted = "fp16" if half else precision
+            if wanted not in ("auto", backend.precision):
+                raise DehrnetError(f"{weights}: this ONNX model computes in {backend.precision}, not {wanted}; export "
+                                   f"one with dehrnet export (--int8 or --half), or pass the checkpoint")
+            log(f"precision {backend.precision} (the ONNX model's own)")
+            if backend.precision == "int8":
+                require_guard("int8", "cpu", log)
+            return backend
+        resolved = resolve_device(device)
+        concrete, note = resolve_precision(precision, resolved, kind, half)
+        if untrained and concrete != "fp32":
+            note += "; accuracy guard skipped (random weights)"
+        return make_pose_backend(weights, lambda: load_pose_model(weights, model, untrained, input_size), kind,
+                                 resolved, concrete, note, calib, guard=not untrained, log=log)
 
     def __call__(self, image_bgr: np.ndarray, image_id: int = 1) -> Poses:
         """Poses of one (H, W, 3) uint8 BGR image."""

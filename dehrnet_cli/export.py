@@ -59,7 +59,9 @@ def ort_session(path: Path, device: str = "cpu"):
 
     ort.set_default_logger_severity(3)
     providers = ["CPUExecutionProvider"]
-    if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+    # onnxruntime-gpu lists CUDA even without a GPU and logs library errors when it fails: ask torch first
+    if device.startswith("cuda") and torch.cuda.is_available() \
+            and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
     try:
         return ort.InferenceSession(str(path), providers=providers)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,16 +15,27 @@ import typer
 from typer.testing import CliRunner
 
 from dehrnet_cli import bench_timing
+from dehrnet_cli.bench import Bench, BenchReport, make_settings
 from dehrnet_cli.bench_machine import (
+    CpuInfo,
     PeakRss,
     cpu_peak_flops,
     fp32_flops_per_cycle,
     gpu_peak_flops,
     parse_cpuinfo,
 )
-from dehrnet_cli.bench_report import update_markdown
-from dehrnet_cli.bench_results import PEER, PIPELINE, STAGES, Measurement, Spread, compute_ratios, stage_fps
-from dehrnet_cli.cli_bench import register
+from dehrnet_cli.bench_report import stage_rows, update_markdown
+from dehrnet_cli.bench_results import (
+    PEER,
+    PIPELINE,
+    PIPELINE_PRECISION,
+    STAGES,
+    Measurement,
+    Spread,
+    compute_ratios,
+    stage_fps,
+)
+from dehrnet_cli.cli_bench import register, split_precisions
 
 TINY = "dehrnet_w8_128x96"
 
@@ -74,19 +86,54 @@ def test_cpu_peak_from_cpuinfo_flags():
     assert cpu_peak_flops(capped).flops_per_s == 1 * 3500e6 * 32
 
 
+def _cpu(flags: str, cores: int = 2, mhz: float = 2000.0) -> CpuInfo:
+    return CpuInfo("Test CPU", cores, mhz, frozenset(f"sse2 avx avx2 fma {flags}".split()))
+
+
+@pytest.mark.parametrize(("flags", "precision", "per_cycle", "unit"), [
+    ("", "fp32", 32, "AVX2+FMA"),
+    ("avx512f avx512bw avx512_vnni avx512_bf16 amx_tile amx_bf16 amx_int8", "bf16", 1024, "AMX-BF16"),
+    ("avx512f avx512bw avx512_vnni avx512_bf16 amx_tile amx_bf16 amx_int8", "int8", 2048, "AMX-INT8"),
+    ("avx512f avx512bw avx512_vnni avx512_bf16", "bf16", 128, "AVX512-BF16"),
+    ("avx512f avx512bw avx512_vnni avx512_bf16", "int8", 256, "AVX512-VNNI"),
+    ("avx512f avx512bw avx512_vnni avx512_bf16", "fp32", 64, "AVX-512"),
+    ("avx_vnni", "int8", 128, "AVX-VNNI"),
+    ("avx512f avx512bw", "int8", 128, "AVX512BW"),
+    ("", "int8", 64, "AVX2"),
+])
+def test_cpu_peak_per_precision(flags, precision, per_cycle, unit):
+    peak = cpu_peak_flops(_cpu(flags), precision)
+    assert peak.flops_per_s == 2 * 2000e6 * per_cycle
+    assert f"x {per_cycle} " in peak.basis and unit in peak.basis and precision in peak.basis
+
+
+def test_cpu_peak_without_a_native_unit_is_the_fp32_peak():
+    """Emulated bf16 (and int8 without even AVX2's byte multiplies) cannot beat fp32 arithmetic."""
+    avx2 = _cpu("avx512_vnni")  # int8 dot products, but no bf16 unit
+    assert cpu_peak_flops(avx2, "bf16").flops_per_s == cpu_peak_flops(avx2).flops_per_s == 2 * 2000e6 * 32
+    assert "no native bf16 unit" in cpu_peak_flops(avx2, "bf16").basis
+    old = CpuInfo("Old CPU", 4, 1000.0, frozenset({"sse2"}))
+    assert cpu_peak_flops(old, "int8").flops_per_s == 4 * 1000e6 * 8
+    assert "no native int8 unit" in cpu_peak_flops(old, "int8").basis
+
+
 def test_gpu_peak_by_device_name():
     assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "fp16").flops_per_s == pytest.approx(989.4e12)
     assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "fp32").flops_per_s == pytest.approx(66.9e12)
     assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "fp32", tf32=True).flops_per_s == pytest.approx(494.7e12)
     assert gpu_peak_flops("NVIDIA H100 PCIe", "fp16").flops_per_s == pytest.approx(756.5e12)
     assert gpu_peak_flops("NVIDIA GeForce GTX 480", "fp16") is None
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "bf16").flops_per_s == pytest.approx(989.4e12)
+    assert gpu_peak_flops("Tesla V100-SXM2-16GB", "bf16").flops_per_s == pytest.approx(15.7e12)  # no bf16 cores
+    assert gpu_peak_flops("NVIDIA H100 80GB HBM3", "int8") is None
 
 
 # ------------------------------------------------------------------------------------- ratios
 
 
-def _pose(model: str, backend: str, flip: bool, seconds: float, batch: int = 4) -> Measurement:
-    config = {"model": model, "backend": backend, "precision": "fp32", "batch": batch, "flip": flip}
+def _pose(model: str, backend: str, flip: bool, seconds: float, batch: int = 4,
+          precision: str = "fp32") -> Measurement:
+    config = {"model": model, "backend": backend, "precision": precision, "batch": batch, "flip": flip}
     return Measurement("pose", config, batch, batch, [seconds])
 
 
@@ -128,6 +175,31 @@ def test_ratios_from_measurements():
     missing = compute_ratios(_stages(10.0, with_render=False))
     overlap = next(r for r in missing if r.name == "pipeline_overlap")
     assert overlap.value is None and overlap.met is None and "render" in overlap.detail
+
+
+def test_precision_ratios_from_measurements():
+    """bf16 vs fp32 torch (>= 2.5) and vs fp32 ONNX Runtime (>= 1.0), int8 vs fp32 ONNX Runtime (>= 1.5)."""
+    de = "dehrnet_w32_384x288"
+    rows = [_pose(de, "torch", False, 3.0), _pose(de, "onnx", False, 1.2),
+            _pose(de, "torch", False, 1.0, precision="bf16"), _pose(de, "onnx", False, 0.8, precision="int8"),
+            _pose(de, "torch", True, 9.0, precision="bf16"), _pose(de, "torch", False, 9.0, batch=8)]
+    ratios = {r.name: r for r in compute_ratios(rows)}
+    assert ratios["bf16_speedup_torch"].value == pytest.approx(3.0) and ratios["bf16_speedup_torch"].met is True
+    assert ratios["bf16_vs_onnx_fp32"].value == pytest.approx(1.2) and ratios["bf16_vs_onnx_fp32"].met is True
+    assert ratios["int8_speedup_onnx"].value == pytest.approx(1.5) and ratios["int8_speedup_onnx"].met is True
+    assert "batch 4" in ratios["int8_speedup_onnx"].detail
+    assert sum(r.name.startswith(("bf16", "int8")) for r in compute_ratios(rows)) == 3  # flip, batch 8: no pair
+
+    slow = [_pose(de, "torch", False, 3.0), _pose(de, "onnx", False, 1.2),
+            _pose(de, "torch", False, 1.5, precision="bf16"), _pose(de, "onnx", False, 1.0, precision="int8")]
+    slow_ratios = {r.name: r for r in compute_ratios(slow)}
+    assert slow_ratios["bf16_speedup_torch"].value == pytest.approx(2.0) and not slow_ratios["bf16_speedup_torch"].met
+    assert slow_ratios["bf16_vs_onnx_fp32"].value == pytest.approx(0.8) and not slow_ratios["bf16_vs_onnx_fp32"].met
+    assert slow_ratios["int8_speedup_onnx"].value == pytest.approx(1.2) and not slow_ratios["int8_speedup_onnx"].met
+
+    alone = {r.name for r in compute_ratios([_pose(de, "torch", False, 1.0, precision="bf16")])}
+    assert not alone & {"bf16_speedup_torch", "bf16_vs_onnx_fp32"}  # only where the fp32 rows exist
+    assert not any(r.name.startswith(("bf16", "int8")) for r in compute_ratios(rows, device="cuda"))
 
 
 def test_gpu_ratios_only_on_cuda():
@@ -226,6 +298,15 @@ def test_markdown_sections_are_replaced_not_repeated():
     assert text.index("## CPU A") < text.index("## GPU B")  # a replaced section keeps its place
 
 
+def test_stage_table_puts_precision_pipelines_after_the_pipeline():
+    rows = [Measurement(PEER, {"size": "64x48"}, 4, 0, [1.0]),
+            Measurement(PIPELINE_PRECISION, {"size": "1280x720", "precision": "bf16"}, 4, 12, [1.0]),
+            Measurement(PIPELINE, {"size": "64x48"}, 4, 4, [1.0]),
+            Measurement("encode", {"size": "64x48"}, 4, 0, [1.0])]
+    report = BenchReport({}, "dehrnet bench", "today", {}, rows)
+    assert [row[0] for row in stage_rows(report)] == ["encode", PIPELINE, PIPELINE_PRECISION, PEER]
+
+
 # -------------------------------------------------------------------------------- end to end
 
 
@@ -280,6 +361,102 @@ def test_bench_onnx_backend_and_speedup_ratio(tmp_path, one_torch_thread):
     onnx = [r for r in report["measurements"] if r["stage"] == "pose" and r["config"]["backend"] == "onnx"]
     assert len(onnx) == 1 and onnx[0]["crops_per_s"]["median"] > 0
     assert next(r for r in report["ratios"] if r["name"] == "onnx_cpu_speedup")["value"] > 0
+
+
+def _plan(monkeypatch, tmp_path, flags: str, **overrides) -> Bench:
+    monkeypatch.setattr("dehrnet_cli.bench.read_cpu_info", lambda: _cpu(flags))
+    settings = make_settings(True, models=(TINY, "hrnet_w32_256x192"), device="cpu", people=(1,), **overrides)
+    return Bench(settings, tmp_path)
+
+
+def test_reduced_precisions_run_on_their_own_backend_next_to_their_fp32_rows(monkeypatch, tmp_path):
+    bench = _plan(monkeypatch, tmp_path, "", backends=("torch",), precisions=("fp32", "bf16", "int8"))
+    configs = bench.pose_configs()
+    for row in [(TINY, "torch", "bf16", 4, False), (TINY, "onnx", "int8", 4, False),
+                (TINY, "torch", "fp32", 4, False), (TINY, "onnx", "fp32", 4, False)]:
+        assert configs.count(row) == 1, row
+    assert not any(p == "bf16" and b != "torch" or p == "int8" and b != "onnx" for _, b, p, _, _ in configs)
+    assert not any(m != TINY and p != "fp32" for m, _, p, _, _ in configs)  # the first model only
+    assert bench.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8")]
+    assert bench.max_people == 3  # the per-precision pipeline's people are drawn in the video
+    assert any("bf16 is emulated" in note for note in bench.notes)
+
+    swept = _plan(monkeypatch, tmp_path, "", backends=("torch", "onnx"), precisions=("bf16",), sweep=True,
+                  batches=(1, 2)).pose_configs()
+    assert {(b, p) for _, b, p, _, _ in swept} == {("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16")}
+    assert {(batch, flip) for m, b, p, batch, flip in swept if p == "bf16" and m == TINY} == {
+        (1, False), (1, True), (2, False), (2, True), (4, False)}
+
+    native = _plan(monkeypatch, tmp_path, "avx512f avx512_bf16", backends=("torch",), precisions=("bf16",),
+                   precision_pipeline=False)
+    assert native.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16")]
+    assert not native.notes and native.max_people == 1
+    assert native.peak_fn("bf16").flops_per_s == 2 * 2000e6 * 128
+    default = _plan(monkeypatch, tmp_path, "")
+    assert default.precision_paths() == [] and {p for _, _, p, _, _ in default.pose_configs()} == {"fp32"}
+
+
+def _stand_in_export(model, out: Path, opset: int = 17, half: bool = False, check: bool = True,
+                     device: str = "cpu") -> Path:
+    """export_onnx's stand-in: a two-node network (4x4 average pool, 1x1 conv to K heatmaps) with the real
+    input, output and metadata, so the bench's ONNX and int8 plumbing runs without a 10-20 s export."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from dehrnet_cli.export import INPUT_NAME, OUTPUT_NAME
+
+    cfg = model.config
+    (w, h), k = cfg.input_size, cfg.keypoints.num_keypoints
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.standard_normal((k, 3, 1, 1)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("AveragePool", [INPUT_NAME], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]),
+         helper.make_node("Conv", ["pooled", "w"], [OUTPUT_NAME])], "stand_in",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 3, h, w])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", k, h // 4, w // 4])], [weights])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+    proto.metadata_props.add(key="dehrnet_config", value=json.dumps(cfg.to_dict()))
+    proto.metadata_props.add(key="dehrnet_precision", value="fp16" if half else "fp32")
+    onnx.save(proto, str(out))
+    return Path(out)
+
+
+def test_bench_bf16_and_int8_rows_and_pipelines(tmp_path, monkeypatch, one_torch_thread):
+    """--precision bf16 --precision int8 with --backend torch: bf16 on torch, int8 on ONNX Runtime (really
+    quantized, from the stand-in export), the fp32 rows they are compared with, their ratios and the
+    1280x720 3-people flip pipeline once per precision."""
+    monkeypatch.setattr("dehrnet_cli.export.export_onnx", _stand_in_export)
+    out_json = tmp_path / "bench.json"
+    args = ["bench", "--model", TINY, "--size", "64x48", "--frames", "2", "--batch", "2", "--pipeline-batch", "2",
+            "--repeats", "1", "--warmup", "0", "--no-sweep", "--device", "cpu", "--quiet", "--people", "1",
+            "--backend", "torch", "--flip", "off", "--no-detector", "--no-peer", "--precision", "bf16",
+            "--precision", "int8", "--json", str(out_json)]
+    result = CliRunner().invoke(_bench_app(), args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    pose = {(r["config"]["backend"], r["config"]["precision"]): r for r in report["measurements"]
+            if r["stage"] == "pose"}
+    assert set(pose) == {("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8")}
+    assert all(r["crops_per_s"]["median"] > 0 and r["config"]["flip"] is False for r in pose.values())
+    assert "int8 ops" in pose["onnx", "int8"]["extra"]["peak_basis"]
+    assert "bf16" in pose["torch", "bf16"]["extra"]["peak_basis"]
+    ratios = {r["name"]: r for r in report["ratios"]}
+    assert all(ratios[name]["value"] > 0 for name in ("bf16_speedup_torch", "bf16_vs_onnx_fp32", "int8_speedup_onnx"))
+    pipes = [r for r in report["measurements"] if r["stage"] == PIPELINE_PRECISION]
+    assert [(r["config"]["backend"], r["config"]["precision"]) for r in pipes] == [
+        ("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8")]
+    assert all(r["config"]["size"] == "1280x720" and r["config"]["people"] == 3 and r["config"]["flip"]
+               and r["crops_per_s"]["median"] > 0 for r in pipes)
+    assert [r["config"]["precision"] for r in report["measurements"] if r["stage"] == PIPELINE] == ["fp32"]
+    assert "int8 speed-up over fp32 (ONNX Runtime)" in result.output and "pipeline_precision" in result.output
+    assert "GOP/s" in result.output  # int8 rows count integer ops
+
+
+def test_precision_lists_are_split_and_checked():
+    assert split_precisions(["fp32,BF16", " int8", "bf16"]) == ("fp32", "bf16", "int8")
+    assert split_precisions(None) is None and split_precisions([","]) is None
+    result = CliRunner().invoke(_bench_app(), ["bench", "--precision", "fp32,fp8"])
+    assert result.exit_code == 2 and "--precision 'fp8'" in result.output and "int8" in result.output
 
 
 def test_bench_refuses_bad_options_in_one_line():

@@ -64,9 +64,12 @@ def test_info_reads_a_checkpoint_file_and_export_writes_a_checked_onnx(tmp_path)
     result = _run("export", "--weights", str(path), "--out", str(tmp_path / "t.onnx"))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "t.onnx").is_file() and "batch 3: max |diff|" in result.output
-    result = _run("export", "--weights", str(path), "--out", str(tmp_path / "old.onnx"), "--opset", "15")
+    result = _run("export", "--weights", str(path), "--out", str(tmp_path / "old.onnx"), "--opset", "15",
+                  "--sampler", "grid_sample")
     assert result.exit_code == 2 and "GridSample" in result.output
     assert not (tmp_path / "old.onnx").exists()
+    result = _run("export", "--weights", str(path), "--out", str(tmp_path / "old.onnx"), "--opset", "15")
+    assert result.exit_code == 0 and (tmp_path / "old.onnx").is_file()  # the gather sampler needs no GridSample
 
 
 def test_weights_convert_warm_starts_and_the_result_loads(tmp_path):

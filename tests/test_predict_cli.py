@@ -442,7 +442,7 @@ def test_onnx_backend_matches_torch(tmp_path: Path, images_dir: Path, tiny_check
         result = predict(images_dir, "--weights", tiny_checkpoint, "--backend", backend, "--device", "cpu",
                          "--detector", "none", "--json", json_path, env=env)
         assert result.exit_code == 0, result.output
-        assert f"({backend} on cpu)" in result.stderr
+        assert f"({backend} fp32 on cpu)" in result.stderr
         anns = json.loads(json_path.read_text())["annotations"]
         assert len(anns) == 2
         keypoints[backend] = np.stack([keypoints_xy(a) for a in anns])
