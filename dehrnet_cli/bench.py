@@ -77,7 +77,6 @@ class BenchSettings:
     precision_pipeline: bool = True  # with bf16/int8 asked (and `pipeline`): the PRECISION_PIPELINE runs
     seed: int = 0
     compile: bool = False  # torch.compile the pose net (torch backend)
-    channels_last: bool = False  # channels_last weights on CPU too (TorchBackend does it on CUDA)
     ort_threads: int | None = None  # onnxruntime intra-op threads (None: its default)
     torch_threads: int | None = None  # torch intra-op threads (None: its default, the physical cores)
 
@@ -319,7 +318,7 @@ class Bench:
         if kind == "torch":
             backend = TorchBackend(net if net is not None else create_model(model_name).eval(), self.device,
                                    precision=precision)
-            tune_torch(backend, self.s.channels_last, self.s.compile)
+            tune_torch(backend, self.s.compile)
             return backend
         path = self.onnx_file(model_name, precision, net)
         backend = OnnxBackend(path, self.device)
@@ -374,7 +373,7 @@ class Bench:
 
     def _variant(self, kind: str) -> dict[str, Any]:
         if kind == "torch":
-            return {k: True for k, on in (("compile", self.s.compile), ("channels_last", self.s.channels_last)) if on}
+            return {"compile": True} if self.s.compile else {}
         return {"ort_threads": self.s.ort_threads} if self.s.ort_threads is not None else {}
 
     def pose_configs(self) -> list[tuple[str, str, str, int, bool]]:
@@ -424,7 +423,7 @@ class Bench:
             estimator.topdown = TopDownEstimator(estimator.backend, estimator.topdown.settings)
         estimator.detector = FixedBoxesDetector(self.boxes(size, people))
         if kind == "torch":
-            tune_torch(estimator.backend, s.channels_last, s.compile)
+            tune_torch(estimator.backend, s.compile)
         return estimator
 
     def _run_pipeline(self, estimator: Any, size: tuple[int, int], frames: int,
@@ -501,12 +500,10 @@ class Bench:
         return self.measurements, rss
 
 
-def tune_torch(backend: Any, channels_last: bool, compile_net: bool) -> None:
-    """Apply the bench's torch flags to a TorchBackend in place: channels_last weights, torch.compile."""
+def tune_torch(backend: Any, compile_net: bool) -> None:
+    """Apply the bench's torch flags to a TorchBackend in place: torch.compile."""
     import torch
 
-    if channels_last:
-        backend.model = backend.model.to(memory_format=torch.channels_last)
     if compile_net:
         backend.model = torch.compile(backend.model)
 

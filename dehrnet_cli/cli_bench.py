@@ -70,7 +70,6 @@ def register(app: typer.Typer) -> None:
                                                 help="With bf16/int8 asked: the pipeline at 1280x720, 3 people, "
                                                 "flip on, once per precision (default on)."),
         compile_net: bool = typer.Option(None, "--compile", help="torch.compile the pose net (torch backend)."),
-        channels_last: bool = typer.Option(None, "--channels-last", help="channels_last weights on CPU too."),
         ort_threads: int = typer.Option(None, "--ort-threads", help="onnxruntime intra-op threads."),
         threads: int = typer.Option(None, "--threads", help="torch intra-op threads (default: physical cores)."),
         json_path: Path = typer.Option(None, "--json", help="Write every number (and machine, versions, command, "
@@ -102,7 +101,7 @@ def register(app: typer.Typer) -> None:
             sizes=_given([parse_video_size(s) for s in sizes or ()]), sweep=sweep, pipeline_batch=pipeline_batch,
             frames=frames, repeats=repeats, warmup=warmup, device=device, detector=detector, peer=peer,
             pipeline=pipeline, precision_pipeline=precision_pipeline, compile=compile_net,
-            channels_last=channels_last, ort_threads=ort_threads, torch_threads=threads)
+            ort_threads=ort_threads, torch_threads=threads)
 
         start = time.perf_counter()
 

@@ -548,7 +548,8 @@ class _Run:
         improved = False
         if self.ctx.main and (record["epoch"] % config.val_every == 0 or record["epoch"] == config.epochs):
             start = time.perf_counter()
-            topdown = TopDownEstimator(TorchBackend(self.model, self.ctx.device),
+            # the live model keeps its memory format (channels_last only on CUDA), so training goes on unchanged
+            topdown = TopDownEstimator(TorchBackend(self.model, self.ctx.device, channels_last=self.cuda),
                                        TopDownSettings(flip=config.val_flip, batch=config.batch))
             record["val"] = self.validate(topdown)
             record["val_s"] = round(time.perf_counter() - start, 2)
