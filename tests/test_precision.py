@@ -203,3 +203,21 @@ def test_export_int8_then_predict_with_it_behind_the_guard(tmp_path, monkeypatch
     assert len(json.loads((tmp_path / "out.json").read_text())["annotations"]) == 1
     result = CliRunner().invoke(app, [*predict, "--precision", "bf16"])
     assert result.exit_code == 2 and "computes in int8, not bf16" in result.stderr
+
+
+def test_precision_int8_with_a_checkpoint_quantizes_once_into_the_cache(tmp_path, monkeypatch,
+                                                                         trained_like_checkpoint) -> None:
+    from dehrnet_cli.estimator import PoseEstimator
+
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
+    _verdict("int8 onnx cpu", 0.0)
+    notes: list[str] = []
+    image = np.random.default_rng(0).integers(0, 255, (160, 120, 3), dtype=np.uint8)
+    estimator = PoseEstimator(trained_like_checkpoint, precision="int8", detector="none", flip=False, log=notes.append)
+    assert (estimator.backend.name, estimator.backend.precision) == ("onnx", "int8")
+    assert estimator(image).keypoints_xy.shape == (1, 17, 2)
+    assert sum("quantizing" in n for n in notes) == 1
+    cached = sorted(p.name for p in (tmp_path / "home" / "weights" / "onnx").iterdir())
+    assert len(cached) == 2 and cached[0].endswith(".int8.onnx")
+    PoseEstimator(trained_like_checkpoint, precision="int8", detector="none", flip=False, log=notes.append)
+    assert sum("quantizing" in n for n in notes) == 1  # the second estimator reuses the cached int8 model
