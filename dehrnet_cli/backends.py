@@ -79,10 +79,6 @@ class TorchBackend:
             self.model.to(memory_format=torch.channels_last)
         self._torch = torch
 
-    @property
-    def half(self) -> bool:
-        return self.precision == "fp16"
-
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
