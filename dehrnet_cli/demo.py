@@ -14,14 +14,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .cli_common import console, err_console
-from .errors import DehrnetError
-from .estimator import PoseEstimator
-from .predict import UNTRAINED_BANNER, PredictJob, run_predict
-from .video_stage import video_settings
-from .video_writer import VideoWriter
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.estimator import PoseEstimator
+from dehrnet_cli.predict import PredictJob, run_predict
+from dehrnet_cli.progress import note
+from dehrnet_cli.sinks.render import UNTRAINED_BANNER
+from dehrnet_cli.sinks.video_writer import VideoWriter
+from dehrnet_cli.video.stage import video_settings
 
 BASELINE = "hrnet_w32.coco_256x192"
+
 OUT = Path("demo_out")
 
 
@@ -51,7 +53,7 @@ def _real_estimator() -> PoseEstimator:
 def main() -> int:
     images = sample_images()
     if not images:
-        err_console.print("demo: the ultralytics package ships no sample images; nothing to annotate")
+        note("demo: the ultralytics package ships no sample images; nothing to annotate")
         return 0
     OUT.mkdir(exist_ok=True)
     staging = OUT / "input"
@@ -61,9 +63,9 @@ def main() -> int:
         estimator, tag, kpt_thr = _real_estimator(), "hrnet_w32", 0.3
         banner = None
     except DehrnetError as e:
-        err_console.print(f"demo: real weights unavailable ({e}). To get them: dehrnet weights download {BASELINE} "
+        note(f"demo: real weights unavailable ({e}). To get them: dehrnet weights download {BASELINE} "
                           "(or place the file it names), or pass --weights FILE to dehrnet predict.")
-        err_console.print(f"demo: running every stage with [bold yellow]{UNTRAINED_BANNER}[/] and OpenCV's HOG "
+        note(f"demo: running every stage with [bold yellow]{UNTRAINED_BANNER}[/] and OpenCV's HOG "
                           "detector instead")
         estimator = PoseEstimator(model="dehrnet_w32_384x288", untrained=True, detector="hog", device="auto")
         tag, kpt_thr, banner = "untrained", float(-np.inf), UNTRAINED_BANNER
@@ -80,13 +82,12 @@ def main() -> int:
         summary = run_predict(estimator, PredictJob(str(source), out=out, json_path=json_path, kpt_thr=kpt_thr,
                                                     draw_boxes=True, banner=banner, video=settings))
         outputs += summary.outputs
-        err_console.print(f"demo: {source.name}: {summary.frames} frames, {summary.people} people, "
+        note(f"demo: {source.name}: {summary.frames} frames, {summary.people} people, "
                           f"{summary.fps:.1f} frames/s on {estimator.backend.device}")
-    console.print("demo outputs:")
+    print("demo outputs:")
     for path in outputs:
-        console.print(f"  {path}")
+        print(f"  {path}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

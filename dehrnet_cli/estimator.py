@@ -14,16 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from .backend_choice import Log, make_pose_backend, require_guard
-from .backends import BACKENDS, Backend, OnnxBackend, resolve_device
-from .coco_format import ImageIds
-from .detector import DEFAULT_YOLO, Detector, make_detector
-from .errors import DehrnetError
-from .loading import load_pose_model
-from .sources import ImageSource, Source, open_source
-from .topdown import TopDownEstimator, TopDownSettings
-from .types import Frame, Poses
-from .video_stage import VideoSettings, VideoStage
+from dehrnet_cli.detect.base import Detector
+from dehrnet_cli.detect.factory import make_detector
+from dehrnet_cli.detect.yolo import DEFAULT_YOLO
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.pose.backends import BACKENDS, Backend, OnnxBackend, resolve_device
+from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
+from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
+from dehrnet_cli.sinks.coco import ImageIds
+from dehrnet_cli.sources.base import Source
+from dehrnet_cli.sources.images import ImageSource
+from dehrnet_cli.sources.open import open_source
+from dehrnet_cli.stage_data import Frame, Poses
+from dehrnet_cli.video.stage import VideoSettings, VideoStage
+from dehrnet_cli.weights.pose_model import load_pose_model
 
 
 class PoseEstimator:
@@ -33,7 +37,7 @@ class PoseEstimator:
     weights name or, with untrained=True, an architecture name (random weights, for timing and smoke
     tests). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
     precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
-    `calib` images); reduced precisions must pass the accuracy guard (precision.py, accuracy_guard.py).
+    `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
     `log` receives one-line notes (which precision runs and why); default: stderr.
     """
 
@@ -86,7 +90,7 @@ class PoseEstimator:
     @staticmethod
     def _backend(weights: Path | None, model: str | None, untrained: bool, kind: str, device: str, half: bool,
                  precision: str, calib: Path | None, input_size: tuple[int, int] | None, log: Log) -> Backend:
-        from .precision import resolve_precision
+        from dehrnet_cli.precision.resolve import resolve_precision
 
         if weights is not None and weights.suffix.lower() == ".onnx":
             if kind != "onnx":
@@ -128,7 +132,7 @@ class PoseEstimator:
     def predict(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False,
                 video: VideoSettings | None = None) -> Iterator[tuple[Frame, Poses]]:
         """(frame, poses) for every frame of a source (a path, glob, camera index, URL or Source);
-        `video`: tracking, smoothing and detection every N frames (see video_stage.VideoSettings)."""
+        `video`: tracking, smoothing and detection every N frames (see video.stage.VideoSettings)."""
         for frame, _, poses in self.predictions(source, frames_per_batch, exif, video):
             yield frame, poses
 

@@ -6,29 +6,33 @@ thread behind a bounded queue) overlap, so the slowest stage sets the pace and m
 
 from __future__ import annotations
 
-import os
 import queue
-import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .coco_format import CocoFileBuilder
-from .errors import DehrnetError
-from .estimator import PoseEstimator
-from .render import draw_poses
-from .sources import ImageSource, Source, open_source
-from .types import Frame, Poses
-from .video_exports import PoseExports, check_export_paths
-from .video_stage import VideoSettings
-from .video_writer import VideoWriter, write_image
-
-VIDEO_OUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
-IMAGE_OUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-UNTRAINED_BANNER = "UNTRAINED WEIGHTS - poses are meaningless"
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.estimator import PoseEstimator
+from dehrnet_cli.progress import note, progress_bar
+from dehrnet_cli.sinks.coco import CocoFileBuilder
+from dehrnet_cli.sinks.exports import PoseExports
+from dehrnet_cli.sinks.outputs import (
+    check_export_paths,
+    check_output,
+    display_available,
+    plan_image_output,
+    plan_video_output,
+)
+from dehrnet_cli.sinks.render import draw_poses
+from dehrnet_cli.sinks.video_writer import VideoWriter, write_image
+from dehrnet_cli.sources.base import Source
+from dehrnet_cli.sources.open import open_source
+from dehrnet_cli.stage_data import Frame, Poses
+from dehrnet_cli.video.stage import VideoSettings
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class PredictJob:
     frames_per_batch: int = 4
     banner: str | None = None
     video: VideoSettings | None = None  # tracking, smoothing, detection every N frames
-    csv_path: Path | None = None  # one row per frame x person x keypoint (video_exports)
+    csv_path: Path | None = None  # one row per frame x person x keypoint (sinks.keypoints_csv)
     crops_dir: Path | None = None  # per-person crop images
 
 
@@ -62,46 +66,6 @@ class PredictSummary:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
-def display_available() -> bool:
-    """Whether an OpenCV window can open (a Linux desktop needs DISPLAY or WAYLAND_DISPLAY)."""
-    if sys.platform.startswith("linux"):
-        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    return True
-
-
-def plan_video_output(out: Path, source: Source) -> Path:
-    """The annotated video's path: `out` itself when it names a video file, else a file in folder `out`."""
-    if out.suffix.lower() in VIDEO_OUT_SUFFIXES:
-        return out
-    if out.suffix:
-        raise DehrnetError(f"--out {out}: a video source needs a video file ({', '.join(VIDEO_OUT_SUFFIXES)}) "
-                           "or a folder")
-    stem = Path(source.name).stem if source.kind == "video" else source.kind
-    return out / f"{stem}_pose.mp4"
-
-
-def check_output(out: Path, source: Source) -> None:
-    """Refuse an --out that cannot hold this source's output, before any work."""
-    if source.kind != "images":
-        plan_video_output(out, source)
-    elif out.suffix.lower() in VIDEO_OUT_SUFFIXES:
-        raise DehrnetError(f"--out {out}: image sources write annotated copies into a folder; give a folder")
-    if out.exists() and not out.is_dir() and source.kind == "images":
-        raise DehrnetError(f"--out {out}: exists and is not a folder")
-    if isinstance(source, ImageSource) and out.resolve() in {p.parent.resolve() for p in source.paths}:
-        raise DehrnetError(f"--out {out}: is the folder of the input images, whose annotated copies would "
-                           "overwrite them; give another folder")
-    if source.kind == "video" and plan_video_output(out, source).resolve() == Path(source.name).resolve():
-        raise DehrnetError(f"--out {out}: is the input video itself; give another file name")
-
-
-def plan_image_output(out: Path, frame: Frame) -> Path:
-    name = frame.path.name if frame.path is not None else f"frame_{frame.index:06d}.jpg"
-    if Path(name).suffix.lower() not in IMAGE_OUT_SUFFIXES:
-        name = Path(name).stem + ".png"
-    return out / name
 
 
 class _Sink:
@@ -188,22 +152,19 @@ class _Sink:
                 self.summary.outputs.append(self.job.out)
 
 
-def _progress(job: PredictJob, total: int | None):
+def _progress(job: PredictJob):
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         SpinnerColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
-    from .cli_common import err_console
-
-    return Progress(SpinnerColumn(), TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]:.1f} frames/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console, disable=job.quiet or not err_console.is_terminal, transient=False)
+    return progress_bar(SpinnerColumn(), TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]:.1f} frames/s"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        enabled=not job.quiet)
 
 
 def open_job_source(job: PredictJob) -> Source:
@@ -223,22 +184,22 @@ def open_job_source(job: PredictJob) -> Source:
     return source
 
 
-def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None = None) -> PredictSummary:
-    """Run the job on `source` (opened with `open_job_source`, else opened here); returns what was written.
+def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None = None,
+                log: Callable[[str], None] = note) -> PredictSummary:
+    """Run the job on `source` (opened with `open_job_source`, else opened here); returns what was written;
+    `log` receives one-line notes (no display for --show, which partial outputs were kept).
     Ctrl-C on a file source stops cleanly (earlier outputs intact, a playable NAME.partial video) and
     re-raises KeyboardInterrupt after the cleanup; on a live source it ends the run and writes every output."""
     source = open_job_source(job) if source is None else source
     summary = PredictSummary()
     show = job.show and display_available()
     if job.show and not show:
-        from .cli_common import err_console
-
-        err_console.print("--show: no display here (DISPLAY is not set); not opening a window")
+        log("--show: no display here (DISPLAY is not set); not opening a window")
     sink = _Sink(job, estimator, source, summary)
     start = time.perf_counter()
     ok = False
     try:
-        with _progress(job, source.num_frames) as progress:
+        with _progress(job) as progress:
             task = progress.add_task("predict", total=source.num_frames, rate=0.0)
             for frame, image_id, poses in estimator.predictions(source, job.frames_per_batch, job.exif, job.video):
                 rendered = _show(sink, frame, poses, summary, start) if show else None
@@ -264,10 +225,8 @@ def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None
 
                 cv2.destroyAllWindows()
             if summary.partial:
-                from .cli_common import err_console
-
                 kept = ", ".join(str(p) for p in summary.partial)
-                err_console.print(f"stopped after {summary.frames} frames; kept the partial output {kept}")
+                log(f"stopped after {summary.frames} frames; kept the partial output {kept}")
     return summary
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dehrnet_cli import evaluation
+from dehrnet_cli.eval.coco import cocoeval_stats, load_coco_gt
+from dehrnet_cli.eval.keypoint_breakdown import keypoint_breakdown
 from models.keypoints import COCO17
 
 
@@ -119,13 +120,13 @@ def main() -> None:
             timing = f"{best['total']:.2f} s wall, {best['cpu']:.2f} s CPU"
             print(f"{library:>17}: {timing} (best of {args.repeat}; {steps})")
             print(f"{'':>17}  AP {stats[library][0]:.6f}, AR {stats[library][5]:.6f}")
-        gt = evaluation.load_coco_gt(ann_file)
+        gt = load_coco_gt(ann_file)
         for library in libraries:  # dehrnet's path: results already in memory, no json parsing
             start = time.perf_counter()
-            evaluation.cocoeval_stats(gt, results, gt.getImgIds(), library)
+            cocoeval_stats(gt, results, gt.getImgIds(), library)
             print(f"dehrnet cocoeval_stats({library}), results in memory: {time.perf_counter() - start:.2f} s")
         start = time.perf_counter()
-        evaluation.keypoint_breakdown(gt, results, gt.getImgIds())
+        keypoint_breakdown(gt, results, gt.getImgIds())
         print(f"dehrnet per-keypoint breakdown (own matching, either library): {time.perf_counter() - start:.2f} s")
     if len(stats) == 2:
         diff = np.abs(stats["pycocotools"] - stats["faster-coco-eval"]).max()

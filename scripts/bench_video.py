@@ -38,11 +38,12 @@ from video_synth import (  # noqa: E402
     walking_clip,
 )
 
-from dehrnet_cli.postprocess import oks_sigmas  # noqa: E402
-from dehrnet_cli.smoothing import OneEuroFilter, OneEuroSettings, PoseSmoother  # noqa: E402
-from dehrnet_cli.tracking import BoxTracker, OksTracker  # noqa: E402
-from dehrnet_cli.types import Detections  # noqa: E402
-from dehrnet_cli.video_stage import VideoSettings, VideoStage  # noqa: E402
+from dehrnet_cli.postprocess.oks import oks_sigmas
+from dehrnet_cli.stage_data import Detections
+from dehrnet_cli.video.box_tracker import BoxTracker
+from dehrnet_cli.video.oks_tracker import OksTracker
+from dehrnet_cli.video.smoothing import OneEuroFilter, OneEuroSettings, PoseSmoother
+from dehrnet_cli.video.stage import VideoSettings, VideoStage
 from models import COCO17  # noqa: E402
 
 
@@ -166,8 +167,8 @@ def det_every_table(num_frames: int = 40, rounds: int = 2, pose_model: str = "hr
     import torch
     from ultralytics import YOLO
 
-    from dehrnet_cli.backends import TorchBackend
-    from dehrnet_cli.topdown import TopDownEstimator, TopDownSettings
+    from dehrnet_cli.pose.backends import TorchBackend
+    from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
     from models import create_model
 
     torch.manual_seed(0)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import models
 from dehrnet_cli import __version__
-from dehrnet_cli.cli import app
+from dehrnet_cli.cli.app import app
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""`dehrnet eval` through typer's CliRunner on an app built here with `register(app)`."""
+"""`dehrnet eval` through typer's CliRunner on an app built here with `add_commands(app, eval_command)`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from conftest import calibrate_bn, randomize
 from typer.testing import CliRunner
 
 import models
-from dehrnet_cli import evaluation
-from dehrnet_cli.backends import TorchBackend
-from dehrnet_cli.cli_eval import register
-from dehrnet_cli.topdown import TopDownEstimator
+from dehrnet_cli.cli.command import add_commands
+from dehrnet_cli.cli.eval import eval_command
+from dehrnet_cli.eval.coco import STAT_NAMES
+from dehrnet_cli.eval.run import run_coco_eval
+from dehrnet_cli.pose.backends import TorchBackend
+from dehrnet_cli.pose.topdown import TopDownEstimator
 from models.keypoints import COCO17, MPII16
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -24,7 +26,7 @@ TINY = "dehrnet_w8_128x96"
 
 def _app() -> typer.Typer:
     app = typer.Typer()
-    register(app)
+    add_commands(app, eval_command)
 
     @app.callback()
     def _root() -> None:
@@ -59,13 +61,14 @@ def coco_layout(coco_sample, tmp_path) -> Path:
 
 def test_coco_gt_boxes_run_saves_what_the_library_computes(coco_layout, tiny_weights, tmp_path):
     result = _run("--coco", coco_layout, "--gt-boxes", "--weights", tiny_weights, "--device", "cpu",
-                  "--save-results", tmp_path / "out" / "preds.json", "--report", tmp_path / "report.json", "-q")
+                  "--precision", "fp32", "--save-results", tmp_path / "out" / "preds.json", "--report",
+                  tmp_path / "report.json", "-q")
     assert result.exit_code == 0, result.output
     assert "AP50" in result.output and "ARl" in result.output
     saved = json.loads((tmp_path / "out" / "preds.json").read_text())
     topdown = TopDownEstimator(TorchBackend(models.load_model(tiny_weights), "cpu"))
     ann = coco_layout.parent / "annotations" / "person_keypoints_val2017.json"
-    expected = evaluation.run_coco_eval(topdown, coco_layout, ann, "gt", progress=False)
+    expected = run_coco_eval(topdown, coco_layout, ann, "gt", progress=False)
     assert saved == expected.results and len(saved) > 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["stats"] == expected.stats
@@ -83,7 +86,7 @@ def test_scoring_an_existing_results_file(coco_sample, tmp_path):
                   "--report", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert result.output.count("1.000") >= 10
-    assert json.loads((tmp_path / "r.json").read_text())["stats"] == dict.fromkeys(evaluation.STAT_NAMES, 1.0)
+    assert json.loads((tmp_path / "r.json").read_text())["stats"] == dict.fromkeys(STAT_NAMES, 1.0)
 
 
 def test_results_of_another_dataset_exit_2_with_one_line(coco_sample, tmp_path):

@@ -9,7 +9,8 @@ import torch
 from conftest import calibrate_bn, randomize
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.export import export_onnx, read_onnx_config
+from dehrnet_cli.export.onnx import export_onnx
+from dehrnet_cli.pose.onnx_session import read_onnx_config
 from models import DySample, create_model
 
 

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.postprocess import UNIFORM_SIGMA, box_areas, oks_nms, oks_sigmas, rescore
+from dehrnet_cli.postprocess.nms import oks_nms
+from dehrnet_cli.postprocess.oks import UNIFORM_SIGMA, oks_sigmas
+from dehrnet_cli.postprocess.rescore import box_areas, rescore
 from models.keypoints import COCO17, MPII16
 
 COCO_SIGMAS = np.array(COCO17.sigmas) / 10.0

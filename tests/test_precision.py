@@ -9,11 +9,11 @@ import torch
 from conftest import calibrate_bn, randomize
 from typer.testing import CliRunner
 
-import dehrnet_cli.precision as precision_module
-from dehrnet_cli.backends import TorchBackend
-from dehrnet_cli.bench_machine import CpuInfo
+import dehrnet_cli.precision.resolve as precision_module
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.precision import cpu_units, native_bf16, resolve_precision
+from dehrnet_cli.pose.backends import TorchBackend
+from dehrnet_cli.precision.cpu import CpuInfo, cpu_units, native_bf16
+from dehrnet_cli.precision.resolve import resolve_precision
 from models import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -110,7 +110,7 @@ def test_torch_backend_refuses_int8_and_cpu_fp16() -> None:
 def test_predict_says_which_precision_runs(tmp_path) -> None:
     import cv2
 
-    from dehrnet_cli.cli import app
+    from dehrnet_cli.cli.app import app
 
     image = tmp_path / "a.jpg"
     cv2.imwrite(str(image), np.full((64, 48, 3), 128, np.uint8))
@@ -130,7 +130,7 @@ def test_predict_says_which_precision_runs(tmp_path) -> None:
 
 def _verdict(path: str, loss_points: float) -> None:
     """Cache a guard verdict for `path` on this machine (as `dehrnet guard` would have)."""
-    from dehrnet_cli.accuracy_guard import MAX_PCK_LOSS, GuardReport, machine_signature, save_verdict, verdict_key
+    from dehrnet_cli.precision.guard import MAX_PCK_LOSS, GuardReport, machine_signature, save_verdict, verdict_key
 
     report = GuardReport(path, "dehrnet_w8_128x96", 100, 2321, 0.897, 0.897 - loss_points / 100, 0.95, loss_points,
                          loss_points <= MAX_PCK_LOSS, 1.0)
@@ -149,7 +149,7 @@ def test_a_path_the_guard_refused_is_refused_with_the_loss_and_a_passed_one_runs
         tmp_path, monkeypatch, trained_like_checkpoint) -> None:
     import cv2
 
-    from dehrnet_cli.cli import app
+    from dehrnet_cli.cli.app import app
 
     monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
     image = tmp_path / "a.jpg"
@@ -174,7 +174,7 @@ def test_export_int8_then_predict_with_it_behind_the_guard(tmp_path, monkeypatch
     import cv2
     import onnx
 
-    from dehrnet_cli.cli import app
+    from dehrnet_cli.cli.app import app
 
     monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
     calib = tmp_path / "calib"

@@ -13,14 +13,14 @@ import torch
 from pycocotools.coco import COCO
 
 import models
-from dehrnet_cli.backends import TorchBackend
-from dehrnet_cli.codec import HeatmapCodec
 from dehrnet_cli.estimator import PoseEstimator
-from dehrnet_cli.geometry import get_affine_transform
+from dehrnet_cli.pose.backends import TorchBackend
+from dehrnet_cli.pose.codec import HeatmapCodec
+from dehrnet_cli.pose.geometry import get_affine_transform
+from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.predict import PredictJob, run_predict
-from dehrnet_cli.topdown import TopDownEstimator, TopDownSettings
-from dehrnet_cli.types import Detections
-from dehrnet_cli.video_writer import VideoWriter
+from dehrnet_cli.sinks.video_writer import VideoWriter
+from dehrnet_cli.stage_data import Detections
 
 TINY = "dehrnet_w8_128x96"
 CONFIG = models.get_config(TINY)
@@ -40,7 +40,7 @@ class FakeBackend:
 
 
 def _reference_center_scale(box_xyxy, input_w=96, input_h=128):
-    """REFERENCE.md `_xywh2cs`, written out independently of dehrnet_cli.geometry."""
+    """REFERENCE.md `_xywh2cs`, written out independently of dehrnet_cli.pose.geometry."""
     x1, y1, x2, y2 = box_xyxy
     w, h = x2 - x1, y2 - y1
     center = np.array([x1 + w / 2, y1 + h / 2])
@@ -218,7 +218,7 @@ class _StoppedAfter:
         self.n = n
 
     def predictions(self, source, frames_per_batch, exif, video=None):
-        from dehrnet_cli.types import Poses
+        from dehrnet_cli.stage_data import Poses
 
         for frame in source:
             if frame.index == self.n:
@@ -227,7 +227,7 @@ class _StoppedAfter:
 
 
 def test_ctrl_c_ends_a_live_run_and_writes_every_output(tmp_path):
-    from dehrnet_cli.sources import ThreadedSource
+    from dehrnet_cli.sources.threaded import ThreadedSource
 
     frames = (np.full((48, 64, 3), i, np.uint8) for i in range(1000))
     camera = ThreadedSource("camera", "camera 0", frames, is_live=False, fps=30.0, size=(64, 48))

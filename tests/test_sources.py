@@ -14,10 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-import dehrnet_cli.sources as sources
+import dehrnet_cli.sources.video as sources
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sources import ThreadedSource, open_source, read_image
-from dehrnet_cli.video_writer import VideoWriter, write_image
+from dehrnet_cli.sinks.video_writer import VideoWriter, write_image
+from dehrnet_cli.sources.images import read_image
+from dehrnet_cli.sources.open import open_source
+from dehrnet_cli.sources.threaded import ThreadedSource
 
 W, H = 64, 48
 

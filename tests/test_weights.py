@@ -25,9 +25,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dehrnet_cli import weights
-from dehrnet_cli.cli_weights import weights_app
+from dehrnet_cli.cli.weights import weights_app
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.weights import cache, download
+from dehrnet_cli.weights import manifest as manifest_module
 
 DATA = random.Random(0).randbytes(300_000)
 DATA_SHA256 = hashlib.sha256(DATA).hexdigest()
@@ -102,7 +103,7 @@ def online_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             raise AssertionError(f"a test tried the real network: {request.full_url}")
         return real_urlopen(request, *args, **kwargs)
 
-    monkeypatch.setattr(weights.urllib.request, "urlopen", local_only)
+    monkeypatch.setattr(download.urllib.request, "urlopen", local_only)
     monkeypatch.delenv("DEHRNET_OFFLINE", raising=False)
     monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "200")
@@ -134,10 +135,10 @@ def cli() -> typer.Typer:
 
 def test_download_with_full_hash_and_with_prefix(server, tmp_path):
     url, state = server
-    dest = weights.download(url, tmp_path / "a" / "w.pth", sha256=DATA_SHA256, progress=False)
+    dest = download.download(url, tmp_path / "a" / "w.pth", sha256=DATA_SHA256, progress=False)
     assert dest == tmp_path / "a" / "w.pth" and dest.read_bytes() == DATA
     assert not (tmp_path / "a" / "w.pth.part").exists()
-    prefixed = weights.download(url, tmp_path / "p.pth", sha256_prefix=DATA_SHA256[:8], progress=False)
+    prefixed = download.download(url, tmp_path / "p.pth", sha256_prefix=DATA_SHA256[:8], progress=False)
     assert prefixed.read_bytes() == DATA
     assert state.ranges == [None, None]
 
@@ -149,17 +150,17 @@ def test_progress_bar_on_a_terminal(server, tmp_path, monkeypatch):
 
     url, _ = server
     monkeypatch.setattr(sys, "stderr", Terminal())
-    weights.download(url, tmp_path / "shown.pth", sha256=DATA_SHA256, progress=True)
+    download.download(url, tmp_path / "shown.pth", sha256=DATA_SHA256, progress=True)
     shown = sys.stderr.getvalue()
     monkeypatch.setattr(sys, "stderr", Terminal())
-    weights.download(url, tmp_path / "quiet.pth", sha256=DATA_SHA256, progress=False)
+    download.download(url, tmp_path / "quiet.pth", sha256=DATA_SHA256, progress=False)
     assert "shown.pth" in shown and "300.0" in shown and sys.stderr.getvalue() == ""
 
 
 def test_sha256_file_reads_across_chunks(tmp_path):
     big = random.Random(1).randbytes(int(2.5 * (1 << 20)))
     (tmp_path / "big").write_bytes(big)
-    assert weights.sha256_file(tmp_path / "big") == hashlib.sha256(big).hexdigest()
+    assert download.sha256_file(tmp_path / "big") == hashlib.sha256(big).hexdigest()
 
 
 @pytest.mark.parametrize("kind", ["sha256", "sha256_prefix"])
@@ -167,7 +168,7 @@ def test_checksum_mismatch_removes_the_file(server, tmp_path, kind):
     url, _ = server
     wrong = "0" * 64 if kind == "sha256" else "00000000"
     with pytest.raises(DehrnetError, match=f"expected {kind.replace('_', ' ')} {wrong}, got {DATA_SHA256}"):
-        weights.download(url, tmp_path / "w.pth", progress=False, **{kind: wrong})
+        download.download(url, tmp_path / "w.pth", progress=False, **{kind: wrong})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -176,10 +177,10 @@ def test_interrupted_download_resumes_with_range(server, tmp_path):
     state.cut_first_response = True
     dest = tmp_path / "w.pth"
     with pytest.raises(DehrnetError, match="interrupted after .* run the same command again to resume"):
-        weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+        download.download(url, dest, sha256=DATA_SHA256, progress=False)
     part = tmp_path / "w.pth.part"
     assert part.stat().st_size == CUT_AT and not dest.exists()
-    weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+    download.download(url, dest, sha256=DATA_SHA256, progress=False)
     assert state.ranges == [None, f"bytes={CUT_AT}-"]
     assert dest.read_bytes() == DATA and not part.exists()
 
@@ -189,8 +190,8 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
     state.honour_range, state.cut_first_response = False, True
     dest = tmp_path / "w.pth"
     with pytest.raises(DehrnetError, match="interrupted"):
-        weights.download(url, dest, sha256=DATA_SHA256, progress=False)
-    weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+        download.download(url, dest, sha256=DATA_SHA256, progress=False)
+    download.download(url, dest, sha256=DATA_SHA256, progress=False)
     assert state.ranges == [None, f"bytes={CUT_AT}-"]  # asked to resume, got 200 and the whole file
     assert dest.read_bytes() == DATA
 
@@ -198,7 +199,7 @@ def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
 def test_unresumable_part_is_dropped_and_fetched_again(server, tmp_path):
     url, state = server
     (tmp_path / "w.pth.part").write_bytes(b"x" * (len(DATA) + 10))  # longer than the file: HTTP 416
-    weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+    download.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
     assert state.ranges == [f"bytes={len(DATA) + 10}-", None]
     assert (tmp_path / "w.pth").read_bytes() == DATA
 
@@ -208,7 +209,7 @@ def test_offline_env_fails_fast_naming_url_and_path(server, tmp_path, monkeypatc
     monkeypatch.setenv("DEHRNET_OFFLINE", "1")
     dest = tmp_path / "w.pth"
     with pytest.raises(DehrnetError) as err:
-        weights.download(url, dest, sha256=DATA_SHA256, progress=False)
+        download.download(url, dest, sha256=DATA_SHA256, progress=False)
     assert f"download {url} elsewhere and place it at {dest}" in str(err.value)
     assert "--weights FILE" in str(err.value) and state.ranges == []
 
@@ -220,15 +221,15 @@ def test_unreachable_host_names_url_and_path(tmp_path):
     url = f"http://127.0.0.1:{port}/w.pth"
     expected = rf"cannot reach {re.escape(url)} .*place it at {re.escape(str(tmp_path / 'w.pth'))}"
     with pytest.raises(DehrnetError, match=expected):
-        weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False, timeout=5)
+        download.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False, timeout=5)
 
 
 def test_not_enough_disk_space_says_how_much_and_where(server, tmp_path, monkeypatch):
     url, _ = server
-    monkeypatch.setattr(weights.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: type("U", (), {"free": 1000})())
     expected = rf"not enough disk space in {re.escape(str(tmp_path))} .*needs 300\.0 KB"
     with pytest.raises(DehrnetError, match=expected):
-        weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+        download.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
 
 
 def test_disk_full_while_writing_keeps_the_part_and_says_how_much(server, tmp_path, monkeypatch):
@@ -237,48 +238,48 @@ def test_disk_full_while_writing_keeps_the_part_and_says_how_much(server, tmp_pa
             raise OSError(errno.ENOSPC, "No space left on device")
 
     url, _ = server
-    monkeypatch.setattr(weights, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    monkeypatch.setattr(download, "open", lambda *args, **kwargs: FullDisk(), raising=False)
     expected = rf"disk full in {re.escape(str(tmp_path))} while downloading .*needs 300\.0 KB in all"
     with pytest.raises(DehrnetError, match=expected):
-        weights.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+        download.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
 
 
 # -- cache folder and registry -------------------------------------------------------------------------
 
 def test_weights_dir_follows_env_at_call_time(tmp_path, monkeypatch):
     monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "h"))
-    assert weights.weights_dir() == tmp_path / "h" / "weights"
+    assert cache.weights_dir() == tmp_path / "h" / "weights"
     monkeypatch.delenv("DEHRNET_HOME")
-    monkeypatch.setattr(weights, "MANIFEST_PATH", tmp_path / "installed" / "manifest.json")  # no checkout
+    monkeypatch.setattr(manifest_module, "MANIFEST_PATH", tmp_path / "installed" / "manifest.json")  # no checkout
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weights.weights_dir() == tmp_path / "xdg" / "dehrnet" / "weights"
+    assert cache.weights_dir() == tmp_path / "xdg" / "dehrnet" / "weights"
     checkout = tmp_path / "repo" / "weights"
     checkout.mkdir(parents=True)
     (checkout / "manifest.json").write_text("{}")
-    monkeypatch.setattr(weights, "MANIFEST_PATH", checkout / "manifest.json")
-    assert weights.weights_dir() == checkout
+    monkeypatch.setattr(manifest_module, "MANIFEST_PATH", checkout / "manifest.json")
+    assert cache.weights_dir() == checkout
 
 
 def test_resolve_downloads_into_dehrnet_home_once(server, tmp_path, online_home):
     url, state = server
     manifest = write_manifest(tmp_path / "manifest.json", url)
-    path = weights.resolve("test_net.local", manifest=manifest, progress=False)
+    path = cache.resolve("test_net.local", manifest=manifest, progress=False)
     assert path == online_home / "weights" / "test_net.pth" and path.read_bytes() == DATA
-    assert weights.resolve("test_net.local", manifest=manifest) == path
+    assert cache.resolve("test_net.local", manifest=manifest) == path
     assert len(state.ranges) == 1  # the second call used the cache
 
 
 def test_resolve_tries_the_next_mirror(server, tmp_path):
     url, state = server
     manifest = write_manifest(tmp_path / "manifest.json", url, urls=[url.replace("file.bin", "gone"), url])
-    assert weights.resolve("test_net.local", manifest=manifest, progress=False).read_bytes() == DATA
+    assert cache.resolve("test_net.local", manifest=manifest, progress=False).read_bytes() == DATA
     assert len(state.ranges) == 2  # the 404 of the first mirror, then the second
 
 
 def test_resolve_unknown_name_suggests_close_names():
     with pytest.raises(DehrnetError, match=r"unknown weights 'hrnet_w32\.coco_384x28'; did you mean "
                                            r"hrnet_w32\.coco_384x288.*`dehrnet weights list`"):
-        weights.resolve("hrnet_w32.coco_384x28")
+        cache.resolve("hrnet_w32.coco_384x28")
 
 
 def test_verify_cached_reports_ok_mismatch_missing(tmp_path, online_home):
@@ -293,7 +294,7 @@ def test_verify_cached_reports_ok_mismatch_missing(tmp_path, online_home):
     (online_home / "weights").mkdir(parents=True)
     (online_home / "weights" / "a.pth").write_bytes(DATA)
     (online_home / "weights" / "b.pth").write_bytes(DATA[:-1])
-    results = {r.name: r for r in weights.verify_cached(manifest)}
+    results = {r.name: r for r in cache.verify_cached(manifest)}
     assert (results["a.full"].status, results["a.full"].checked) == ("ok", "sha256")
     assert (results["b.prefix"].status, results["b.prefix"].checked) == ("mismatch", "sha256 prefix")
     assert results["c.missing"].status == "missing"
@@ -305,10 +306,10 @@ def test_verify_cached_reports_ok_mismatch_missing(tmp_path, online_home):
 def test_real_manifest_entries_are_valid_and_match_the_model_configs():
     from models.hrnet import VARIANTS
 
-    as_pairs = json.loads(weights.MANIFEST_PATH.read_text(), object_pairs_hook=lambda pairs: pairs)
+    as_pairs = json.loads(manifest_module.MANIFEST_PATH.read_text(), object_pairs_hook=lambda pairs: pairs)
     names = [name for name, _ in dict(as_pairs)["checkpoints"]]  # every name, repeats kept
     assert len(names) == len(set(names))
-    entries = weights.load_manifest()
+    entries = manifest_module.load_manifest()
     assert sorted(entries) == sorted(names) and len(entries) >= 5
     try:
         from models import list_models
@@ -325,7 +326,7 @@ def test_real_manifest_entries_are_valid_and_match_the_model_configs():
     for config in ("hrnet_w32_256x192", "hrnet_w32_384x288", "hrnet_w48_256x192", "hrnet_w48_384x288",
                    "hrnet_w32_mpii_256x256"):
         assert any(e.config == config for e in entries.values()), config
-    detectors = weights.load_detectors()
+    detectors = manifest_module.load_detectors()
     assert "yolo11n.pt" in detectors and detectors["yolo11n.pt"].url.endswith("/yolo11n.pt")
 
 
@@ -341,19 +342,19 @@ def test_real_manifest_entries_are_valid_and_match_the_model_configs():
 def test_broken_manifest_entry_is_one_clear_error(tmp_path, broken, message):
     manifest = write_manifest(tmp_path / "m.json", "https://h/w.pth", **broken)
     with pytest.raises(DehrnetError, match=rf"{re.escape(str(manifest))}: entry 'test_net.local'.*{message}"):
-        weights.load_manifest(manifest)
+        manifest_module.load_manifest(manifest)
 
 
 def test_broken_manifest_file_is_one_clear_error(tmp_path):
     manifest = tmp_path / "m.json"
     manifest.write_text('{"checkpoints": {"a.b": {}, "a.b": {}}}')
     with pytest.raises(DehrnetError, match="repeated name.*a.b"):
-        weights.load_manifest(manifest)
+        manifest_module.load_manifest(manifest)
     manifest.write_text("{not json")
     with pytest.raises(DehrnetError, match="unreadable"):
-        weights.load_manifest(manifest)
+        manifest_module.load_manifest(manifest)
     with pytest.raises(DehrnetError, match="missing"):
-        weights.load_manifest(tmp_path / "absent.json")
+        manifest_module.load_manifest(tmp_path / "absent.json")
 
 
 # -- CLI -------------------------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ def test_cli_download_url_ok_and_needs_a_hash(server, tmp_path):
 
 def test_cli_download_name_fetches_then_reuses_then_repairs(server, tmp_path, online_home, monkeypatch):
     url, state = server
-    monkeypatch.setattr(weights, "MANIFEST_PATH", write_manifest(tmp_path / "manifest.json", url))
+    monkeypatch.setattr(manifest_module, "MANIFEST_PATH", write_manifest(tmp_path / "manifest.json", url))
     cached = online_home / "weights" / "test_net.pth"
     result = CliRunner().invoke(cli(), ["weights", "download", "test_net.local"])
     assert result.exit_code == 0 and f"saved {cached}" in result.stdout and cached.read_bytes() == DATA
@@ -402,7 +403,7 @@ def test_cli_download_unknown_name_exits_2_with_suggestion():
 
 
 def test_cli_list_shows_entries_cache_state_and_detectors(online_home):
-    entries = weights.load_manifest()
+    entries = manifest_module.load_manifest()
     cached = entries["hrnet_w32.coco_384x288"]
     (online_home / "weights").mkdir(parents=True)
     (online_home / "weights" / cached.filename).write_bytes(b"placed by hand")
@@ -418,7 +419,7 @@ def test_cli_list_shows_entries_cache_state_and_detectors(online_home):
 def test_cli_verify_exit_code_follows_mismatches(online_home):
     result = CliRunner().invoke(cli(), ["weights", "verify"])
     assert result.exit_code == 0 and "missing" in result.stdout
-    entry = weights.load_manifest()["hrnet_w48.coco_256x192"]
+    entry = manifest_module.load_manifest()["hrnet_w48.coco_256x192"]
     (online_home / "weights").mkdir(parents=True)
     (online_home / "weights" / entry.filename).write_bytes(b"not the checkpoint")
     result = CliRunner().invoke(cli(), ["weights", "verify"])

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dehrnet_cli.geometry import center_scale_from_xyxy
-from dehrnet_cli.tracking import pose_oks
-from dehrnet_cli.types import Detections, Frame, Poses
+from dehrnet_cli.pose.geometry import center_scale_from_xyxy
+from dehrnet_cli.stage_data import Detections, Frame, Poses
+from dehrnet_cli.video.oks_tracker import pose_oks
 from models import COCO17
 
 SIGMAS = np.asarray(COCO17.sigmas, np.float64)  # COCO scale, before /10

@@ -1,0 +1,33 @@
+"""The environment variables dehrnet reads, in one place, read at call time (never at import).
+
+DEHRNET_OFFLINE: never touch the network (downloads fail fast and say what to place where).
+YOLO_OFFLINE: ultralytics' own switch; the YOLO detector honours it too.
+DEHRNET_HOME: the weights cache is $DEHRNET_HOME/weights (see weights.cache.weights_dir).
+DEHRNET_DEBUG: internal errors print their traceback.
+"""
+
+from __future__ import annotations
+
+import os
+
+_FALSE = ("", "0", "false", "no")
+
+
+def flag(name: str) -> bool:
+    """Whether the environment variable `name` is set to something other than empty, 0, false or no."""
+    return os.environ.get(name, "").strip().lower() not in _FALSE
+
+
+def offline(include_yolo: bool = False) -> bool:
+    """DEHRNET_OFFLINE is set (or, with `include_yolo`, ultralytics' YOLO_OFFLINE)."""
+    return flag("DEHRNET_OFFLINE") or (include_yolo and flag("YOLO_OFFLINE"))
+
+
+def debug() -> bool:
+    """DEHRNET_DEBUG is set: internal failures show their traceback."""
+    return flag("DEHRNET_DEBUG")
+
+
+def home() -> str | None:
+    """$DEHRNET_HOME, or None when unset or empty."""
+    return os.environ.get("DEHRNET_HOME") or None

@@ -1,0 +1,109 @@
+"""Inference backends behind one small interface: `backend(batch) -> heatmaps`.
+
+Both take normalised crops (N, 3, h, w) float32 (from `normalize_crops`, the one preprocessing for
+training and inference) and return heatmaps (N, K, h/4, w/4) float32 as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from dehrnet_cli.errors import DehrnetError
+from models import PoseHRNet, PoseNetConfig
+
+BACKENDS = ("torch", "onnx")
+
+
+def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """(N, h, w, 3) uint8 BGR crops -> (N, 3, h, w) float32 RGB, /255, ImageNet-normalised, as the
+    official ToTensor + Normalize (float32 arithmetic throughout)."""
+    rgb = crops_bgr[..., ::-1].astype(np.float32) / np.float32(255.0)
+    normalised = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without a GPU is a user error."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DehrnetError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise DehrnetError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+    return device
+
+
+class Backend(Protocol):
+    name: str
+    config: PoseNetConfig
+    device: str
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """PyTorch eager in fp32, fp16 (CUDA) or bf16 (weights and activations; heatmaps come back fp32).
+
+    Weights and input are channels_last by default: on CPU, fp32 DE-HRNet-W32 ran 8 % faster per crop at
+    batch 4 and 26 % at batch 8 (the flip test's 2N) than NCHW (2 cores, docs/benchmarks.md); cuDNN and
+    oneDNN's bf16 kernels want it too. The model is converted in place: `channels_last=False` leaves the
+    memory format alone (training validates its live model without changing how it trains)."""
+
+    name = "torch"
+    _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+    def __init__(self, model: PoseHRNet, device: str = "auto", half: bool = False,
+                 precision: str | None = None, channels_last: bool = True) -> None:
+        import torch
+
+        self.device = resolve_device(device)
+        precision = precision or ("fp16" if half else "fp32")
+        if precision not in self._DTYPES:
+            raise DehrnetError(f"--precision {precision}: the torch backend runs fp32, bf16 or fp16 "
+                               "(int8 runs through --backend onnx)")
+        if precision == "fp16" and not self.device.startswith("cuda"):
+            raise DehrnetError("--half/--precision fp16 needs a CUDA device (use --device cuda, or bf16/fp32 on CPU)")
+        self.config = model.config
+        self.precision = precision
+        self.dtype = getattr(torch, self._DTYPES[precision])
+        self.channels_last = channels_last
+        self.model = model.eval().to(self.device, self.dtype)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self._torch = torch
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device, self.dtype, non_blocking=True)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return self.model(x).float().cpu().numpy()
+
+
+class OnnxBackend:
+    """ONNX Runtime: CUDA provider when asked for and present, else CPU. `providers` says what runs."""
+
+    name = "onnx"
+
+    def __init__(self, path: Path, device: str = "auto") -> None:
+        from dehrnet_cli.pose.onnx_session import INPUT_NAME, ort_session, read_onnx_config, read_onnx_precision
+
+        want_cuda = device in ("auto", None) or device.startswith("cuda")
+        self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
+        self.providers = self.session.get_providers()
+        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        if device.startswith("cuda") and self.device != "cuda":
+            raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
+        self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))
+        self.precision = read_onnx_precision(self.session)
+        self._input = INPUT_NAME
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self._input: batch})[0]

@@ -1,0 +1,45 @@
+"""ONNX Runtime sessions of exported pose models and the dehrnet metadata they carry (config, precision):
+what the onnx backend reads and what `export` writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from dehrnet_cli.errors import DehrnetError
+
+INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
+
+
+def ort_session(path: Path, device: str = "cpu"):
+    """An onnxruntime session on CUDA when asked for and available, else CPU, with ORT's CUDA-missing
+    noise silenced on CPU machines."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    providers = ["CPUExecutionProvider"]
+    # onnxruntime-gpu lists CUDA even without a GPU and logs library errors when it fails: ask torch first
+    if device.startswith("cuda") and torch.cuda.is_available() \
+            and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        return ort.InferenceSession(str(path), providers=providers)
+    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise DehrnetError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
+
+
+def read_onnx_config(path: Path, session=None) -> dict:
+    """The dehrnet config stored in an exported model's metadata (from `session` when one is open)."""
+    session = session or ort_session(Path(path))
+    meta = session.get_modelmeta().custom_metadata_map
+    if "dehrnet_config" not in meta:
+        raise DehrnetError(f"{path}: an ONNX model without dehrnet metadata (export it with dehrnet export)")
+    return json.loads(meta["dehrnet_config"])
+
+
+def read_onnx_precision(session) -> str:
+    """The number format an exported model computes in ("fp32", "fp16" or "int8"), from its metadata."""
+    return session.get_modelmeta().custom_metadata_map.get("dehrnet_precision", "fp32")

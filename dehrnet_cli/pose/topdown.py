@@ -1,0 +1,111 @@
+"""The top-down pose stage: person boxes -> crops -> heatmaps (with flip test) -> keypoints -> poses.
+
+With default settings this is the official HRNet test-time protocol (shared/REFERENCE.md): crops by
+`_xywh2cs` + `get_affine_transform` + bilinear warpAffine, RGB ImageNet normalisation, flip test with
+the one-pixel shift, argmax + quarter offset, rescoring and OKS-NMS. All crops of all given frames go
+through the network together, in batches of `batch` crops (2 x batch with the flip test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dehrnet_cli.pose.backends import Backend, normalize_crops
+from dehrnet_cli.pose.codec import HeatmapCodec
+from dehrnet_cli.pose.flip import fuse_flip_test
+from dehrnet_cli.pose.geometry import center_scale_from_xyxy, heatmap_to_image, warp_crops
+from dehrnet_cli.postprocess.nms import oks_nms
+from dehrnet_cli.postprocess.oks import oks_sigmas
+from dehrnet_cli.postprocess.rescore import box_areas, rescore
+from dehrnet_cli.stage_data import Detections, Poses
+
+
+@dataclass(frozen=True)
+class TopDownSettings:
+    flip: bool = True  # flip test: average with the mirrored crop's heatmaps
+    decoder: str = "msra"  # "msra" (official) or "dark"
+    batch: int = 32  # crops per forward pass (before flipping)
+    kpt_score_thr: float = 0.2  # rescoring: keypoints above this count (official in_vis_thre)
+    oks_thr: float | None = 0.9  # OKS-NMS threshold per frame; None turns it off
+
+
+class TopDownEstimator:
+    """Poses of people in given boxes. `estimate(images, detections)` works on any number of frames."""
+
+    def __init__(self, backend: Backend, settings: TopDownSettings = TopDownSettings()) -> None:
+        self.backend = backend
+        self.settings = settings
+        cfg = backend.config
+        self.config = cfg
+        self.spec = cfg.keypoints
+        self.codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, cfg.sigma, settings.decoder)
+        self.flip_index = self.spec.flip_index()
+        self.sigmas = oks_sigmas(self.spec)
+
+    def heatmaps(self, crops_bgr: np.ndarray) -> np.ndarray:
+        """(N, h, w, 3) uint8 BGR crops -> (N, K, H, W) float32 heatmaps, flip-tested if enabled."""
+        cfg = self.config
+        batch = normalize_crops(crops_bgr, cfg.mean, cfg.std)
+        out = []
+        for start in range(0, len(batch), self.settings.batch):
+            chunk = batch[start:start + self.settings.batch]
+            if self.settings.flip:
+                both = self.backend(np.concatenate([chunk, chunk[..., ::-1]]))
+                out.append(fuse_flip_test(both[:len(chunk)], both[len(chunk):], self.flip_index))
+            else:
+                out.append(self.backend(chunk))
+        hm_w, hm_h = cfg.heatmap_size
+        return np.concatenate(out) if out else np.zeros((0, self.spec.num_keypoints, hm_h, hm_w), np.float32)
+
+    def estimate(self, images: list[np.ndarray], detections: list[Detections]) -> list[Poses]:
+        """Poses of every frame: images (H, W, 3) uint8 BGR and their person boxes (image pixels)."""
+        cfg = self.config
+        centers, scales, crops, owner = [], [], [], []
+        for i, (image, det) in enumerate(zip(images, detections)):
+            if len(det) == 0:
+                continue
+            c, s = center_scale_from_xyxy(det.boxes_xyxy, cfg.input_size)
+            centers.append(c)
+            scales.append(s)
+            crops.append(warp_crops(image, c, s, cfg.input_size))
+            owner.append(np.full(len(det), i))
+        if not crops:
+            return [Poses.empty(self.spec.num_keypoints) for _ in images]
+        centers_all, scales_all = np.concatenate(centers), np.concatenate(scales)
+        owner_all = np.concatenate(owner)
+        heatmaps = self.heatmaps(np.concatenate(crops))
+        keypoints_xy, kpt_scores = self.codec.decode_to_image(heatmaps, centers_all, scales_all)
+        areas = box_areas(scales_all)
+        results = []
+        for i, det in enumerate(detections):
+            rows = np.flatnonzero(owner_all == i)
+            if len(rows) == 0:
+                results.append(Poses.empty(self.spec.num_keypoints))
+                continue
+            scores = rescore(kpt_scores[rows], det.scores, self.settings.kpt_score_thr)
+            poses = Poses(det.boxes_xyxy.astype(np.float32), det.scores.astype(np.float32), keypoints_xy[rows],
+                          kpt_scores[rows], scores.astype(np.float32), areas[rows].astype(np.float32))
+            results.append(self.suppress(poses, scores))
+        return results
+
+    def suppress(self, poses: Poses, scores: np.ndarray | None = None) -> Poses:
+        """One frame's poses after OKS-NMS (settings.oks_thr; None keeps all), ordered by the float64 rescored
+        `scores` (N,) (default: rescored here from poses.kpt_scores and box_scores) with the enlarged-box areas."""
+        if self.settings.oks_thr is None or len(poses) <= 1:
+            return poses
+        if scores is None:
+            scores = rescore(poses.kpt_scores, poses.box_scores, self.settings.kpt_score_thr)
+        keep = oks_nms(poses.keypoints_xy, scores, poses.areas, self.settings.oks_thr, self.sigmas)
+        return poses.select(keep)
+
+    def keypoints_at(self, image: np.ndarray, centers: np.ndarray, scales: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The crops of one (H, W, 3) uint8 BGR image at given centers (N, 2) and scales (N, 2) (200 px units)
+        through the network and the codec: (coords_hm (N, K, 2) heatmap pixels, keypoints_xy (N, K, 2)
+        float32 image pixels, kpt_scores (N, K) float32). For crops that come from annotations, not boxes."""
+        heatmaps = self.heatmaps(warp_crops(image, centers, scales, self.config.input_size))
+        coords_hm, kpt_scores = self.codec.decode(heatmaps)
+        keypoints_xy = heatmap_to_image(coords_hm, centers, scales, self.codec.heatmap_size).astype(np.float32)
+        return coords_hm, keypoints_xy, kpt_scores

@@ -1,0 +1,116 @@
+"""Poses as COCO: the results list that COCOeval's loadRes takes, and a full COCO-format file
+(images, annotations, categories) that `pycocotools.coco.COCO` loads."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.sinks.atomic import write_json_atomic
+from dehrnet_cli.stage_data import Poses
+from models import KeypointSpec
+
+PERSON_CATEGORY_ID = 1
+
+
+def category(spec: KeypointSpec) -> dict:
+    """The COCO 'person' category with the keypoint names and 1-based skeleton."""
+    return {"id": PERSON_CATEGORY_ID, "name": "person", "supercategory": "person",
+            "keypoints": list(spec.names), "skeleton": [[a + 1, b + 1] for a, b in spec.skeleton]}
+
+
+def poses_to_results(poses: Poses, image_id: int) -> list[dict]:
+    """One COCO result per person: keypoints [x, y, score]*K (official results file), score, bbox."""
+    results = []
+    for n in range(len(poses)):
+        triples = np.concatenate([poses.keypoints_xy[n], poses.kpt_scores[n][:, None]], axis=1)
+        x1, y1, x2, y2 = (float(v) for v in poses.boxes_xyxy[n])
+        entry = {"image_id": int(image_id), "category_id": PERSON_CATEGORY_ID,
+                 "keypoints": [round(float(v), 3) for v in triples.ravel()],
+                 "score": float(poses.scores[n]), "bbox": [x1, y1, x2 - x1, y2 - y1]}
+        if poses.track_ids is not None:
+            entry["track_id"] = int(poses.track_ids[n])
+        results.append(entry)
+    return results
+
+
+class CocoFileBuilder:
+    """Accumulates frames and their poses into a COCO-format dict.
+
+    Keypoint visibility v is 2 above `kpt_thr` and 1 below; num_keypoints counts the v = 2 ones.
+    """
+
+    def __init__(self, spec: KeypointSpec, kpt_thr: float = 0.3, info: dict | None = None) -> None:
+        self.spec = spec
+        self.kpt_thr = kpt_thr
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        self.results: list[dict] = []
+        self.info = info or {}
+
+    def add(self, image_id: int, file_name: str, size: tuple[int, int], poses: Poses) -> None:
+        self.images.append({"id": int(image_id), "file_name": file_name, "width": int(size[0]),
+                            "height": int(size[1])})
+        self.results.extend(poses_to_results(poses, image_id))
+        for n in range(len(poses)):
+            scores = poses.kpt_scores[n]
+            visible = np.where(scores > self.kpt_thr, 2, 1)
+            triples = np.concatenate([poses.keypoints_xy[n], visible[:, None]], axis=1)
+            x1, y1, x2, y2 = (float(v) for v in poses.boxes_xyxy[n])
+            ann = {"id": len(self.annotations) + 1, "image_id": int(image_id), "category_id": PERSON_CATEGORY_ID,
+                   "keypoints": [round(float(v), 3) if i % 3 < 2 else int(v) for i, v in enumerate(triples.ravel())],
+                   "num_keypoints": int((visible == 2).sum()), "bbox": [x1, y1, x2 - x1, y2 - y1],
+                   "area": (x2 - x1) * (y2 - y1), "iscrowd": 0, "score": float(poses.scores[n]),
+                   "keypoint_scores": [round(float(s), 5) for s in scores]}
+            if poses.track_ids is not None:
+                ann["track_id"] = int(poses.track_ids[n])
+            self.annotations.append(ann)
+
+    def document(self) -> dict:
+        return {"info": {"description": "dehrnet predictions", **self.info}, "images": self.images,
+                "annotations": self.annotations, "categories": [category(self.spec)]}
+
+    def write(self, path: Path) -> Path:
+        return write_json_atomic(Path(path), self.document())
+
+    def write_results(self, path: Path) -> Path:
+        return write_json_atomic(Path(path), self.results)
+
+
+class ImageIds:
+    """COCO image ids of frames: from an annotation file naming the images (--ann), else the numeric
+    file stems when every image has a distinct one (COCO naming: 000000000785.jpg -> 785), else 1..N
+    in source order (also for video frames)."""
+
+    def __init__(self, ann_file: Path | None = None, paths: list[Path] | None = None) -> None:
+        self.by_name: dict[str, int] = {}
+        self.ann_file = ann_file
+        if ann_file is not None:
+            self.by_name = _image_ids_of(Path(ann_file))
+        stems = [p.stem for p in paths or []]
+        self.numeric_stems = bool(stems) and all(re.fullmatch(r"\d+", s) for s in stems) and \
+            len({int(s) for s in stems}) == len(stems)
+
+    def __call__(self, path: Path | None, frame_index: int) -> int:
+        if path is not None and self.by_name:
+            if path.name not in self.by_name:
+                raise DehrnetError(f"{path}: not among the images of --ann {self.ann_file}")
+            return self.by_name[path.name]
+        if path is not None and self.numeric_stems:
+            return int(path.stem)
+        return frame_index + 1
+
+
+def _image_ids_of(ann_file: Path) -> dict[str, int]:
+    try:
+        doc = json.loads(ann_file.read_text())
+        return {Path(im["file_name"]).name: int(im["id"]) for im in doc["images"]}
+    except FileNotFoundError:
+        raise DehrnetError(f"--ann {ann_file}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise DehrnetError(f"--ann {ann_file}: not a COCO annotation file with images[id, file_name] "
+                           f"({type(e).__name__}: {e})") from None

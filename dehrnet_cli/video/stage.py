@@ -1,0 +1,146 @@
+"""The video stage of predict: detection every N frames, track ids and keypoint smoothing.
+
+A `VideoStage` holds the state of one source run (trackers, filters, the last poses) and replaces
+`PoseEstimator.estimate_frames` for it: frames go in in order, poses with `track_ids` come out.
+
+    detect (every det_every-th frame; boxes from the last frame's keypoints in between)
+      -> box tracker (ByteTrack/BoT-SORT: ids, keeps tracked boxes)   [--tracker *.yaml]
+      -> pose stage
+      -> OKS tracker (ids by pose similarity)                          [--tracker oks]
+      -> One-Euro smoothing per track and keypoint                     [--smooth]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from dehrnet_cli.detect.base import Detector, WholeImageDetector
+from dehrnet_cli.detect.yolo import YoloPersonDetector
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.pose.topdown import TopDownEstimator
+from dehrnet_cli.postprocess.oks import oks_sigmas
+from dehrnet_cli.stage_data import Detections, Frame, Poses, frame_time_s
+from dehrnet_cli.video.box_tracker import DEFAULT_BOX_TRACKER, BoxTracker
+from dehrnet_cli.video.boxes import boxes_from_keypoints, source_rows
+from dehrnet_cli.video.oks_tracker import OKS_TRACKER, OksTracker
+from dehrnet_cli.video.smoothing import OneEuroSettings, PoseSmoother
+
+TRACK_DET_CONF = 0.1  # YOLO score threshold under tracking: ByteTrack's second stage needs low boxes
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """track: give people stable ids; tracker: an ultralytics tracker YAML or "oks" (None: bytetrack.yaml
+    with the YOLO detector, oks otherwise); det_every: run the detector on every N-th frame only;
+    smooth: One-Euro settings, or None for raw keypoints (smoothing implies tracking); kpt_thr: joints
+    scored below it neither shape keypoint boxes nor count in the OKS; oks_match_thr and max_age: the
+    OKS tracker's least OKS to continue a track and the frames an unseen id lives on."""
+
+    track: bool = False
+    tracker: str | None = None
+    det_every: int = 1
+    smooth: OneEuroSettings | None = None
+    kpt_thr: float = 0.3
+    oks_match_thr: float = 0.2
+    max_age: int = 30
+
+    def __post_init__(self) -> None:
+        if self.det_every < 1:
+            raise DehrnetError(f"--det-every {self.det_every}: must be 1 (every frame) or more")
+        if self.max_age < 0:
+            raise DehrnetError(f"max_age {self.max_age}: must be 0 or more frames")
+
+    @property
+    def tracking(self) -> bool:
+        return self.track or self.smooth is not None
+
+    @property
+    def active(self) -> bool:
+        """Whether anything differs from plain per-frame estimation."""
+        return self.tracking or self.det_every > 1
+
+
+def detector_conf(settings: VideoSettings, detector: str, conf: float | None, boxes_file: bool = False
+                  ) -> float | None:
+    """The detector score threshold to use: `conf` if given; for YOLO under a box tracker, TRACK_DET_CONF
+    (as `yolo track` does), since the tracker itself decides which low-score boxes continue a track."""
+    yolo = detector == "yolo" and not boxes_file
+    box_tracker = settings.tracking and settings.tracker != OKS_TRACKER
+    return TRACK_DET_CONF if conf is None and yolo and box_tracker else conf
+
+
+class VideoStage:
+    """Frames of one source, in order -> poses with track ids (and smoothed keypoints if asked)."""
+
+    def __init__(self, detector: Detector, topdown: TopDownEstimator, settings: VideoSettings,
+                 fps: float | None = None) -> None:
+        self.detector, self.topdown, self.settings, self.fps = detector, topdown, settings, fps
+        self.box_tracker: BoxTracker | None = None
+        self.oks_tracker: OksTracker | None = None
+        if settings.tracking:
+            name = settings.tracker or (DEFAULT_BOX_TRACKER if isinstance(detector, YoloPersonDetector)
+                                        else OKS_TRACKER)
+            if name == OKS_TRACKER:
+                self.oks_tracker = OksTracker(oks_sigmas(topdown.spec), settings.oks_match_thr, settings.max_age,
+                                              settings.kpt_thr)
+            elif isinstance(detector, WholeImageDetector):
+                raise DehrnetError(f"--tracker {name}: --detector none gives one whole-image box per frame, "
+                                   "nothing for a box tracker to follow; use --tracker oks")
+            else:
+                self.box_tracker = BoxTracker(name)
+        self.smoother = PoseSmoother(settings.smooth) if settings.smooth is not None else None
+        self.last_poses: Poses | None = None  # raw poses of the last frame (boxes for det_every > 1)
+        self.since_detection = 0
+
+    def estimate(self, frames: list[Frame], image_ids: list[int]) -> list[Poses]:
+        """Poses of consecutive frames (one Poses per frame, in order)."""
+        if self.settings.det_every > 1:
+            return [self._estimate_one(frame, image_id) for frame, image_id in zip(frames, image_ids)]
+        tracked = [self._track_boxes(f, d) for f, d in zip(frames, self.detector(frames, image_ids))]
+        poses = self.topdown.estimate([f.image for f in frames], [det for det, _ in tracked])
+        return [self._finish(f, p, det, ids) for f, p, (det, ids) in zip(frames, poses, tracked)]
+
+    def _estimate_one(self, frame: Frame, image_id: int) -> Poses:
+        """One frame of detection every N: boxes from the detector, or from the last frame's keypoints."""
+        last = self.last_poses
+        if last is None or len(last) == 0 or self.since_detection >= self.settings.det_every - 1:
+            det = self.detector([frame], [image_id])[0]
+            self.since_detection = 0
+        else:
+            boxes, rows = boxes_from_keypoints(last.keypoints_xy, last.kpt_scores, frame.size, self.settings.kpt_thr)
+            det = Detections(boxes, last.box_scores[rows])
+            self.since_detection += 1
+        det, ids = self._track_boxes(frame, det)
+        return self._finish(frame, self.topdown.estimate([frame.image], [det])[0], det, ids)
+
+    def _track_boxes(self, frame: Frame, det: Detections) -> tuple[Detections, np.ndarray | None]:
+        """The boxes to estimate and their track ids (a box tracker drops the boxes it does not track)."""
+        if self.box_tracker is None:
+            return det, None
+        rows, ids = self.box_tracker.update(det, frame.image)
+        return Detections(det.boxes_xyxy[rows], det.scores[rows]), ids
+
+    def _finish(self, frame: Frame, poses: Poses, det: Detections, box_ids: np.ndarray | None) -> Poses:
+        self.last_poses = poses
+        if box_ids is not None:
+            poses = replace(poses, track_ids=box_ids[source_rows(poses.boxes_xyxy, det.boxes_xyxy)])
+        elif self.oks_tracker is not None:
+            poses = replace(poses, track_ids=self.oks_tracker.update(poses))
+        if self.smoother is not None:
+            poses = self.smoother(poses, frame_time_s(frame, self.fps))
+        return poses
+
+
+def video_settings(track: bool = False, tracker: str | None = None, det_every: int = 1, smooth: bool = False,
+                   min_cutoff: float | None = None, beta: float | None = None, kpt_thr: float = 0.3) -> VideoSettings:
+    """VideoSettings from the predict flags: --tracker implies --track, --smooth implies tracking, and the
+    smoothing parameters need --smooth; keypoints under --kpt-thr hold their filter."""
+    given = {name: value for name, value in (("min_cutoff", min_cutoff), ("beta", beta)) if value is not None}
+    if given and not smooth:
+        flags = " and ".join(f"--smooth-{name.replace('_', '-')}" for name in given)
+        raise DehrnetError(f"{flags} set the keypoint filter: add --smooth to turn it on")
+    smoothing = OneEuroSettings(score_thr=kpt_thr, **given) if smooth else None
+    return VideoSettings(track=track or tracker is not None, tracker=tracker, det_every=det_every, smooth=smoothing,
+                         kpt_thr=kpt_thr)

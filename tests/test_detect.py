@@ -1,0 +1,115 @@
+"""Person detectors on their own: the whole image, the top-N rule, a COCO detections file, OpenCV's HOG, YOLO
+built from its yaml (random weights: shapes only), the factory, and finding YOLO weights offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dehrnet_cli.detect.base import WholeImageDetector, keep_top
+from dehrnet_cli.detect.boxes_file import BoxesFileDetector
+from dehrnet_cli.detect.factory import make_detector
+from dehrnet_cli.detect.hog import HOG_WINDOW_WH, HogDetector
+from dehrnet_cli.detect.yolo import YoloPersonDetector
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.stage_data import Detections, Frame
+
+
+def _frame(w: int = 320, h: int = 240, index: int = 0) -> Frame:
+    return Frame(index, np.random.default_rng(index).integers(0, 256, (h, w, 3), dtype=np.uint8))
+
+
+def test_whole_image_is_one_box_of_score_one() -> None:
+    dets = WholeImageDetector()([_frame(320, 240), _frame(64, 48, 1)], [1, 2])
+    assert [d.boxes_xyxy.tolist() for d in dets] == [[[0, 0, 320, 240]], [[0, 0, 64, 48]]]
+    assert all(d.scores.tolist() == [1.0] for d in dets)
+
+
+def test_keep_top_keeps_the_best_scores_in_stable_order() -> None:
+    det = Detections(np.arange(20, dtype=np.float32).reshape(5, 4), np.array([0.5, 0.9, 0.5, 0.1, 0.9], np.float32))
+    top = keep_top(det, 3)
+    assert top.scores.tolist() == pytest.approx([0.9, 0.9, 0.5]) and top.boxes_xyxy[:, 0].tolist() == [4, 16, 0]
+    assert keep_top(det, None) is det and keep_top(det, 9) is det
+
+
+def _boxes_file(tmp_path: Path, entries: object) -> Path:
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def test_boxes_file_by_image_id_with_threshold_category_and_top_n(tmp_path: Path) -> None:
+    path = _boxes_file(tmp_path, [
+        {"image_id": 7, "category_id": 1, "bbox": [10, 20, 30, 40], "score": 0.9},
+        {"image_id": 7, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.2},
+        {"image_id": 7, "category_id": 3, "bbox": [1, 1, 50, 50], "score": 1.0},  # not a person
+        {"image_id": 7, "bbox": [100, 100, 10, 10], "score": 0.6},  # category defaults to person
+        {"image_id": 8, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.95}])
+    seven, nothing, eight = BoxesFileDetector(path, conf=0.5)([_frame(), _frame(), _frame()], [7, 9, 8])
+    assert seven.boxes_xyxy.tolist() == [[10, 20, 40, 60], [100, 100, 110, 110]]
+    assert seven.scores.tolist() == pytest.approx([0.9, 0.6])
+    assert len(nothing) == 0 and nothing.boxes_xyxy.shape == (0, 4)
+    assert eight.boxes_xyxy.tolist() == [[1, 2, 4, 6]]
+    assert len(BoxesFileDetector(path, max_people=1)([_frame()], [7])[0]) == 1
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such file"), ("{not json", "not valid JSON"), ('{"image_id": 1}', "expected a COCO detections list"),
+    ('[{"image_id": 1, "bbox": [1, 2]}]', "entry 0 lacks")])
+def test_bad_boxes_files_are_one_clear_error(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "dets.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DehrnetError, match=message) as err:
+        BoxesFileDetector(path)
+    assert str(path) in str(err.value) and "--boxes" in str(err.value)
+
+
+def test_hog_gives_no_boxes_on_images_smaller_than_its_window() -> None:
+    w, h = HOG_WINDOW_WH
+    small = [_frame(w - 1, h + 10), _frame(w + 10, h - 1, 1)]  # OpenCV 4 would crash on these
+    assert [len(d) for d in HogDetector()(small, [1, 2])] == [0, 0]
+    (det,) = HogDetector(max_people=2)([_frame(200, 300)], [1])
+    assert det.boxes_xyxy.shape[1:] == (4,) and len(det) <= 2 and ((det.scores > 0) & (det.scores < 1)).all()
+
+
+def test_factory_boxes_file_wins_and_unknown_kind_is_refused(tmp_path: Path) -> None:
+    path = _boxes_file(tmp_path, [])
+    assert isinstance(make_detector("hog", boxes=path), BoxesFileDetector)
+    assert isinstance(make_detector("none"), WholeImageDetector)
+    assert isinstance(make_detector("hog"), HogDetector)
+    with pytest.raises(DehrnetError, match="--detector 'yoloo'.*yolo, none, hog"):
+        make_detector("yoloo")
+
+
+def test_yolo_from_yaml_returns_person_boxes_per_frame() -> None:
+    detector = YoloPersonDetector("yolo11n.yaml", conf=0.0, max_people=3, device="cpu")
+    dets = detector([_frame(), _frame(index=1)], [1, 2])
+    assert len(dets) == 2
+    for det in dets:
+        assert det.boxes_xyxy.dtype == np.float32 and det.boxes_xyxy.shape == (len(det), 4) and len(det) <= 3
+
+
+@pytest.mark.parametrize("switch", ["DEHRNET_OFFLINE", "YOLO_OFFLINE"])
+def test_missing_yolo_weights_offline_name_the_file_and_the_alternatives(tmp_path: Path, monkeypatch, switch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("DEHRNET_OFFLINE", raising=False)
+    monkeypatch.delenv("YOLO_OFFLINE", raising=False)
+    monkeypatch.setenv(switch, "1")
+    with pytest.raises(DehrnetError, match="yolo11n.pt not found") as err:
+        YoloPersonDetector("yolo11n.pt")
+    assert str(tmp_path / "home" / "weights" / "yolo11n.pt") in str(err.value)
+    assert "--boxes" in str(err.value) and "--detector none" in str(err.value)
+
+
+def test_yolo_weights_in_the_cache_are_found_first(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
+    cached = tmp_path / "home" / "weights" / "yolo11n.pt"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert YoloPersonDetector._locate("yolo11n.pt") == str(cached)
