@@ -13,7 +13,7 @@ _EXPORTS = {
     "read_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
     "DySample": "dysample",
     "DehrnetError": "errors",
-    "VARIANTS": "hrnet", "PoseHRNet": "hrnet", "PoseNetConfig": "hrnet",
+    "VARIANTS": "configs", "PoseHRNet": "hrnet", "PoseNetConfig": "configs",
     "COCO17": "keypoints", "KEYPOINT_SPECS": "keypoints", "MPII16": "keypoints", "KeypointSpec": "keypoints",
     "create_model": "registry", "get_config": "registry", "list_models": "registry",
 }

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-ATTENTIONS = ("se", "eca")
+from .configs import ATTENTIONS
 
 
 class SEAttention(nn.Module):

@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STYLES = ("lp", "pl")
+from .configs import STYLES
+
 SAMPLERS = ("grid_sample", "gather")
 
 

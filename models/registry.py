@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
+from .configs import VARIANTS, PoseNetConfig
 from .errors import DehrnetError
-from .hrnet import VARIANTS, PoseHRNet, PoseNetConfig
+
+if TYPE_CHECKING:
+    from .hrnet import PoseHRNet
 
 
 def list_models() -> list[str]:
@@ -35,6 +39,8 @@ def get_config(name: str, **overrides) -> PoseNetConfig:
 
 def create_model(name: str | PoseNetConfig, **overrides) -> PoseHRNet:
     """Build a randomly initialised network from a registered name (or a config)."""
+    from .hrnet import PoseHRNet  # torch: loaded only when a network is built
+
     config = name if isinstance(name, PoseNetConfig) else get_config(name, **overrides)
     if isinstance(name, PoseNetConfig) and overrides:
         config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
