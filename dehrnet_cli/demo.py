@@ -1,7 +1,8 @@
 """`make demo`: annotate sample images and a short sample video with the best weights available.
 
-Online: the HRNet-W32 COCO baseline from the weights registry and ultralytics' YOLO11n person detector
-(both downloaded on first use). Offline (as on CI): one line on how to get real weights, then the
+Online: what `dehrnet predict` runs with no flags: the HRNet-W32 384x288 COCO baseline from the weights
+registry and ultralytics' YOLO26n person detector (both downloaded on first use). Offline (as on CI): one
+line on how to get real weights, then the
 whole pipeline still runs with clearly labelled untrained DE-HRNet weights and OpenCV's HOG detector,
 so every stage is seen working. Exits 0 either way.
 """
@@ -20,9 +21,8 @@ from dehrnet_cli.predict import PredictJob, run_predict
 from dehrnet_cli.progress import note
 from dehrnet_cli.sinks.render import UNTRAINED_BANNER
 from dehrnet_cli.sinks.video_writer import VideoWriter
-from dehrnet_cli.video.stage import video_settings
-
-BASELINE = "hrnet_w32.coco_256x192"
+from dehrnet_cli.video.settings import video_settings
+from dehrnet_cli.weights.model_choice import BASELINE
 
 OUT = Path("demo_out")
 
@@ -47,7 +47,7 @@ def make_sample_video(image: Path, out: Path, frames: int = 24, size: tuple[int,
 
 
 def _real_estimator() -> PoseEstimator:
-    return PoseEstimator(model=BASELINE, detector="yolo", device="auto")
+    return PoseEstimator(detector="yolo", device="auto")  # the defaults of dehrnet predict
 
 
 def main() -> int:

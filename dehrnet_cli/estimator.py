@@ -18,16 +18,18 @@ from dehrnet_cli.detect.base import Detector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import BACKENDS, Backend, OnnxBackend, resolve_device
+from dehrnet_cli.pose.backends import Backend, OnnxBackend, resolve_device
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
+from dehrnet_cli.precision.auto_path import BACKENDS
 from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
 from dehrnet_cli.sinks.coco import ImageIds
 from dehrnet_cli.sources.base import Source
 from dehrnet_cli.sources.images import ImageSource
 from dehrnet_cli.sources.open import open_source
 from dehrnet_cli.stage_data import Frame, Poses
-from dehrnet_cli.video.stage import VideoSettings, VideoStage
-from dehrnet_cli.weights.pose_model import load_pose_model
+from dehrnet_cli.video.settings import VideoSettings
+from dehrnet_cli.video.stage import VideoStage
+from dehrnet_cli.weights.model_choice import ModelChoice, choose_model
 
 
 class PoseEstimator:
@@ -35,7 +37,10 @@ class PoseEstimator:
 
     weights: a checkpoint (dehrnet, official HRNet, mmpose) or an exported .onnx; model: a registry
     weights name or, with untrained=True, an architecture name (random weights, for timing and smoke
-    tests). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
+    tests); neither: the local DE-HRNet weights, else the HRNet-W32 384x288 COCO baseline, fetched on first
+    use (weights.model_choice). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
+    backend: "auto" (CUDA: torch; CPU: ONNX Runtime or torch, whichever finishes a job of `expected_frames`
+    frames sooner, precision.auto_path), "torch" or "onnx"; expected_frames None means a long job.
     precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
     `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
     `log` receives one-line notes (which precision runs and why); default: stderr.
@@ -47,7 +52,7 @@ class PoseEstimator:
         *,
         model: str | None = None,
         untrained: bool = False,
-        backend: str = "torch",
+        backend: str = "auto",
         device: str = "auto",
         half: bool = False,
         precision: str = "auto",
@@ -66,12 +71,14 @@ class PoseEstimator:
         batch: int = 32,
         kpt_score_thr: float = 0.2,
         oks_thr: float | None = 0.9,
+        expected_frames: int | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if batch < 1:
             raise DehrnetError(f"--batch {batch}: must be at least 1")
-        weights = None if weights is None else Path(weights)
+        choice = choose_model(weights, model, untrained)  # a bad name or file fails before any model work
+        self.model_choice = choice
         self.untrained = untrained
         self.ann = None if ann is None else Path(ann)
         # the detector first: a missing detector file must stop us before any slow model work
@@ -79,8 +86,9 @@ class PoseEstimator:
                                                 det_model=det_model, conf=conf, iou=iou, max_people=max_people,
                                                 device=device)
         log = log or (lambda line: print(line, file=sys.stderr))
-        self.backend = self._backend(weights, model, untrained, backend, device, half, precision,
-                                     None if calib is None else Path(calib), input_size, log)
+        crops = None if expected_frames is None else expected_frames * (2 if flip else 1)
+        self.backend = self._backend(choice, backend, device, half, precision, None if calib is None else Path(calib),
+                                     input_size, crops, log)
         settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
                                    oks_thr=oks_thr)
         self.topdown = TopDownEstimator(self.backend, settings)
@@ -88,30 +96,21 @@ class PoseEstimator:
         self.spec = self.topdown.spec
 
     @staticmethod
-    def _backend(weights: Path | None, model: str | None, untrained: bool, kind: str, device: str, half: bool,
-                 precision: str, calib: Path | None, input_size: tuple[int, int] | None, log: Log) -> Backend:
-        from dehrnet_cli.precision.resolve import resolve_precision
-
-        if weights is not None and weights.suffix.lower() == ".onnx":
-            if kind != "onnx":
-                raise DehrnetError(f"{weights}: an ONNX model runs with --backend onnx")
-            if not weights.is_file():
-                raise DehrnetError(f"{weights}: no such file")
-            backend = OnnxBackend(weights, device)
+    def _backend(choice: ModelChoice, kind: str, device: str, half: bool, precision: str, calib: Path | None,
+                 input_size: tuple[int, int] | None, crops: int | None, log: Log) -> Backend:
+        if choice.is_onnx:
+            if kind == "torch":
+                raise DehrnetError(f"{choice.weights}: an ONNX model runs with --backend onnx (or auto)")
+            backend = OnnxBackend(choice.weights, device)
             wanted = "fp16" if half else precision
             if wanted not in ("auto", backend.precision):
-                raise DehrnetError(f"{weights}: this ONNX model computes in {backend.precision}, not {wanted}; export "
-                                   f"one with dehrnet export (--int8 or --half), or pass the checkpoint")
-            log(f"precision {backend.precision} (the ONNX model's own)")
+                raise DehrnetError(f"{choice.weights}: this ONNX model computes in {backend.precision}, not {wanted}; "
+                                   "export one with dehrnet export (--int8 or --half), or pass the checkpoint")
+            log(f"onnx precision {backend.precision} on {backend.device} (the ONNX model's own)")
             if backend.precision == "int8":
                 require_guard("int8", "cpu", log)
             return backend
-        resolved = resolve_device(device)
-        concrete, note = resolve_precision(precision, resolved, kind, half)
-        if untrained and concrete != "fp32":
-            note += "; accuracy guard skipped (random weights)"
-        return make_pose_backend(weights, lambda: load_pose_model(weights, model, untrained, input_size), kind,
-                                 resolved, concrete, note, calib, guard=not untrained, log=log)
+        return make_pose_backend(choice, kind, resolve_device(device), precision, half, calib, input_size, crops, log)
 
     def __call__(self, image_bgr: np.ndarray, image_id: int = 1) -> Poses:
         """Poses of one (H, W, 3) uint8 BGR image."""

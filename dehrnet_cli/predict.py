@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.estimator import PoseEstimator
 from dehrnet_cli.progress import note, progress_bar
 from dehrnet_cli.sinks.coco import CocoFileBuilder
 from dehrnet_cli.sinks.exports import PoseExports
@@ -32,7 +32,10 @@ from dehrnet_cli.sinks.video_writer import VideoWriter, write_image
 from dehrnet_cli.sources.base import Source
 from dehrnet_cli.sources.open import open_source
 from dehrnet_cli.stage_data import Frame, Poses
-from dehrnet_cli.video.stage import VideoSettings
+from dehrnet_cli.video.settings import VideoSettings
+
+if TYPE_CHECKING:  # the estimator imports torch: the job module stays light, so bad input fails fast
+    from dehrnet_cli.estimator import PoseEstimator
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from local_http import server  # noqa: F401 (a fixture: a local HTTP server standing in for weight hosts)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -16,10 +17,11 @@ MPII_SAMPLE = SHARED_DATA / "mpii_sample"
 
 @pytest.fixture(autouse=True, scope="session")
 def _offline_environment(tmp_path_factory):
-    """Keep ultralytics and dehrnet off the network and away from the user's config folders."""
+    """Keep ultralytics and dehrnet off the network and away from the user's config and weights folders."""
     cfg = tmp_path_factory.mktemp("yolo_config")
+    home = tmp_path_factory.mktemp("dehrnet_home")  # exports, guard verdicts, downloads: never the checkout's cache
     os.environ.update({"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false", "YOLO_CONFIG_DIR": str(cfg),
-                       "DEHRNET_OFFLINE": "1"})
+                       "DEHRNET_OFFLINE": "1", "DEHRNET_HOME": str(home)})
     yield
 
 

@@ -21,6 +21,7 @@ from dehrnet_cli.bench.report import stage_rows, update_markdown
 from dehrnet_cli.bench.results import (
     PEER,
     PIPELINE,
+    PIPELINE_BACKEND,
     PIPELINE_PRECISION,
     STAGES,
     Measurement,
@@ -328,7 +329,10 @@ def test_bench_runs_end_to_end_and_writes_every_stage(tmp_path, one_torch_thread
     assert "Targets" in result.output and "pipeline fps / slowest stage fps" in result.output
     report = json.loads(out_json.read_text())
     rows = report["measurements"]
-    assert {r["stage"] for r in rows} == {*STAGES, PIPELINE, PEER}
+    assert {r["stage"] for r in rows} == {*STAGES, PIPELINE, PIPELINE_BACKEND, PEER}
+    default_path = {r["config"]["backend"]: r["config"]["runs_on"] for r in rows if r["stage"] == PIPELINE_BACKEND}
+    assert default_path["torch"] == "torch" and default_path["onnx"] == "onnx"
+    assert default_path["auto"] in ("onnx", "torch")
     for row in rows:
         assert row["frames_per_s"]["median"] > 0 and row["frames_per_s"]["n"] == 2, row
         assert all(s > 0 for s in row["seconds"])
@@ -395,7 +399,7 @@ def test_reduced_precisions_run_on_their_own_backend_next_to_their_fp32_rows(mon
 
 
 def _stand_in_export(model, out: Path, opset: int = 17, half: bool = False, check: bool = True,
-                     device: str = "cpu") -> Path:
+                     device: str = "cpu", slim: bool = False) -> Path:
     """export_onnx's stand-in: a two-node network (4x4 average pool, 1x1 conv to K heatmaps) with the real
     input, output and metadata, so the bench's ONNX and int8 plumbing runs without a 10-20 s export."""
     import onnx

@@ -13,7 +13,7 @@ from dehrnet_cli.detect.base import WholeImageDetector, keep_top
 from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.hog import HOG_WINDOW_WH, HogDetector
-from dehrnet_cli.detect.yolo import YoloPersonDetector
+from dehrnet_cli.detect.yolo import YoloPersonDetector, locate_yolo_weights
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.stage_data import Detections, Frame
 
@@ -112,4 +112,4 @@ def test_yolo_weights_in_the_cache_are_found_first(tmp_path: Path, monkeypatch) 
     cached = tmp_path / "home" / "weights" / "yolo11n.pt"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
-    assert YoloPersonDetector._locate("yolo11n.pt") == str(cached)
+    assert locate_yolo_weights("yolo11n.pt") == str(cached)

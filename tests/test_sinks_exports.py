@@ -24,7 +24,8 @@ from dehrnet_cli.sinks.keypoints_csv import CSV_COLUMNS, PoseCsvWriter, read_pos
 from dehrnet_cli.sinks.video_writer import VideoWriter
 from dehrnet_cli.sources.threaded import ThreadedSource
 from dehrnet_cli.stage_data import Frame, Poses
-from dehrnet_cli.video.stage import VideoSettings, VideoStage, video_settings
+from dehrnet_cli.video.settings import VideoSettings, video_settings
+from dehrnet_cli.video.stage import VideoStage
 from models import COCO17
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -27,8 +27,9 @@ from dehrnet_cli.stage_data import Detections
 from dehrnet_cli.video.box_tracker import BoxTracker
 from dehrnet_cli.video.boxes import boxes_from_keypoints, source_rows
 from dehrnet_cli.video.oks_tracker import OksTracker, greedy_match, pose_oks
+from dehrnet_cli.video.settings import TRACK_DET_CONF, VideoSettings, detector_conf
 from dehrnet_cli.video.smoothing import OneEuroSettings
-from dehrnet_cli.video.stage import TRACK_DET_CONF, VideoSettings, VideoStage, detector_conf
+from dehrnet_cli.video.stage import VideoStage
 from models import COCO17
 
 SIGMAS = oks_sigmas(COCO17)

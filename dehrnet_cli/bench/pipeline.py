@@ -2,18 +2,23 @@
 
 Mixed into `bench.stages.Bench` (it uses the bench's settings, inputs, backends and recorder); kept apart
 because the pipeline runs are a job of their own: warm-up, N-frame repetitions, the 2N-frame memory check and
-the per-precision runs.
+the per-precision runs, the default-path rows.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from dehrnet_cli.bench.machine import PeakRss
-from dehrnet_cli.bench.results import PIPELINE, PIPELINE_PRECISION
+from dehrnet_cli.bench.results import PIPELINE, PIPELINE_BACKEND, PIPELINE_PRECISION
 from dehrnet_cli.bench.settings import (
+    DEFAULT_PATH_PIPELINE,
     PRECISION_PIPELINE,
     size_name,
     tune_torch,
@@ -22,14 +27,10 @@ from dehrnet_cli.bench.synthetic_video import (
     FixedBoxesDetector,
 )
 
-DETECTOR_YAML, PEER_YAML = "yolo11n.yaml", "yolo11n-pose.yaml"
-
 
 class PipelineMeasurements:
-    """`run_predict` timings of a Bench: the pipeline per size x people, and per reduced precision."""
-
-
-    # the whole pipeline ------------------------------------------------------------------------
+    """`run_predict` timings of a Bench: the pipeline per size x people, per reduced precision, and the default
+    path next to explicit torch and ONNX Runtime."""
 
     def pipeline_estimator(self, size: tuple[int, int], people: int, kind: str, precision: str,
                            flip: bool) -> Any:
@@ -98,3 +99,56 @@ class PipelineMeasurements:
         size, people = PRECISION_PIPELINE
         _, config, runs = self._pipeline_runs(size, people, kind, precision, True)
         self._record(PIPELINE_PRECISION, config, runs[0][1], runs[0][1] * people, [r[0] for r in runs])
+
+    def default_path_estimator(self, size: tuple[int, int], people: int) -> Any:
+        """The PoseEstimator a user gets with a checkpoint and no backend or precision flag, for a long video: the
+        first model (random weights, saved as a checkpoint) on --backend auto, its ONNX export made in the bench's
+        own weights folder (the guard's cached verdicts are read from the real one)."""
+        from dehrnet_cli.estimator import PoseEstimator
+        from models import create_model, save_checkpoint
+
+        checkpoint = self.workdir / f"{self.s.models[0]}_random.pt"
+        if not checkpoint.exists():
+            save_checkpoint(create_model(self.s.models[0]).eval(), checkpoint)
+        with bench_weights_home(self.workdir / "home"):
+            estimator = PoseEstimator(checkpoint, backend="auto", device=self.device, detector="none", flip=True,
+                                      batch=self.s.pipeline_batch, log=self.log)
+        estimator.detector = FixedBoxesDetector(self.boxes(size, people))
+        return estimator
+
+    def measure_default_path(self) -> None:
+        """The pipeline at DEFAULT_PATH_PIPELINE (1280x720, 1 person, flip on) on explicit torch fp32, explicit ONNX
+        Runtime fp32 and the default path (what --backend auto --precision auto resolve to here), in one run."""
+        size, people = DEFAULT_PATH_PIPELINE
+        per_batch = max(1, self.s.pipeline_batch // people)
+        estimators = {kind: self.pipeline_estimator(size, people, kind, "fp32", True) for kind in ("torch", "onnx")}
+        estimators["auto"] = self.default_path_estimator(size, people)
+        for kind, estimator in estimators.items():
+            for _ in range(self.s.warmup):
+                self._run_pipeline(estimator, size, per_batch, per_batch)
+            runs = [self._run_pipeline(estimator, size, self.n_frames, per_batch) for _ in range(self.s.repeats)]
+            config = {"size": size_name(size), "people": people, "model": self.s.models[0], "backend": kind,
+                      "precision": estimator.backend.precision, "runs_on": estimator.backend.name,
+                      "batch": self.s.pipeline_batch, "flip": True, "frames_per_batch": per_batch}
+            self._record(PIPELINE_BACKEND, config, runs[0][1], runs[0][1] * people, [r[0] for r in runs])
+
+
+@contextmanager
+def bench_weights_home(home: Path) -> Iterator[None]:
+    """DEHRNET_HOME pointed at `home` inside the block (the bench's exports stay out of the user's cache), with
+    the real accuracy-guard folder linked in, so that the default path sees this machine's verdicts."""
+    from dehrnet_cli.weights.cache import weights_dir
+
+    guard = weights_dir() / "guard"
+    (home / "weights").mkdir(parents=True, exist_ok=True)
+    if guard.is_dir() and not (home / "weights" / "guard").exists():
+        (home / "weights" / "guard").symlink_to(guard, target_is_directory=True)
+    before = os.environ.get("DEHRNET_HOME")
+    os.environ["DEHRNET_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("DEHRNET_HOME", None)
+        else:
+            os.environ["DEHRNET_HOME"] = before

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dehrnet_cli.bench.results import PEER, PIPELINE, PIPELINE_PRECISION, STAGES, Spread, find
+from dehrnet_cli.bench.results import PEER, PIPELINE, PIPELINE_BACKEND, PIPELINE_PRECISION, STAGES, Spread, find
 from dehrnet_cli.bench.run import BenchReport
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.sinks.atomic import write_json_atomic, write_text_atomic
@@ -22,7 +22,7 @@ Each section is one machine and mode, rewritten by `dehrnet bench --markdown doc
 Numbers are medians over repetitions after warm-up, with the interquartile range (IQR) and min-max.
 """
 
-_ORDER = {name: i for i, name in enumerate((*STAGES, PIPELINE, PIPELINE_PRECISION, PEER))}
+_ORDER = {name: i for i, name in enumerate((*STAGES, PIPELINE, PIPELINE_BACKEND, PIPELINE_PRECISION, PEER))}
 
 
 def describe(config: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ PIPELINE = "pipeline"
 PIPELINE_PRECISION = "pipeline_precision"  # the pipeline once per precision (1280x720, 3 people, flip on)
 
 PEER = "peer_yolo11n_pose"
+PIPELINE_BACKEND = "pipeline_backend"  # the pipeline on torch, onnx and the default path (1280x720, 1 person)
 
 PIPELINE_STAGES = ("video_decode", "crop", "pose", "decode_flip", "render", "encode")  # what predict runs
 

@@ -20,6 +20,7 @@ REDUCED_BACKEND = {"bf16": "torch", "int8": "onnx"}  # the one backend each of t
 
 COMPARED_WITH = {"bf16": ("torch", "onnx"), "int8": ("onnx",)}  # fp32 backends its target ratios need
 
+DEFAULT_PATH_PIPELINE = ((1280, 720), 1)  # video size and people of the default-path rows (flip on)
 PRECISION_PIPELINE = ((1280, 720), 3)  # video size and people of the per-precision pipeline runs (flip on)
 
 CALIB_CROPS = 16  # int8 calibration crops: ranges good enough for timing, not for accuracy
@@ -53,6 +54,7 @@ class BenchSettings:
     peer: bool = True
     pipeline: bool = True
     precision_pipeline: bool = True  # with bf16/int8 asked (and `pipeline`): the PRECISION_PIPELINE runs
+    default_path: bool = True  # with `pipeline`: DEFAULT_PATH_PIPELINE on torch, onnx and the default path
     seed: int = 0
     compile: bool = False  # torch.compile the pose net (torch backend)
     ort_threads: int | None = None  # onnxruntime intra-op threads (None: its default)

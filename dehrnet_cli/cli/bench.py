@@ -59,10 +59,13 @@ def bench_command(
     repeats: int = typer.Option(None, "--repeats", help="Timed repetitions per measurement."),
     warmup: int = typer.Option(None, "--warmup", help="Untimed repetitions first."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
-    detector: bool = typer.Option(None, "--detector/--no-detector", help="Time the YOLO11n detector alone."),
+    detector: bool = typer.Option(None, "--detector/--no-detector", help="Time the YOLO26n detector (the default) "
+                                  "alone."),
     peer: bool = typer.Option(None, "--peer/--no-peer", help="Time YOLO11n-pose on the same video."),
     pipeline: bool = typer.Option(None, "--pipeline/--no-pipeline", help="Time the whole predict pipeline "
                                   "(--no-pipeline also skips the per-precision runs)."),
+    default_path: bool = typer.Option(None, "--default-path/--no-default-path", help="The pipeline at 1280x720, 1 "
+                                      "person, flip on, on torch, onnx and the default path (default on)."),
     precision_pipeline: bool = typer.Option(None, "--precision-pipeline/--no-precision-pipeline",
                                             help="With bf16/int8 asked: the pipeline at 1280x720, 3 people, "
                                             "flip on, once per precision (default on)."),
@@ -98,7 +101,7 @@ def bench_command(
         batches=_given(batches), flips=FLIP_CHOICES.get(flip), people=_given(people),
         sizes=_given([parse_video_size(s) for s in sizes or ()]), sweep=sweep, pipeline_batch=pipeline_batch,
         frames=frames, repeats=repeats, warmup=warmup, device=device, detector=detector, peer=peer,
-        pipeline=pipeline, precision_pipeline=precision_pipeline, compile=compile_net,
+        pipeline=pipeline, default_path=default_path, precision_pipeline=precision_pipeline, compile=compile_net,
         ort_threads=ort_threads, torch_threads=threads)
 
     start = time.perf_counter()

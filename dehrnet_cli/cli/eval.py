@@ -24,9 +24,11 @@ from dehrnet_cli.cli.options import (
     WeightsOpt,
     parse_size,
 )
+from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.eval.layout import EVAL_YOLO_CONF, coco_annotation_for, eval_detector_conf, mpii_eval_paths
 from dehrnet_cli.sinks.atomic import prepare_output, write_json_atomic
+from dehrnet_cli.weights.model_choice import choose_model
 
 
 def _write_outputs(save_results: Path | None, results: list, report: Path | None, document: dict) -> None:
@@ -49,7 +51,7 @@ def eval_command(
                                "56.4-AP val2017 file; every box is used."),
     detector: str = typer.Option("yolo", "--detector", help="Person detector when neither --boxes nor "
                                  "--gt-boxes: yolo, hog or none (whole image)."),
-    det_model: str = typer.Option("yolo11n.pt", "--det-model", help="YOLO weights."),
+    det_model: str = typer.Option(DEFAULT_YOLO, "--det-model", help="YOLO weights."),
     conf: float = typer.Option(None, "--conf", help=f"Detector score threshold (YOLO default {EVAL_YOLO_CONF}: "
                                "low, as AP rewards recall; --boxes default 0)."),
     max_people: int = typer.Option(None, "--max-people", help="Keep at most this many boxes per image."),
@@ -57,7 +59,7 @@ def eval_command(
     model: ModelOpt = None,
     untrained: UntrainedOpt = False,
     input_size: InputSizeOpt = None,
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = "auto",
     device: DeviceOpt = "auto",
     half: HalfOpt = False,
     precision: PrecisionOpt = "auto",
@@ -112,8 +114,6 @@ def eval_command(
     if mpii_results is not None:
         _score_mpii_file(mpii_results, mpii_eval_paths(mpii, ann, headboxes), limit, report, settings, quiet)
         return
-    from dehrnet_cli.eval.run import run_coco_eval, run_mpii_eval
-
     if mpii is not None:
         images_dir, ann_file, hb_file = mpii_eval_paths(mpii, ann, headboxes)
         settings.update(ann=str(ann_file), headboxes=str(hb_file), images=str(images_dir))
@@ -124,6 +124,9 @@ def eval_command(
                                "person_keypoints_*.json for the images in --coco)")
     if not Path(images_dir).is_dir():
         raise DehrnetError(f"image folder {images_dir}: no such folder")
+    choose_model(weights, model, untrained)  # a bad --weights / --model, or an offline default, fails before torch
+    from dehrnet_cli.eval.run import run_coco_eval, run_mpii_eval
+
     det_conf = eval_detector_conf(conf, detector, boxes)
     use_detector = coco is not None and not gt_boxes
     estimator = _estimator(weights, model=model, untrained=untrained, backend=backend,
@@ -131,9 +134,12 @@ def eval_command(
                            log=note_printer(quiet),
                            input_size=parse_size(input_size), detector=detector if use_detector else "none",
                            det_model=det_model, conf=det_conf, max_people=max_people,
-                           boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch)
+                           boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch,
+                           expected_frames=limit or _image_count(images_dir))
     topdown = estimator.topdown
-    settings.update(model=estimator.config.name, weights=str(weights) if weights else model, untrained=untrained,
+    chosen = estimator.model_choice
+    settings.update(model=estimator.config.name, weights=str(chosen.weights or chosen.architecture),
+                    untrained=untrained,
                     input_size=list(estimator.config.input_size), backend=estimator.backend.name,
                     device=estimator.backend.device, precision=estimator.backend.precision,
                     flip=flip, decoder=decoder, batch=batch,
@@ -182,6 +188,13 @@ def _score_mpii_file(results_file: Path, paths: tuple[Path | None, Path, Path], 
     settings.update(results=str(results_file), ann=str(ann_file), headboxes=str(hb_file))
     print_mpii(scored, quiet)
     _write_outputs(None, [], report, {"pckh": scored, "settings": settings})
+
+
+def _image_count(images_dir: Path) -> int:
+    """The image files of an evaluation folder (what --backend auto weighs; one listing, no image read)."""
+    from dehrnet_cli.sources.base import IMAGE_SUFFIXES
+
+    return sum(1 for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _estimator(weights: Path | None, **options):

@@ -22,31 +22,23 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 
 # The pose-model flags that predict and eval share (declared once, used as type annotations).
 WeightsOpt = Annotated[Path, typer.Option("--weights", "-w",
-                                          help="Checkpoint: dehrnet, official HRNet, mmpose, .onnx.")]
-
+                                          help="Checkpoint: dehrnet, official HRNet, mmpose, .onnx. Default: the local "
+                                          "DE-HRNet weights, else the HRNet-W32 384x288 COCO baseline (fetched once).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registry weights name (dehrnet weights list), or an "
                                        "architecture name with --untrained.")]
-
 UntrainedOpt = Annotated[bool, typer.Option("--untrained", help="Random weights (timing, smoke tests): results are "
                                             "meaningless.")]
-
 InputSizeOpt = Annotated[str, typer.Option("--input-size", help="HxW for official files of another size, "
                                            "e.g. 256x192.")]
-
-BackendOpt = Annotated[str, typer.Option("--backend", help="torch or onnx (onnxruntime).")]
-
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto (CUDA: torch; CPU: ONNX Runtime or torch, whichever "
+                                         "finishes this job sooner), torch or onnx.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
-
 HalfOpt = Annotated[bool, typer.Option("--half", help="fp16 on CUDA (= --precision fp16).")]
-
-PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (fp16 on CUDA, bf16 on CPUs with native bf16, "
-                                           "else fp32), fp32, bf16, fp16 or int8 (ONNX Runtime, quantized once).")]
-
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (fp16 on CUDA; bf16 on CPUs with native bf16 "
+                                           "once `dehrnet guard` passed it; else fp32), fp32, bf16, fp16 or int8 "
+                                           "(ONNX Runtime, quantized once).")]
 CalibOpt = Annotated[Path, typer.Option("--calib", help="Folder of images to calibrate int8 on (default: the sample "
                                         "images bundled with ultralytics).")]
-
 BatchOpt = Annotated[int, typer.Option("--batch", help="Crops per forward pass (x2 with the flip test).")]
-
 FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test (official protocol: on).")]
-
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]

@@ -22,6 +22,7 @@ from dehrnet_cli.cli.options import (
     WeightsOpt,
     parse_size,
 )
+from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
 
 
@@ -37,13 +38,13 @@ def predict_command(
     untrained: UntrainedOpt = False,
     input_size: InputSizeOpt = None,
     detector: str = typer.Option("yolo", "--detector", help="yolo, hog (OpenCV, no download) or none (whole image)."),
-    det_model: str = typer.Option("yolo11n.pt", "--det-model", help="YOLO weights (ultralytics fetches known names)."),
+    det_model: str = typer.Option(DEFAULT_YOLO, "--det-model", help="YOLO weights (ultralytics fetches known names)."),
     conf: float = typer.Option(None, "--conf", help="Detector score threshold (YOLO default 0.25; files: 0)."),
     iou: float = typer.Option(0.7, "--iou", help="Detector NMS IoU."),
     max_people: int = typer.Option(None, "--max-people", help="Keep at most this many people per frame."),
     boxes: Path = typer.Option(None, "--boxes", help="COCO detections list (image_id, bbox, score) instead of a "
                                "detector."),
-    backend: BackendOpt = "torch",
+    backend: BackendOpt = "auto",
     device: DeviceOpt = "auto",
     half: HalfOpt = False,
     precision: PrecisionOpt = "auto",
@@ -83,10 +84,13 @@ def predict_command(
       dehrnet predict walk.mp4 --weights best.pt --track --smooth --csv walk.csv --out walk_pose.mp4
       dehrnet predict 0 --weights best.pt --track --det-every 5 --show
     """
-    from dehrnet_cli.estimator import PoseEstimator
+    # everything up to the PoseEstimator runs without torch, ultralytics or onnxruntime: bad input fails in
+    # well under a second (tests/test_cli_fail_fast.py checks sys.modules)
+    from dehrnet_cli.detect.yolo import locate_yolo_weights
     from dehrnet_cli.predict import PredictJob, open_job_source, run_predict
     from dehrnet_cli.sinks.render import UNTRAINED_BANNER
-    from dehrnet_cli.video.stage import detector_conf, video_settings
+    from dehrnet_cli.video.settings import detector_conf, video_settings
+    from dehrnet_cli.weights.model_choice import choose_model
 
     if out is None and json_path is None and save_results is None and csv_path is None and save_crops is None \
             and not show:
@@ -96,14 +100,19 @@ def predict_command(
     job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
                      banner=UNTRAINED_BANNER if untrained else None, video=video, csv_path=csv_path,
                      crops_dir=save_crops)
-    frames = open_job_source(job)  # a bad source or output fails here, before the detector and model load
+    choose_model(weights, model, untrained)  # a bad --weights / --model, or an offline default, fails here
+    if detector == "yolo" and boxes is None:
+        locate_yolo_weights(det_model)  # ... and YOLO weights that cannot be found offline
+    frames = open_job_source(job)  # ... and a bad source or output, before the detector and model load
     try:
+        from dehrnet_cli.estimator import PoseEstimator
+
         estimator = PoseEstimator(
             weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
             precision=precision, calib=calib, log=note_printer(quiet), input_size=parse_size(input_size),
             detector=detector, det_model=det_model, conf=conf, iou=iou,
             max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, expected_frames=frames.num_frames)
     except BaseException:
         frames.close()
         raise

@@ -14,8 +14,31 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.stage_data import Detections, Frame
 
 PERSON_CLASS = 0  # COCO class index of 'person' in YOLO models
-DEFAULT_YOLO = "yolo11n.pt"
+# yolo26n rather than yolo11n: 40.9 vs 39.5 COCO mAP by ultralytics' docs, NMS-free, and on the 2-core EPYC (from
+# their yamls, random weights, 1280x720, 1 thread, interleaved) 85-258 ms a frame against 93-309 ms (docs/benchmarks.md)
+DEFAULT_YOLO = "yolo26n.pt"
 DEFAULT_YOLO_CONF = 0.25
+ALTERNATIVES = "or take boxes from a file with --boxes dets.json, or use --detector none (whole image) or hog"
+
+
+def locate_yolo_weights(weights: str) -> str:
+    """A usable path or name for YOLO(): a yaml, an existing file, the copy in the weights cache, or a name that
+    ultralytics downloads itself; offline and nowhere to be found, a DehrnetError naming the file to place."""
+    if weights.endswith((".yaml", ".yml")) or Path(weights).exists():
+        return weights
+    from dehrnet_cli.weights.cache import weights_dir
+    from dehrnet_cli.weights.manifest import load_detectors
+
+    cached = weights_dir() / Path(weights).name
+    if cached.exists():
+        return str(cached)
+    if Path(weights).parent != Path(".") or offline(include_yolo=True):
+        where = weights if Path(weights).parent != Path(".") else f"./{weights} or {cached}"
+        known = load_detectors().get(Path(weights).name)
+        source = f" (download it from {known.url})" if known else ""
+        raise DehrnetError(f"detector weights {weights} not found and dehrnet is offline: place the file at "
+                           f"{where}{source}, {ALTERNATIVES}")
+    return weights  # ultralytics downloads its own assets on first use
 
 
 class YoloPersonDetector:
@@ -23,7 +46,7 @@ class YoloPersonDetector:
 
     def __init__(self, weights: str = DEFAULT_YOLO, conf: float = DEFAULT_YOLO_CONF, iou: float = 0.7,
                  max_people: int | None = None, device: str = "auto") -> None:
-        weights = self._locate(weights)
+        weights = locate_yolo_weights(weights)
         from ultralytics import YOLO
 
         try:
@@ -31,32 +54,9 @@ class YoloPersonDetector:
         except Exception as e:  # ultralytics raises many types for missing/corrupt files and failed downloads
             reason = str(e).replace("❌", "").strip().splitlines()[0][:160]
             raise DehrnetError(f"--det-model {weights}: cannot load it ({reason}): place the file in this folder "
-                               f"or give its path, {self._alternatives()}") from None
+                               f"or give its path, {ALTERNATIVES}") from None
         self.conf, self.iou, self.max_people = conf, iou, max_people
         self.device = None if device == "auto" else device
-
-    @staticmethod
-    def _alternatives() -> str:
-        return "or take boxes from a file with --boxes dets.json, or use --detector none (whole image) or hog"
-
-    @classmethod
-    def _locate(cls, weights: str) -> str:
-        """A usable path or name for YOLO(); fails fast offline when the file is nowhere to be found."""
-        if weights.endswith((".yaml", ".yml")) or Path(weights).exists():
-            return weights
-        from dehrnet_cli.weights.cache import weights_dir
-        from dehrnet_cli.weights.manifest import load_detectors
-
-        cached = weights_dir() / Path(weights).name
-        if cached.exists():
-            return str(cached)
-        if Path(weights).parent != Path(".") or offline(include_yolo=True):
-            where = weights if Path(weights).parent != Path(".") else f"./{weights} or {cached}"
-            known = load_detectors().get(Path(weights).name)
-            source = f" (download it from {known.url})" if known else ""
-            raise DehrnetError(f"detector weights {weights} not found and dehrnet is offline: place the file at "
-                               f"{where}{source}, {cls._alternatives()}")
-        return weights  # ultralytics downloads its own assets on first use
 
     def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
         import torch

@@ -7,6 +7,11 @@ graph; `sampler="grid_sample"` keeps the GridSample op (opset >= 16).
 We use torch's TorchScript-based exporter (`dynamo=False`): on torch 2.14 it exports DE-HRNet-W32 in
 about 13 s with exact GridSample (opset >= 16) and needs no extra package, while the dynamo exporter
 needs onnxscript, took about 60 s for the tiny model here and logged opset-conversion failures.
+
+The traced graph is then simplified by onnxslim (shape inference and constant folding of the shape
+arithmetic that the dynamic batch axis leaves behind). Measured on the 2-core EPYC: DE-HRNet-W32 7,719 ->
+2,841 nodes, ONNX Runtime session creation 18.0 s -> 3.2 s, the same outputs (max difference 1e-16) and
+the same time per crop; the simplification itself takes about 18 s, once per export.
 """
 
 from __future__ import annotations
@@ -64,10 +69,23 @@ def dysample_sampler(model: nn.Module, sampler: str) -> Iterator[None]:
             del m.sampler  # back to the class default
 
 
+def _slimmed(proto):
+    """`proto` simplified by onnxslim; unchanged (with a warning) when onnxslim fails on it."""
+    import onnxslim
+
+    try:
+        return onnxslim.slim(proto)
+    except Exception as e:  # onnxslim raises whatever its passes raise; the plain export stays valid
+        warnings.warn(f"onnxslim could not simplify the export ({type(e).__name__}: {e}); keeping it as traced",
+                      stacklevel=2)
+        return proto
+
+
 def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False, check: bool = True,
-                device: str = "cpu", sampler: str = "gather") -> ExportReport:
-    """Write `model` as ONNX (dynamic batch axis, config in metadata), atomically; then run it through
-    onnxruntime at batch 1 and 3 and report the max difference to torch (its own grid_sample)."""
+                device: str = "cpu", sampler: str = "gather", slim: bool = True) -> ExportReport:
+    """Write `model` as ONNX (dynamic batch axis, config in metadata, simplified by onnxslim unless `slim` is
+    False), atomically; then, with `check`, run it through onnxruntime at batch 1 and 3 and report the max
+    difference to torch (its own grid_sample)."""
     import onnx
 
     cfg = model.config
@@ -93,7 +111,7 @@ def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False
                 output_names=[OUTPUT_NAME], opset_version=opset, dynamo=False,
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             )
-        proto = onnx.load(str(tmp))
+        proto = _slimmed(onnx.load(str(tmp))) if slim else onnx.load(str(tmp))
         meta = {"dehrnet_config": json.dumps(cfg.to_dict()), "dehrnet_precision": "fp16" if half else "fp32"}
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)

@@ -1,14 +1,14 @@
-"""From the user's model flags to a running backend: precision, the accuracy guard, cached exports.
+"""From the user's flags to a running backend: the run path (precision.auto_path), the model loaded only when
+a path needs it, the accuracy guard, and cached exports (precision.onnx_cache).
 
-fp32 runs as asked (torch or ONNX Runtime). A reduced-precision path (bf16, fp16, int8) first passes the
-accuracy guard on this machine (precision.guard: a model trained on synthetic people, fp32 vs the path,
-refused when it loses more than 1 PCK point); the verdict is cached, so only the first use pays for it.
-int8 runs an ONNX Runtime model quantized from the checkpoint, cached next to the weights.
+fp32 runs as asked or as auto chooses (torch or ONNX Runtime). A reduced-precision path (bf16, fp16, int8)
+first passes the accuracy guard on this machine (precision.guard: a model trained on synthetic people, fp32
+vs the path, refused when it loses more than 1 PCK point); the verdict is cached, so only the first use pays.
+int8 runs an ONNX Runtime model quantized from the checkpoint, cached next to the fp32 export.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,9 @@ import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.backends import Backend, OnnxBackend, TorchBackend
+from dehrnet_cli.precision.auto_path import MachineFacts, RunPath, choose_run_path
+from dehrnet_cli.precision.onnx_cache import CachedExport, ExportCosts, cached_export, export_and_measure
+from dehrnet_cli.weights.model_choice import ModelChoice
 from models import PoseHRNet
 
 if TYPE_CHECKING:
@@ -26,38 +29,47 @@ if TYPE_CHECKING:
 Log = Callable[[str], None]
 
 
-def _cached_export(model: PoseHRNet, weights: Path | None, suffix: str) -> tuple[Path, bool]:
-    """(path, exists) of the cached export of `model` (keyed by the checkpoint's content; random weights
-    get one file per architecture, rewritten every time)."""
+def machine_facts(device: str) -> MachineFacts:
+    """This machine as `choose_run_path` needs it; reads the guard's cached bf16 verdict (never runs it)."""
+    if device.startswith("cuda"):
+        return MachineFacts(cuda=True, native_bf16=False, bf16_guard_passed=None, where="CUDA")
+    from dehrnet_cli.precision.cpu import cpu_info, cpu_units, native_bf16
+    from dehrnet_cli.precision.guard import load_verdict, machine_signature, verdict_key
+
+    info = cpu_info()
+    verdict = load_verdict(verdict_key("bf16 torch cpu", machine_signature())) if native_bf16(info) else None
+    return MachineFacts(cuda=False, native_bf16=native_bf16(info), bf16_guard_passed=None if verdict is None
+                        else verdict.passed, where=f"CPU {info.model} ({cpu_units(info)})")
+
+
+def untrained_export(model: PoseHRNet) -> Path:
+    """The ONNX export of random weights: one file per architecture, rewritten every time."""
+    from dehrnet_cli.export.onnx import export_onnx
     from dehrnet_cli.weights.cache import weights_dir
 
-    if weights is None:
-        return weights_dir() / "onnx" / f"{model.config.name}-untrained{suffix}", False
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:12]
-    out = weights_dir() / "onnx" / f"{Path(weights).stem}-{digest}{suffix}"
-    return out, out.exists()
+    out = weights_dir() / "onnx" / f"{model.config.name}-untrained.onnx"
+    return export_onnx(model, out, check=False).path
 
 
-def onnx_for(model: PoseHRNet, weights: Path | None, device: str) -> Path:
-    """An fp32 ONNX export of `model`, cached, so `--backend onnx --weights file.pt` exports once."""
-    from dehrnet_cli.export.onnx import export_onnx
+def onnx_for(model: PoseHRNet, entry: CachedExport, log: Log) -> Path:
+    """The checkpoint's fp32 ONNX export, made (and its costs measured) now when the cache has none."""
+    if not entry.ready:
+        log(f"exporting {model.config.name} to ONNX Runtime once, into {entry.onnx} (DE-HRNet-W32 on 2 CPU cores: "
+            "about half a minute); later runs reuse it")
+        export_and_measure(model, entry)
+    return entry.onnx
 
-    out, cached = _cached_export(model, weights, ".onnx")
-    if not cached:
-        export_onnx(model, out, check=False, device="cpu" if device == "cpu" else device)
-    return out
 
-
-def int8_onnx_for(model: PoseHRNet, weights: Path | None, calib: Path | None, log: Log) -> Path:
+def int8_onnx_for(model: PoseHRNet, entry: CachedExport, calib: Path | None, log: Log) -> Path:
     """An int8 ONNX model quantized from `model`, calibrated on crops of the images in `calib` (default: the
     sample images bundled with ultralytics), cached next to the fp32 export."""
     from dehrnet_cli.export.calibration import calibration_crops
     from dehrnet_cli.export.quantize import quantize_onnx
 
-    out, cached = _cached_export(model, weights, ".int8.onnx")
-    if cached and calib is None:
+    out = entry.onnx.with_name(entry.onnx.name.replace(".onnx", ".int8.onnx"))
+    if out.exists() and calib is None:
         return out
-    fp32 = onnx_for(model, weights, "cpu")
+    fp32 = onnx_for(model, entry, log)
     crops = calibration_crops(calib, model.config)
     log(f"quantizing {model.config.name} to int8 once, calibrated on {len(crops)} crops from "
         f"{calib or 'the bundled sample images'} (W32 on 2 CPU cores: several minutes)")
@@ -100,19 +112,66 @@ def require_guard(precision: str, device: str, log: Log) -> None:
     enforce(guard_report(precision, device, log))
 
 
-def make_pose_backend(weights: Path | None, net_loader: Callable[[], PoseHRNet], kind: str, device: str,
-                      precision: str, note: str, calib: Path | None, guard: bool, log: Log) -> Backend:
-    """The backend for resolved flags: `precision` is concrete (precision.resolve_precision), `device`
-    resolved; `net_loader` loads the checkpoint (called only when a network is needed)."""
-    net = net_loader()  # a bad checkpoint fails first, before any note
-    log(note)
-    if guard and precision != "fp32":
-        require_guard(precision, device, log)
-    if precision == "int8":
-        return OnnxBackend(int8_onnx_for(net, weights, calib, log), "cpu")
-    if kind == "torch":
-        return TorchBackend(net, device, precision=precision)
-    if precision != "fp32":
-        raise DehrnetError(f"--backend onnx --precision {precision}: export an fp16 model with dehrnet export --half "
-                           "and pass the .onnx file, or use --backend torch")
-    return OnnxBackend(onnx_for(net, weights, device), device)
+def make_pose_backend(choice: ModelChoice, kind: str, device: str, precision: str, half: bool,
+                      calib: Path | None, input_size: tuple[int, int] | None, crops: int | None, log: Log) -> Backend:
+    """The backend that runs the checkpoint (or random weights) of `choice` for resolved `device`: the path of
+    `choose_run_path` for a job of `crops` forward crops (None: unknown), its line logged, the accuracy guard
+    enforced for reduced precisions of trained weights. An automatic ONNX Runtime choice whose export fails
+    says so in one line and runs torch."""
+    from dehrnet_cli.weights.pose_model import load_pose_model
+
+    loaded: list[PoseHRNet] = []
+
+    def net() -> PoseHRNet:  # the checkpoint is read only by the paths that need it
+        if not loaded:
+            loaded.append(load_pose_model(choice, input_size, log))
+        return loaded[0]
+
+    facts = machine_facts(device)
+    checkpoint = not choice.untrained
+    entry = None
+    if checkpoint and not facts.cuda and kind in ("auto", "onnx"):
+        if choice.to_fetch:
+            net()  # fetches the registry checkpoint, so that its content keys the export
+        entry = cached_export(_checkpoint_path(choice))
+    costs = ExportCosts.read(entry.costs) if entry is not None else None
+    path = choose_run_path(kind, precision, device, half, facts, checkpoint, crops,
+                           export_ready=entry is not None and entry.ready, costs=costs)
+    if not loaded and (path.backend == "torch" or entry is None or not entry.ready):
+        net()  # a bad checkpoint fails here, before the path's line
+    if choice.untrained and path.precision != "fp32":
+        log(f"{path.why}; accuracy guard skipped (random weights)")
+    else:
+        log(path.why)
+        if path.precision != "fp32":
+            require_guard(path.precision, device, log)
+    return _build(path, choice, entry, net, kind, device, calib, log)
+
+
+def _checkpoint_path(choice: ModelChoice) -> Path:
+    from dehrnet_cli.weights.pose_model import fetch_checkpoint
+
+    return fetch_checkpoint(choice).weights
+
+
+def _build(path: RunPath, choice: ModelChoice, entry: CachedExport | None, net: Callable[[], PoseHRNet], kind: str,
+           device: str, calib: Path | None, log: Log) -> Backend:
+    if path.precision == "int8":
+        if entry is None:
+            raise DehrnetError("--precision int8 quantizes a checkpoint: pass --weights FILE or a registry --model")
+        return OnnxBackend(int8_onnx_for(net(), entry, calib, log), "cpu")
+    if path.backend == "torch":
+        return TorchBackend(net(), device, precision=path.precision)
+    if path.precision != "fp32":
+        raise DehrnetError(f"--backend onnx --precision {path.precision}: export an fp16 model with dehrnet export "
+                           "--half and pass the .onnx file, or use --backend torch")
+    if entry is None:  # random weights, or CUDA
+        return OnnxBackend(untrained_export(net()) if choice.untrained else onnx_for(
+            net(), cached_export(_checkpoint_path(choice)), log), device)
+    try:
+        return OnnxBackend(onnx_for(net(), entry, log), device)
+    except DehrnetError as e:
+        if kind != "auto":
+            raise
+        log(f"{e}: running torch fp32 instead")
+        return TorchBackend(net(), device)

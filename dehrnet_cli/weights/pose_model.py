@@ -1,58 +1,44 @@
-"""Turn the user's model flags (--weights FILE | --model NAME [--untrained]) into a network."""
+"""Load the network a `ModelChoice` names: fetch a registry checkpoint on first use (checksummed, resumable,
+with a progress bar), then build it (torch)."""
 
 from __future__ import annotations
 
-import difflib
-from pathlib import Path
+from collections.abc import Callable
 
 from dehrnet_cli.errors import DehrnetError
-from models import PoseHRNet, create_model, list_models, load_model
-
-DEFAULT_WEIGHTS_FILE = "dehrnet_w32_384x288.pt"  # looked for in the weights cache when no model is named
-
-NO_WEIGHTS_HELP = (
-    "no DE-HRNet weights are published yet: train them (dehrnet train), warm-start them from an HRNet "
-    "checkpoint (dehrnet weights convert HRNET.pth de.pt --to dehrnet_w32_384x288), run the HRNet baseline "
-    "(--model hrnet_w32.coco_384x288, see dehrnet weights list), or add --untrained for random weights"
-)
+from dehrnet_cli.weights.model_choice import BASELINE, ModelChoice, offline_baseline_error
+from models import PoseHRNet, create_model, load_model
 
 
-def load_pose_model(
-    weights: Path | None = None,
-    model: str | None = None,
-    untrained: bool = False,
-    input_size: tuple[int, int] | None = None,
-) -> PoseHRNet:
-    """`weights`: any checkpoint file (dehrnet, official HRNet, mmpose); `model`: a registry weights
-    name (downloaded on first use) or an architecture name (needs `untrained`, else a DehrnetError that
-    says how to get weights); neither: the local default DE-HRNet file in the weights cache, if any.
-    The model comes back in eval mode with `checkpoint_info` when loaded."""
-    overrides = {"input_size": tuple(input_size)} if input_size else {}
-    if weights is not None and model is not None and not untrained:
-        raise DehrnetError("give either --weights FILE or --model NAME, not both")
-    if weights is not None:
-        return load_model(weights, **overrides)
-    if model is None:
-        from dehrnet_cli.weights.cache import weights_dir
+def fetch_checkpoint(choice: ModelChoice, progress: bool = True) -> ModelChoice:
+    """`choice` with its registry checkpoint in the cache (downloaded now when missing). The default baseline
+    that cannot be reached gets the offline line naming the file to place."""
+    if not choice.to_fetch:
+        return choice
+    from dataclasses import replace
 
-        default = weights_dir() / DEFAULT_WEIGHTS_FILE
-        if default.is_file():
-            return load_model(default, **overrides)
-        raise DehrnetError(f"no pose model given and no {default}: pass --weights FILE or --model NAME; "
-                           f"{NO_WEIGHTS_HELP}")
-    if model in list_models():
-        if untrained:
-            return create_model(model, **overrides).eval()
-        raise DehrnetError(f"{model!r} is an architecture without weights; {NO_WEIGHTS_HELP}")
     from dehrnet_cli.weights.cache import resolve
-    from dehrnet_cli.weights.manifest import load_manifest
 
-    manifest = load_manifest()
-    entry = manifest.get(model)
-    if entry is None:
-        close = difflib.get_close_matches(model, [*manifest, *list_models()], n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise DehrnetError(f"--model {model!r}: neither registry weights (dehrnet weights list) nor an architecture "
-                           f"(dehrnet info --all){hint}")
-    path = resolve(model)
-    return load_model(path, None if entry is None else entry.config, **overrides)
+    try:
+        path = resolve(choice.registry, progress=progress)
+    except DehrnetError:
+        if choice.registry == BASELINE and choice.note is not None:  # the default, not a --model the user named
+            raise offline_baseline_error(choice.weights) from None
+        raise
+    return replace(choice, weights=path, to_fetch=False)
+
+
+def load_pose_model(choice: ModelChoice, input_size: tuple[int, int] | None = None,
+                    log: Callable[[str], None] | None = None) -> PoseHRNet:
+    """The network of `choice` in eval mode (with `checkpoint_info` when loaded from a file); `input_size` (w, h)
+    overrides the size of official files that do not record it. `log` receives the choice's note."""
+    overrides = {"input_size": tuple(input_size)} if input_size else {}
+    if choice.is_onnx:
+        raise DehrnetError(f"{choice.weights}: an ONNX model has no torch network; run it with --backend onnx "
+                           "(or pass the checkpoint it was exported from)")
+    if choice.untrained:
+        return create_model(choice.architecture, **overrides).eval()
+    if log is not None and choice.note:
+        log(choice.note)
+    choice = fetch_checkpoint(choice)
+    return load_model(choice.weights, choice.config, **overrides)
