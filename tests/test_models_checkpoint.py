@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 import torch
 from conftest import calibrate_bn, randomize
@@ -66,6 +69,65 @@ def test_wrapped_and_prefixed_state_dicts_load(tmp_path, layout):
     loaded = load_model(tmp_path / "file.pth", input_size=TINY_INPUT)
     assert loaded.checkpoint_info.kind == ("mmpose" if layout.startswith("mmpose") else "official")
     assert torch.equal(_run(loaded), _run(hrnet))
+
+
+def _mmengine_checkpoint(hrnet: models.PoseHRNet) -> dict:
+    """A checkpoint as mmengine's runner writes one for mmpose 1.x: `meta` with the dataset metadata in numpy
+    arrays (sigmas, colours, keypoint weights) and numpy scalars, `state_dict` with `backbone.` and
+    `head.final_layer.` keys and the `data_preprocessor` mean/std buffers."""
+    names = list(models.COCO17.names)
+    dataset_meta = {
+        "dataset_name": "coco", "num_keypoints": 17, "keypoint_id2name": dict(enumerate(names)),
+        "keypoint_name2id": {n: k for k, n in enumerate(names)}, "upper_body_ids": list(range(11)),
+        "lower_body_ids": list(range(11, 17)), "flip_indices": models.COCO17.flip_index(),
+        "flip_pairs": [list(p) for p in models.COCO17.flip_pairs],
+        "keypoint_colors": np.tile(np.array([[51, 153, 255]], np.uint8), (17, 1)),
+        "num_skeleton_links": 19, "skeleton_links": [list(p) for p in models.COCO17.skeleton],
+        "skeleton_link_colors": np.tile(np.array([[0, 255, 0]], np.uint8), (19, 1)),
+        "dataset_keypoint_weights": np.ones(17, np.float32), "sigmas": np.asarray(models.COCO17.sigmas) / 10,
+    }
+    meta = {"mmengine_version": "0.10.4", "cfg": "model = dict(type='TopdownPoseEstimator', ...)", "seed": 21,
+            "experiment_name": "td-hm_hrnet-w32_8xb64-210e_coco-256x192", "time": "20220909_120000",
+            "epoch": np.int64(210), "iter": np.int64(491400), "best_ap": np.float64(0.749),
+            "lr": np.float32(1e-5), "dataset_meta": dataset_meta}
+    state = {("head." + k if k.startswith("final_layer.") else "backbone." + k): v
+             for k, v in hrnet.state_dict().items()}
+    state["data_preprocessor.mean"] = torch.tensor([123.675, 116.28, 103.53]).view(-1, 1, 1)
+    state["data_preprocessor.std"] = torch.tensor([58.395, 57.12, 57.375]).view(-1, 1, 1)
+    return {"meta": meta, "state_dict": state}
+
+
+def test_mmpose1_checkpoint_with_numpy_metadata_loads_with_a_safe_load(tmp_path):
+    """mmengine's numpy metadata loads with weights_only=True (only the numpy types it needs are allowed);
+    a numpy object array (pickled Python objects) is still refused."""
+    hrnet = _tiny_hrnet()
+    torch.save(_mmengine_checkpoint(hrnet), tmp_path / "td-hm_hrnet_mmpose1.pth")
+    loaded = load_model(tmp_path / "td-hm_hrnet_mmpose1.pth", input_size=TINY_INPUT)
+    assert loaded.checkpoint_info.kind == "mmpose" and loaded.config.keypoints == models.COCO17
+    assert torch.equal(_run(loaded), _run(hrnet))
+    meta = models.read_checkpoint(tmp_path / "td-hm_hrnet_mmpose1.pth")["meta"]
+    assert meta["dataset_meta"]["sigmas"].dtype == np.float64 and meta["lr"] == np.float32(1e-5)
+    torch.save({"meta": {"hook": np.array([print], dtype=object)}, "state_dict": hrnet.state_dict()},
+               tmp_path / "objects.pth")
+    with pytest.raises(DehrnetError, match="objects.pth: not a pose checkpoint: .*safe load refuses"):
+        load_model(tmp_path / "objects.pth", input_size=TINY_INPUT)
+
+
+def test_numpy_metadata_written_by_either_numpy_major_loads(tmp_path):
+    """numpy 2 pickles arrays and scalars through numpy._core.multiarray, numpy 1 through numpy.core.multiarray:
+    a file from either loads. (The numpy 1 file is made by renaming the module in a legacy-format pickle.)"""
+    hrnet = _tiny_hrnet()
+    for path in (tmp_path / "numpy2.pth", tmp_path / "numpy1.pth"):
+        buffer = io.BytesIO()
+        torch.save(_mmengine_checkpoint(hrnet), buffer, _use_new_zipfile_serialization=False)
+        data = buffer.getvalue()
+        if path.name == "numpy1.pth":
+            assert b"numpy._core.multiarray" in data
+            data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        path.write_bytes(data)
+        meta = models.read_checkpoint(path)["meta"]
+        assert meta["dataset_meta"]["keypoint_colors"].dtype == np.uint8 and meta["epoch"] == 210
+        assert torch.equal(_run(load_model(path, input_size=TINY_INPUT)), _run(hrnet))
 
 
 def test_warm_start_with_nearest_reproduces_hrnet_exactly(tmp_path):
