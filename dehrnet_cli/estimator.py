@@ -69,8 +69,8 @@ class PoseEstimator:
         flip: bool = True,
         decoder: str = "msra",
         batch: int = 32,
-        kpt_score_thr: float = 0.2,
-        oks_thr: float | None = 0.9,
+        kpt_score_thr: float = TopDownSettings.kpt_score_thr,
+        oks_thr: float | None = TopDownSettings.oks_thr,
         expected_frames: int | None = None,
     ) -> None:
         if backend not in BACKENDS:

@@ -1,8 +1,9 @@
 """Checkpoints: dehrnet's own format, official HRNet state dicts and mmpose checkpoints, recognised by
 content; warm starts of DE-HRNet from HRNet (shared/DESIGN.md section 3).
 
-Every load is `torch.load(..., weights_only=True)`: a checkpoint cannot run code. Every failure is a
-one-line DehrnetError naming the file.
+Every load is `torch.load(..., weights_only=True)`: a checkpoint cannot run code. It allows, besides
+tensors and plain types, exactly the numpy types of mmengine's metadata (`numpy_safe_globals`). Every failure
+is a one-line DehrnetError naming the file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .errors import DehrnetError
@@ -79,17 +81,42 @@ def save_checkpoint(model: PoseHRNet, path: str | Path, meta: dict | None = None
     return path
 
 
+# dtypes of the arrays and scalars in mmengine's meta.dataset_meta (float sigmas and weights, uint8 colours,
+# int ids; bool and str for good measure); not "O": object arrays hold pickled Python objects
+_METADATA_DTYPES = "?bhilqpBHILQPefdgFDGSU"
+
+
+def numpy_safe_globals() -> list:
+    """The numpy globals that mmpose 1.x checkpoints need under weights_only=True, and nothing that runs code.
+
+    mmengine writes `meta.dataset_meta` with numpy arrays (sigmas, colours) and numpy scalars. Unpickling them
+    takes ndarray, dtype and the dtype classes (numpy >= 1.25 builds a dtype as e.g. numpy.dtypes.Float32DType),
+    and the array and scalar constructors `_reconstruct` and `scalar` under both module paths: numpy 2 writes
+    numpy._core.multiarray, numpy 1 numpy.core.multiarray, and a file may come from either.
+    """
+    try:
+        from numpy._core import multiarray  # numpy 2
+    except ImportError:  # numpy 1
+        from numpy.core import multiarray
+    constructors = [(fn, f"{module}.{fn.__name__}") for fn in (multiarray._reconstruct, multiarray.scalar)
+                    for module in ("numpy.core.multiarray", "numpy._core.multiarray")]
+    dtype_classes = sorted({type(np.dtype(code)) for code in _METADATA_DTYPES}, key=lambda c: c.__name__)
+    return [np.ndarray, np.dtype, *dtype_classes, *constructors]
+
+
 def read_checkpoint(path: str | Path) -> dict:
-    """torch.load with weights_only=True, turning every failure into a DehrnetError naming the file."""
+    """torch.load with weights_only=True (plus `numpy_safe_globals`), turning every failure into a
+    DehrnetError naming the file."""
     path = Path(path)
     if not path.exists():
         raise DehrnetError(f"{path}: no such file")
     if path.is_dir():
         raise DehrnetError(f"{path}: is a folder, expected a checkpoint file (.pth/.pt)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e):
+        if "Unsupported global" in str(e) or "Can only build" in str(e):  # a global, or an object of one
             raise DehrnetError(
                 f"{path}: not a pose checkpoint: it holds Python objects that a safe load refuses (a YOLO .pt or "
                 "a pickled model?); expected a dehrnet, official HRNet or mmpose checkpoint"

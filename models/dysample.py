@@ -53,7 +53,8 @@ class DySample(nn.Module):
     style "lp": 1x1 conv C -> 2*G*s^2 offsets on the input grid, then pixel-shuffle.
     style "pl": pixel-shuffle the input to C/s^2 channels, then a 1x1 conv -> 2*G offsets.
     dyscope: offsets scaled by 0.5*sigmoid(scope conv) instead of the static 0.25.
-    With a zero offset conv this is exactly bilinear upsampling (align_corners=False).
+    With a zero offset conv this is exactly bilinear upsampling (align_corners=False); `start_as_nearest`
+    makes it nearest upsampling (style 'lp').
     `sampler`: "grid_sample" (torch) or "gather" (`bilinear_sample_border`: same numbers, fast in ONNX Runtime).
     """
 
@@ -109,6 +110,21 @@ class DySample(nn.Module):
         nn.init.zeros_(self.offset.bias)
         if self.scope is not None:
             nn.init.zeros_(self.scope.weight)
+
+    def start_as_nearest(self) -> None:
+        """Style 'lp': make the module nearest upsampling (what HRNet's fuse layers do) that still trains.
+
+        Offset weight 0 and bias -init_pos / 0.25 cancel the sub-pixel positions, so every output pixel
+        samples the centre of its source pixel; a zero scope conv gives the dynamic scope the same factor
+        0.5 * sigmoid(0) = 0.25. The offset conv still gets gradients (bilinear sampling has a slope at a
+        pixel centre). Style 'pl' predicts the offsets of an output pixel from its pixel-shuffled channels
+        alone: no bias can tell the sub-pixel positions of an s x s block apart, so 'pl' cannot be nearest
+        and starts as the bilinear upsampler (`reset_to_bilinear`) instead.
+        """
+        self.reset_to_bilinear()
+        if self.style == "lp":
+            with torch.no_grad():
+                self.offset.bias.copy_(-self.init_pos.flatten() / 0.25)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.scale

@@ -183,13 +183,16 @@ class PoseHRNet(nn.Module):
                 nn.init.zeros_(m.scope.weight)  # official DySample: scope starts at 0
 
     def prepare_warm_start(self) -> None:
-        """Set every DE-HRNet-only parameter so the network computes exactly its HRNet baseline
-        (DEM identity, DySample = fixed bilinear), while all of them still receive gradients."""
+        """Set every DE-HRNet-only parameter so the network computes its HRNet baseline (eval mode, to float
+        rounding): DEM the identity, DySample nearest upsampling as HRNet's fuse layers (style 'lp'; style
+        'pl' cannot be nearest and starts bilinear, see `DySample.start_as_nearest`). All of them still
+        train: DySample and the DEM scale g get gradients at once, the SE layers and D's conv from the
+        second step on (g = 0 and D's BN gamma = 0 block their first gradient)."""
         for m in self.modules():
             if isinstance(m, DEM):
                 m.reset_to_identity()
             elif isinstance(m, DySample):
-                m.reset_to_bilinear()
+                m.start_as_nearest()
 
     def _dem(self, stage: int, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         return getattr(self, f"dem{stage}")(xs) if stage in self.config.dem_stages else xs

@@ -24,7 +24,7 @@ def get_config(name: str, **overrides) -> PoseNetConfig:
     if name not in VARIANTS:
         close = difflib.get_close_matches(name, VARIANTS, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise DehrnetError(f"unknown model {name!r}{hint} (dehrnet info --list shows all {len(VARIANTS)})")
+        raise DehrnetError(f"unknown model {name!r}{hint} (dehrnet info --all shows all {len(VARIANTS)})")
     overrides = {k: v for k, v in overrides.items() if v is not None}
     config = VARIANTS[name]
     known = set(PoseNetConfig.__dataclass_fields__)

@@ -329,6 +329,27 @@ def test_tiny_and_outside_boxes(tmp_path: Path, tiny_checkpoint: Path) -> None:
         assert (np.abs(kpts - [x + w / 2, y + h / 2]) <= side).all(), (ann["bbox"], kpts)
 
 
+def test_ann_gives_the_image_ids_of_non_numeric_file_names(tmp_path: Path) -> None:
+    """With --ann, every image gets the id its file name has there (not 1..N in source order), and the
+    --boxes detections are looked up by those ids."""
+    ids = {"alpha.png": 1001, "beta.png": 7, "gamma.png": 42}  # source order alpha, beta, gamma
+    for n, name in enumerate(ids):
+        write_png(tmp_path / "images" / name, scene(n))
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"images": [{"id": i, "file_name": f"val/{name}", "width": W, "height": H}
+                                          for name, i in reversed(ids.items())], "annotations": [],
+                               "categories": [{"id": 1, "name": "person"}]}))
+    dets = boxes_file(tmp_path / "dets.json", {1001: [[0, 0, 30, 40], [34, 4, 28, 40]], 7: [[10, 5, 30, 40]]})
+    result = predict(tmp_path / "images", *TINY, "--ann", ann, "--boxes", dets, "--oks-nms", "1",
+                     "--json", tmp_path / "out.json", "--save-results", tmp_path / "results.json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert {im["file_name"]: im["id"] for im in doc["images"]} == ids
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(r["image_id"] for r in saved) == [7, 1001, 1001]
+    assert sorted(a["image_id"] for a in doc["annotations"]) == [7, 1001, 1001]
+
+
 def test_huge_image(tmp_path: Path) -> None:
     width, height = 6000, 4000
     image = np.zeros((height, width, 3), np.uint8)

@@ -221,6 +221,34 @@ def test_samples_are_reproducible_per_epoch_and_index() -> None:
     assert NO_AUGMENT.flip is False
 
 
+@pytest.mark.parametrize("input_size,sigma", [((192, 256), 2.0), ((288, 384), 3.0)])
+def test_an_official_file_trains_with_the_sigma_of_its_input_size(tmp_path: Path, input_size, sigma) -> None:
+    """An official HRNet file carries no config: at 256x192 it gets sigma 2, at 384x288 sigma 3 (the official
+    yamls), and the training targets have that width (measured on the target itself)."""
+    import torch
+
+    from models import create_model, load_model
+
+    torch.save(create_model("dehrnet_w8_128x96", upsample="nearest", dem_stages=()).state_dict(),
+               tmp_path / "pose_hrnet.pth")
+    config = load_model(tmp_path / "pose_hrnet.pth", input_size=input_size).config
+    assert config.sigma == sigma
+    box = np.array([40.0, 30.0, 150.0, 200.0])
+    center, scale = center_scale_from_xywh(box[None], config.input_size)
+    points = np.tile(center, (17, 1))  # every joint at the crop centre: a whole Gaussian on the map
+    record = PersonRecord("blank", 0, box, center[0], scale[0], points, np.ones(17, np.float32))
+
+    class Blank(TopDownDataset):
+        def load_image(self, record: PersonRecord) -> np.ndarray:
+            return np.zeros((300, 300, 3), np.uint8)
+
+    target = Blank([record], config, None)[0]["target"].numpy()[0]
+    y, x = np.unravel_index(np.argmax(target), target.shape)
+    assert target[y, x] == 1.0
+    measured = np.sqrt(-1 / (2 * np.log(target[y, x + 1])))  # exp(-1 / (2 sigma^2)) one column over
+    assert measured == pytest.approx(sigma, rel=1e-5)
+
+
 def test_joint_weights_scale_the_target_weight() -> None:
     dataset = _DotDataset(AugmentSettings(joint_weights=True, flip=False, rotation_prob=0, scale_factor=0,
                                           half_body_prob=0))

@@ -19,15 +19,16 @@ from pycocotools.cocoeval import COCOeval
 import models
 from dehrnet_cli.datasets.mpii import load_mpii_annotations
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.coco import STAT_NAMES, cocoeval_stats, load_coco_gt, score_coco_results
+from dehrnet_cli.eval.coco import STAT_NAMES, cocoeval_stats, load_coco_gt, read_coco_results, score_coco_results
 from dehrnet_cli.eval.mpii import MPII_GROUPS, load_headboxes, read_mpii_results, score_mpii
 from dehrnet_cli.eval.run import GroundTruthBoxes, run_coco_eval, run_mpii_eval
 from dehrnet_cli.pose.backends import TorchBackend
 from dehrnet_cli.pose.geometry import clean_gt_box
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
+from dehrnet_cli.sinks.atomic import write_json_atomic
 from dehrnet_cli.sinks.coco import poses_to_results
 from dehrnet_cli.sources.images import read_image
-from dehrnet_cli.stage_data import Detections
+from dehrnet_cli.stage_data import Detections, Poses
 from models.keypoints import COCO17, MPII16
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -127,6 +128,60 @@ def test_per_keypoint_matching_is_cocoeval_own(coco_sample, sigma_px):
     reference = _breakdown_from_cocoeval_matches(ann, results)
     assert scored.per_keypoint == reference
     assert 0 < sum(row["count"] for row in reference.values())
+
+
+def _poses_of_gt_with_spurious_people(doc: dict) -> dict[int, Poses]:
+    """Per image: its labelled people (keypoints and box from the ground truth) plus one spurious person
+    far from everyone, as a detector box on background gives: a large box, keypoints bunched into a 20 px
+    patch, a high score. By box it is a large person; by keypoint extent (the protocol) a small one."""
+    rng = np.random.default_rng(0)
+    poses = {}
+    for image in doc["images"]:
+        people = [a for a in doc["annotations"] if a["image_id"] == image["id"] and a["num_keypoints"] > 0]
+        kpts = [np.asarray(a["keypoints"], np.float64).reshape(-1, 3)[:, :2] for a in people]
+        boxes = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                 for a in people]
+        far = np.array([image["width"] * 5.0, image["height"] * 5.0])  # outside the image: matches no one
+        kpts.append(far + rng.uniform(0, 20, size=(17, 2)))
+        boxes.append([*(far - 100), *(far + 100)])
+        n = len(people) + 1
+        scores = np.array([0.9] * (n - 1) + [0.99], np.float32)
+        poses[image["id"]] = Poses(np.asarray(boxes, np.float32), np.ones(n, np.float32),
+                                   np.stack(kpts).astype(np.float32), np.ones((n, 17), np.float32), scores,
+                                   np.full(n, 1e4, np.float32))
+    return poses
+
+
+def test_scored_results_are_the_official_list_so_area_ranges_follow_the_keypoints(coco_sample, tmp_path):
+    """The results list dehrnet scores and saves has no bbox (the official HRNet / mmpose results): COCOeval
+    then takes each prediction's area from its keypoint extent, and the spurious far-away people, small by
+    that extent, are left out of AP(L) as the protocol says (AP(L) 1.0). With a bbox, loadRes would take the
+    area from the box and count them against AP(L) (0.636)."""
+    doc = _annotations(coco_sample)
+    results = [r for image_id, poses in _poses_of_gt_with_spurious_people(doc).items()
+               for r in poses_to_results(poses, image_id)]
+    assert all(set(r) == {"image_id", "category_id", "keypoints", "score"} for r in results)
+    saved = write_json_atomic(tmp_path / "results.json", results)
+    scored = score_coco_results(read_coco_results(saved), coco_sample / "test_coco.json")
+    official = [{"image_id": r["image_id"], "category_id": 1, "keypoints": r["keypoints"], "score": r["score"]}
+                for r in results]
+    assert list(scored.stats.values()) == _plain_pycocotools(coco_sample / "test_coco.json", official).tolist()
+    assert scored.stats["APl"] == 1.0 and scored.stats["AP"] < 1.0  # the spurious people do count for AP
+    assert scored.warnings == []
+
+
+def test_a_results_file_with_boxes_is_scored_as_given_with_a_note(coco_sample):
+    """A user's results with bboxes score as pycocotools scores them (areas from the boxes), and the
+    result says in one line that the area ranges then follow the boxes."""
+    doc = _annotations(coco_sample)
+    results = [{**r, "bbox": [float(v) for v in [*poses.boxes_xyxy[n][:2], *(poses.boxes_xyxy[n][2:]
+                                                                         - poses.boxes_xyxy[n][:2])]]}
+               for image_id, poses in _poses_of_gt_with_spurious_people(doc).items()
+               for n, r in enumerate(poses_to_results(poses, image_id))]
+    scored = score_coco_results(results, coco_sample / "test_coco.json")
+    assert list(scored.stats.values()) == _plain_pycocotools(coco_sample / "test_coco.json", results).tolist()
+    assert scored.stats["APl"] < 0.7
+    assert len(scored.warnings) == 1 and "bbox" in scored.warnings[0] and "\n" not in scored.warnings[0]
 
 
 def test_faster_coco_eval_gives_the_pycocotools_numbers(coco_sample):
@@ -264,7 +319,9 @@ def test_detections_file_boxes_are_used_as_given(coco_sample, tiny_topdown, tmp_
     scored = run_coco_eval(tiny_topdown, coco_sample, coco_sample / "test_coco.json",
                                       boxes=tmp_path / "dets.json", progress=False)
     assert [r["image_id"] for r in scored.results] == [40083]
-    assert scored.results[0]["bbox"] == [100.0, 50.0, 120.0, 200.0]
+    image = read_image(coco_sample / "000000040083.jpg")
+    box = Detections(np.array([[100.0, 50.0, 220.0, 250.0]]), np.array([0.7], np.float32))
+    assert scored.results == poses_to_results(tiny_topdown.estimate([image], [box])[0], 40083)
 
 
 def test_detector_objects_and_per_image_oks_nms(coco_sample, tiny_topdown):

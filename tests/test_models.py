@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,38 @@ def test_bad_configs_are_refused_with_a_reason():
 def test_config_round_trips_through_a_dict():
     cfg = models.get_config("dehrnet_w32_mpii_256x256", dem_dropout=0.2)
     assert PoseNetConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def _mirrored(name: str) -> str | None:
+    """The other side's name (left_wrist <-> right_wrist, l_hip <-> r_hip), None for a centre joint."""
+    for left, right in (("left_", "right_"), ("l_", "r_")):
+        if name.startswith(left):
+            return right + name[len(left):]
+        if name.startswith(right):
+            return left + name[len(right):]
+    return None
+
+
+@pytest.mark.parametrize("spec", list(models.KEYPOINT_SPECS.values()), ids=list(models.KEYPOINT_SPECS))
+def test_flip_pairs_join_each_left_joint_to_its_right_twin_by_name(spec):
+    """The flip test swaps the channels of every pair: each pair must be a left joint and the right joint of
+    the same name, every sided joint in exactly one pair, centre joints in none."""
+    expected = {frozenset((k, spec.names.index(_mirrored(name)))) for k, name in enumerate(spec.names)
+                if _mirrored(name) is not None}
+    assert {frozenset(pair) for pair in spec.flip_pairs} == expected
+    assert len(spec.flip_pairs) == len(expected) == sum(_mirrored(n) is not None for n in spec.names) // 2
+    assert all(spec.side(a) != spec.side(b) != "center" for a, b in spec.flip_pairs)
+
+
+def test_unknown_model_names_point_to_a_real_info_flag():
+    from typer.main import get_command
+
+    from dehrnet_cli.cli.app import app
+
+    with pytest.raises(models.DehrnetError) as error:
+        create_model("dehrnet_w32_384x289")
+    message = str(error.value)
+    assert "did you mean dehrnet_w32_384x288" in message
+    flag = re.search(r"dehrnet info (--[a-z-]+)", message).group(1)
+    info_flags = {opt for param in get_command(app).commands["info"].params for opt in param.opts}
+    assert flag in info_flags, (flag, info_flags)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
+import numpy as np
 import pytest
 import torch
-from conftest import randomize
+from conftest import calibrate_bn, randomize
 
 import models
 from models import DehrnetError, create_model, load_model, save_checkpoint
+from models.dem import SEAttention
 
 TINY = "dehrnet_w8_128x96"
 TINY_INPUT = (96, 128)
@@ -67,6 +71,65 @@ def test_wrapped_and_prefixed_state_dicts_load(tmp_path, layout):
     assert torch.equal(_run(loaded), _run(hrnet))
 
 
+def _mmengine_checkpoint(hrnet: models.PoseHRNet) -> dict:
+    """A checkpoint as mmengine's runner writes one for mmpose 1.x: `meta` with the dataset metadata in numpy
+    arrays (sigmas, colours, keypoint weights) and numpy scalars, `state_dict` with `backbone.` and
+    `head.final_layer.` keys and the `data_preprocessor` mean/std buffers."""
+    names = list(models.COCO17.names)
+    dataset_meta = {
+        "dataset_name": "coco", "num_keypoints": 17, "keypoint_id2name": dict(enumerate(names)),
+        "keypoint_name2id": {n: k for k, n in enumerate(names)}, "upper_body_ids": list(range(11)),
+        "lower_body_ids": list(range(11, 17)), "flip_indices": models.COCO17.flip_index(),
+        "flip_pairs": [list(p) for p in models.COCO17.flip_pairs],
+        "keypoint_colors": np.tile(np.array([[51, 153, 255]], np.uint8), (17, 1)),
+        "num_skeleton_links": 19, "skeleton_links": [list(p) for p in models.COCO17.skeleton],
+        "skeleton_link_colors": np.tile(np.array([[0, 255, 0]], np.uint8), (19, 1)),
+        "dataset_keypoint_weights": np.ones(17, np.float32), "sigmas": np.asarray(models.COCO17.sigmas) / 10,
+    }
+    meta = {"mmengine_version": "0.10.4", "cfg": "model = dict(type='TopdownPoseEstimator', ...)", "seed": 21,
+            "experiment_name": "td-hm_hrnet-w32_8xb64-210e_coco-256x192", "time": "20220909_120000",
+            "epoch": np.int64(210), "iter": np.int64(491400), "best_ap": np.float64(0.749),
+            "lr": np.float32(1e-5), "dataset_meta": dataset_meta}
+    state = {("head." + k if k.startswith("final_layer.") else "backbone." + k): v
+             for k, v in hrnet.state_dict().items()}
+    state["data_preprocessor.mean"] = torch.tensor([123.675, 116.28, 103.53]).view(-1, 1, 1)
+    state["data_preprocessor.std"] = torch.tensor([58.395, 57.12, 57.375]).view(-1, 1, 1)
+    return {"meta": meta, "state_dict": state}
+
+
+def test_mmpose1_checkpoint_with_numpy_metadata_loads_with_a_safe_load(tmp_path):
+    """mmengine's numpy metadata loads with weights_only=True (only the numpy types it needs are allowed);
+    a numpy object array (pickled Python objects) is still refused."""
+    hrnet = _tiny_hrnet()
+    torch.save(_mmengine_checkpoint(hrnet), tmp_path / "td-hm_hrnet_mmpose1.pth")
+    loaded = load_model(tmp_path / "td-hm_hrnet_mmpose1.pth", input_size=TINY_INPUT)
+    assert loaded.checkpoint_info.kind == "mmpose" and loaded.config.keypoints == models.COCO17
+    assert torch.equal(_run(loaded), _run(hrnet))
+    meta = models.read_checkpoint(tmp_path / "td-hm_hrnet_mmpose1.pth")["meta"]
+    assert meta["dataset_meta"]["sigmas"].dtype == np.float64 and meta["lr"] == np.float32(1e-5)
+    torch.save({"meta": {"hook": np.array([print], dtype=object)}, "state_dict": hrnet.state_dict()},
+               tmp_path / "objects.pth")
+    with pytest.raises(DehrnetError, match="objects.pth: not a pose checkpoint: .*safe load refuses"):
+        load_model(tmp_path / "objects.pth", input_size=TINY_INPUT)
+
+
+def test_numpy_metadata_written_by_either_numpy_major_loads(tmp_path):
+    """numpy 2 pickles arrays and scalars through numpy._core.multiarray, numpy 1 through numpy.core.multiarray:
+    a file from either loads. (The numpy 1 file is made by renaming the module in a legacy-format pickle.)"""
+    hrnet = _tiny_hrnet()
+    for path in (tmp_path / "numpy2.pth", tmp_path / "numpy1.pth"):
+        buffer = io.BytesIO()
+        torch.save(_mmengine_checkpoint(hrnet), buffer, _use_new_zipfile_serialization=False)
+        data = buffer.getvalue()
+        if path.name == "numpy1.pth":
+            assert b"numpy._core.multiarray" in data
+            data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        path.write_bytes(data)
+        meta = models.read_checkpoint(path)["meta"]
+        assert meta["dataset_meta"]["keypoint_colors"].dtype == np.uint8 and meta["epoch"] == 210
+        assert torch.equal(_run(load_model(path, input_size=TINY_INPUT)), _run(hrnet))
+
+
 def test_warm_start_with_nearest_reproduces_hrnet_exactly(tmp_path):
     hrnet = _tiny_hrnet()
     torch.save(hrnet.state_dict(), tmp_path / "hrnet.pth")
@@ -77,30 +140,59 @@ def test_warm_start_with_nearest_reproduces_hrnet_exactly(tmp_path):
     assert torch.equal(_run(warm), reference)
 
 
-def test_warm_start_with_dysample_is_hrnet_with_bilinear_fuse_upsampling(tmp_path):
-    hrnet = _tiny_hrnet()
+@pytest.mark.parametrize("name", [TINY, "dehrnet_w32_384x288"])
+def test_warm_start_with_dysample_equals_hrnet(tmp_path, name):
+    """DySample on (style 'lp', static scope, scales 2, 4 and 8 in stage 4): the warm-started DE-HRNet
+    computes its HRNet to float rounding (eval mode). W32 runs at 128x96 to stay fast."""
+    config = models.get_config(name, input_size=TINY_INPUT)
+    assert config.upsample == "dysample" and config.dysample_style == "lp" and not config.dysample_dyscope
+    hrnet = calibrate_bn(randomize(create_model(config.baseline())), (128, 96))
     torch.save(hrnet.state_dict(), tmp_path / "hrnet.pth")
-    warm = load_model(tmp_path / "hrnet.pth", TINY)
-    nearest = _run(hrnet)
-    for m in hrnet.modules():
-        if isinstance(m, torch.nn.Upsample):
-            m.mode, m.align_corners = "bilinear", False
-    bilinear = _run(hrnet)
-    assert (bilinear - nearest).abs().max() > 0.1
-    # float rounding in grid_sample vs interpolate, amplified by the layers after it
-    torch.testing.assert_close(_run(warm), bilinear, atol=2e-3, rtol=1e-3)
+    warm = load_model(tmp_path / "hrnet.pth", config)
+    assert warm.checkpoint_info.warm_start
+    reference = _run(hrnet)
+    largest = reference.abs().max().item()
+    assert largest > 1
+    assert (_run(warm) - reference).abs().max().item() < 1e-4 * largest
+
+
+def test_from_scratch_dysample_keeps_the_official_init():
+    """Only a warm start moves the offset bias: from scratch it is the official N(0, 0.001) weight, bias 0."""
+    ups = [m for m in create_model(TINY).modules() if isinstance(m, models.DySample)]
+    assert {m.scale for m in ups} == {2, 4, 8}
+    assert all(torch.all(m.offset.bias == 0) for m in ups)
+    weights = torch.cat([m.offset.weight.flatten() for m in ups])
+    assert 0.0008 < weights.std().item() < 0.0012
 
 
 def test_every_new_parameter_trains_after_a_warm_start(tmp_path):
+    """One step is not enough to see it: g = 0 and D's BN gamma = 0 block the first gradient of the SE
+    layers and of D's conv. After one optimiser step (the recipe's Adam) every new parameter has a gradient."""
     torch.save(_tiny_hrnet().state_dict(), tmp_path / "hrnet.pth")
+    torch.manual_seed(0)
     warm = load_model(tmp_path / "hrnet.pth", TINY).train()
-    warm(torch.randn(2, 3, 128, 96)).pow(2).mean().backward()
     new = set(warm.state_dict()) - set(create_model(warm.config.baseline()).state_dict())
-    params = dict(warm.named_parameters())
-    assert all(params[k].grad is not None for k in new if k in params)
-    grad_of = {k: params[k].grad.abs().sum().item() for k in new if k in params}
-    assert grad_of["dem4.branches.0.scale"] > 0 and grad_of["dem3.branches.2.down.1.weight"] > 0
-    assert grad_of["stage2.0.fuse_layers.0.1.2.offset.weight"] > 0
+    params = {k: p for k, p in warm.named_parameters() if k in new}
+    assert len(params) > 50 and any(".fc1." in k for k in params) and any(".offset." in k for k in params)
+    with torch.no_grad():
+        # The tiny model's SE layers have one hidden unit, dead for every input when its random pre-activation
+        # is negative. SE inputs are about >= 0 (post-ReLU features): nonnegative fc1 weights and bias 1 keep
+        # it alive, so that only the warm start could block a gradient here.
+        for m in warm.modules():
+            if isinstance(m, SEAttention):
+                m.fc1.weight.abs_()
+                m.fc1.bias.fill_(1.0)
+    optimizer = torch.optim.Adam(warm.parameters(), lr=1e-3)
+    grads = []
+    for _ in range(2):
+        optimizer.zero_grad()
+        warm(torch.randn(2, 3, 128, 96)).pow(2).mean().backward()
+        grads.append({k: p.grad.abs().sum().item() if p.grad is not None else 0.0 for k, p in params.items()})
+        optimizer.step()
+    first, second = grads
+    assert first["dem2.branches.0.attention.fc1.weight"] == 0 and first["dem3.branches.2.down.0.weight"] == 0
+    assert first["dem4.branches.0.scale"] > 0 and first["stage2.0.fuse_layers.0.1.2.offset.weight"] > 0
+    assert [k for k, g in second.items() if g == 0] == []
 
 
 def test_a_state_dict_that_fits_no_architecture_names_the_key_and_both_shapes(tmp_path):

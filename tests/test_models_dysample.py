@@ -24,6 +24,35 @@ def test_zero_offsets_are_bilinear_upsampling(channels, scale, style, groups, dy
     torch.testing.assert_close(up(x), expected, atol=2e-6, rtol=0)
 
 
+@pytest.mark.parametrize("sampler", ["grid_sample", "gather"])
+@pytest.mark.parametrize("dyscope", [False, True])
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("channels", [8, 32])  # the highest-resolution widths of W8 and W32
+def test_nearest_start_is_nearest_upsampling(channels, scale, dyscope, sampler, monkeypatch):
+    """The warm start's DySample ('lp'): offset weight 0, bias -init_pos / 0.25, and the module is HRNet's
+    nearest fuse upsample to float rounding, with either sampler, static or dynamic scope."""
+    monkeypatch.setattr(DySample, "sampler", sampler)
+    torch.manual_seed(0)
+    up = DySample(channels, scale, "lp", 4, dyscope)
+    up.start_as_nearest()
+    assert torch.all(up.offset.weight == 0)
+    torch.testing.assert_close(up.offset.bias, -up.init_pos.flatten() / 0.25, atol=0, rtol=0)
+    x = torch.randn(2, channels, 5, 7) * 10
+    expected = F.interpolate(x, scale_factor=scale, mode="nearest")
+    assert (F.interpolate(x, scale_factor=scale, mode="bilinear") - expected).abs().max() > 1  # not bilinear
+    torch.testing.assert_close(up(x), expected, atol=1e-5, rtol=1e-6)
+
+
+def test_pl_style_cannot_start_as_nearest_and_starts_bilinear():
+    """'pl' predicts an output pixel's offsets from its shuffled channels only: no bias separates the
+    sub-pixel positions, so the nearest start falls back to zero offsets (bilinear)."""
+    up = DySample(32, 2, "pl", 4)
+    up.start_as_nearest()
+    x = torch.randn(2, 32, 5, 7)
+    expected = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(up(x), expected, atol=2e-6, rtol=0)
+
+
 @pytest.mark.parametrize("kwargs,count", [
     (dict(in_channels=64, scale=2), 2080), (dict(in_channels=64, scale=4), 8320),
     (dict(in_channels=64, scale=8), 33280), (dict(in_channels=32, scale=2, style="pl"), 72),

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dehrnet_cli.datasets.synthetic import SyntheticPeople
 from dehrnet_cli.errors import DehrnetError
@@ -18,29 +17,9 @@ from dehrnet_cli.pose.topdown import TopDownEstimator
 from dehrnet_cli.precision import guard
 from dehrnet_cli.precision.cpu import CpuInfo
 from dehrnet_cli.precision.guard import GuardReport
-from dehrnet_cli.train.config import TrainConfig
-from dehrnet_cli.train.loop import train
-from dehrnet_cli.train.synthetic_model import SYNTHETIC_AUGMENT
-from models import create_model, load_model, save_checkpoint
+from models import create_model, load_model
 
 IMAGES = 15  # held-out scenes per comparison here (about 20 people, 350 labelled joints)
-
-
-@pytest.fixture(scope="module")
-def learned_model_path(tmp_path_factory) -> Path:
-    """dehrnet_w8_128x96 trained as train_synthetic_model does, minus its 100-image validation (15 s saved):
-    40 steps of 4 crops (one thread, about 35 s) reach PCK@0.1 about 0.45; an untrained model scores about 0.06."""
-    out = tmp_path_factory.mktemp("guard_model")
-    config = TrainConfig(model="dehrnet_w8_128x96", data="synthetic", synthetic_images=200, batch=4, seed=0,
-                         epochs=10**6, max_steps=40, val_every=10**6, device="cpu", workers=0, out=out / "run",
-                         quiet=True, augment=SYNTHETIC_AUGMENT)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        trained = load_model(train(config).last_path)
-    finally:
-        torch.set_num_threads(threads)
-    return save_checkpoint(trained, out / "learned.pt", meta={"trained_on": "synthetic people", "steps": 40})
 
 
 @pytest.fixture

@@ -241,3 +241,20 @@ def test_ctrl_c_ends_a_live_run_and_writes_every_output(tmp_path):
     assert len(json.loads((tmp_path / "cam.json").read_text())["images"]) == 5
     with av.open(str(tmp_path / "cam.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == 5
+
+
+def test_the_pipeline_defaults_are_the_official_ones_and_come_from_topdown_settings():
+    """Rescoring 0.2 and OKS-NMS 0.9 (the official in_vis_thre and oks_thre) live in TopDownSettings; the
+    API and the predict options take their defaults from there."""
+    import inspect
+
+    from typer.main import get_command
+
+    from dehrnet_cli.cli.app import app
+
+    official = (0.2, 0.9)
+    assert (TopDownSettings.kpt_score_thr, TopDownSettings.oks_thr) == official
+    api = inspect.signature(PoseEstimator.__init__).parameters
+    assert (api["kpt_score_thr"].default, api["oks_thr"].default) == official
+    options = {param.name: param.default for param in get_command(app).commands["predict"].params}
+    assert (options["kpt_score_thr"], options["oks_nms"]) == official

@@ -5,6 +5,7 @@ Every download goes to an HTTP server on 127.0.0.1 that the test starts; nothing
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import io
@@ -234,6 +235,30 @@ def test_verify_cached_reports_ok_mismatch_missing(tmp_path, online_home):
     assert (results["b.prefix"].status, results["b.prefix"].checked) == ("mismatch", "sha256 prefix")
     assert results["c.missing"].status == "missing"
     assert results["c.missing"].path == online_home / "weights" / "c.pth"
+
+
+def test_a_verified_download_records_the_full_sha256_and_verify_checks_all_64_digits(server, tmp_path,
+                                                                                     online_home):
+    """An entry known only by its 8-digit prefix (openmmlab file names) is checked by that prefix at download;
+    the full sha256 of the verified file is then recorded beside it, and later checks compare all 64 digits.
+    (A different file with the same 8-digit prefix cannot be made here; a 2-digit prefix shows the point.)"""
+    url, _ = server
+    manifest = write_manifest(tmp_path / "manifest.json", url, sha256=None, sha256_prefix=DATA_SHA256[:8])
+    path = cache.resolve("test_net.local", manifest=manifest, progress=False)
+    [result] = cache.verify_cached(manifest)
+    assert (result.status, result.checked) == ("ok", "sha256 (recorded at download)")
+    entry = manifest_module.get_entry("test_net.local", manifest)
+    short = dataclasses.replace(entry, sha256_prefix=DATA_SHA256[:2])
+    same_prefix = next(data for n in range(100_000) if hashlib.sha256(data := DATA + n.to_bytes(4, "little")
+                                                                        ).hexdigest()[:2] == DATA_SHA256[:2])
+    path.write_bytes(same_prefix)
+    assert cache.check_entry(short) == cache.CachedWeights("test_net.local", path, "mismatch",
+                                                           "sha256 (recorded at download)")
+    assert cache.check_entry(entry).status == "mismatch"
+    recorded = [p for p in path.parent.iterdir() if p != path]
+    assert len(recorded) == 1 and DATA_SHA256 in recorded[0].read_text()
+    recorded[0].unlink()  # a file placed by hand has no record: only its prefix can be checked
+    assert cache.check_entry(short) == cache.CachedWeights("test_net.local", path, "ok", "sha256 prefix")
 
 
 # -- the manifest ----------------------------------------------------------------------------------------

@@ -168,7 +168,8 @@ def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | Non
     if ann_file is None:
         raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
     image_ids = load_coco_gt(ann_file).getImgIds()[:limit] if limit else None
-    scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids)
+    scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids,
+                                f"--coco-results {results_file}")
     settings.update(results=str(results_file), ann=str(ann_file))
     print_coco(scored, quiet)
     _write_outputs(None, [], report, scored.to_report(settings))

@@ -24,6 +24,7 @@ from dehrnet_cli.cli.options import (
 )
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.pose.settings import TopDownSettings
 
 
 @command("predict")
@@ -53,8 +54,10 @@ def predict_command(
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     kpt_thr: float = typer.Option(0.3, "--kpt-thr", help="Hide keypoints below this score; JSON v=2 above, 1 below."),
-    kpt_score_thr: float = typer.Option(0.2, "--kpt-score-thr", help="Rescoring: mean of keypoint scores above this."),
-    oks_nms: float = typer.Option(0.9, "--oks-nms", help="OKS-NMS threshold per frame (1 keeps everything)."),
+    kpt_score_thr: float = typer.Option(TopDownSettings.kpt_score_thr, "--kpt-score-thr",
+                                        help="Rescoring: mean of keypoint scores above this."),
+    oks_nms: float = typer.Option(TopDownSettings.oks_thr, "--oks-nms",
+                                  help="OKS-NMS threshold per frame (1 keeps everything)."),
     draw_boxes: bool = typer.Option(False, "--draw-boxes", help="Draw person boxes."),
     show: bool = typer.Option(False, "--show", help="Show a window while running (when a display exists)."),
     exif: bool = typer.Option(False, "--exif", help="Apply EXIF orientation (default: ignored, as COCO and HRNet)."),

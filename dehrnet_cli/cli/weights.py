@@ -123,7 +123,8 @@ def download_weights(
 def verify_weights() -> None:
     """Check the sha256 of every cached checkpoint; exit code 2 if one does not match.
 
-    The full sha256 is checked when the manifest has it, else its published prefix.
+    The full sha256 is checked when the manifest has it or when it was recorded at the file's verified
+    download; else the published prefix (a file copied into the cache by hand).
 
     Example: [bold]dehrnet weights verify[/bold]
     """

@@ -132,18 +132,24 @@ def score_results(results: list[dict], gt: COCO, image_ids: list[int] | None, so
     missing = [name for name, v in stats.items() if v < 0]
     warnings = [f"{', '.join(missing)} = -1: the evaluated images have no ground-truth people of that size"] \
         if missing else []
+    if any("bbox" in r for r in results):
+        warnings.append(f"{source}: the results carry a bbox: COCOeval then takes each result's area from its "
+                        "box, so the area ranges of APm/APl/ARm/ARl follow the boxes, unlike the HRNet/mmpose "
+                        "protocol (keypoint extent)")
     return CocoEvalResult(stats, keypoint_breakdown(gt, results, image_ids), results, num_images=len(image_ids),
                           warnings=warnings)
 
 
-def score_coco_results(results: list[dict], ann_file: Path, image_ids: list[int] | None = None) -> CocoEvalResult:
+def score_coco_results(results: list[dict], ann_file: Path, image_ids: list[int] | None = None,
+                       source: str = "results") -> CocoEvalResult:
     """COCO keypoint AP/AR of a results list against `ann_file` (`cocoeval_stats`) and the per-keypoint
     breakdown, over `image_ids` (default: every image of the file). Empty results give zeros and a
-    warning; results for images that the file does not have raise DehrnetError."""
+    warning; results with a bbox are scored as given (areas from the boxes) with a warning; results for
+    images that the file does not have raise DehrnetError. `source` names the results in messages."""
     start = time.perf_counter()
     gt = load_coco_gt(ann_file)
     loaded = time.perf_counter()
-    scored = score_results(results, gt, image_ids, "results")
+    scored = score_results(results, gt, image_ids, source)
     scored.timings = {"load": loaded - start, "scoring": time.perf_counter() - loaded}
     return scored
 

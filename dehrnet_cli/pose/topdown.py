@@ -8,27 +8,17 @@ through the network together, in batches of `batch` crops (2 x batch with the fl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from dehrnet_cli.pose.backends import Backend, normalize_crops
 from dehrnet_cli.pose.codec import HeatmapCodec
 from dehrnet_cli.pose.flip import fuse_flip_test
 from dehrnet_cli.pose.geometry import center_scale_from_xyxy, heatmap_to_image, warp_crops
+from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.postprocess.nms import oks_nms
 from dehrnet_cli.postprocess.oks import oks_sigmas
 from dehrnet_cli.postprocess.rescore import box_areas, rescore
 from dehrnet_cli.stage_data import Detections, Poses
-
-
-@dataclass(frozen=True)
-class TopDownSettings:
-    flip: bool = True  # flip test: average with the mirrored crop's heatmaps
-    decoder: str = "msra"  # "msra" (official) or "dark"
-    batch: int = 32  # crops per forward pass (before flipping)
-    kpt_score_thr: float = 0.2  # rescoring: keypoints above this count (official in_vis_thre)
-    oks_thr: float | None = 0.9  # OKS-NMS threshold per frame; None turns it off
 
 
 class TopDownEstimator:

@@ -24,14 +24,14 @@ def category(spec: KeypointSpec) -> dict:
 
 
 def poses_to_results(poses: Poses, image_id: int) -> list[dict]:
-    """One COCO result per person: keypoints [x, y, score]*K (official results file), score, bbox."""
+    """One COCO result per person, exactly the official HRNet / mmpose results list: image_id, category_id,
+    keypoints [x, y, score]*K and score (plus track_id when tracking). No bbox: COCOeval's loadRes would take
+    the area from it instead of the keypoint extent, and AP(M)/AP(L) would leave out other predictions."""
     results = []
     for n in range(len(poses)):
         triples = np.concatenate([poses.keypoints_xy[n], poses.kpt_scores[n][:, None]], axis=1)
-        x1, y1, x2, y2 = (float(v) for v in poses.boxes_xyxy[n])
         entry = {"image_id": int(image_id), "category_id": PERSON_CATEGORY_ID,
-                 "keypoints": [round(float(v), 3) for v in triples.ravel()],
-                 "score": float(poses.scores[n]), "bbox": [x1, y1, x2 - x1, y2 - y1]}
+                 "keypoints": [round(float(v), 3) for v in triples.ravel()], "score": float(poses.scores[n])}
         if poses.track_ids is not None:
             entry["track_id"] = int(poses.track_ids[n])
         results.append(entry)

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 from typing import NamedTuple
 
 from dehrnet_cli import env
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.weights import manifest as manifest_module
-from dehrnet_cli.weights.download import download, hash_matches
+from dehrnet_cli.weights.download import download, hash_matches, sha256_file
 from dehrnet_cli.weights.manifest import WeightsEntry, get_entry, load_manifest
+
+RECORDED = "sha256 (recorded at download)"
 
 
 class CachedWeights(NamedTuple):
     """Result of `verify_cached` for one entry: status is "ok", "mismatch" or "missing"; `checked` says
-    which hash was compared ("sha256" or "sha256 prefix"; "" when missing)."""
+    which hash was compared ("sha256" from the manifest, RECORDED, or "sha256 prefix"; "" when missing)."""
 
     name: str
     path: Path
@@ -42,23 +45,62 @@ def entry_path(entry: WeightsEntry) -> Path:
     return weights_dir() / entry.filename
 
 
+def _record_path(path: Path) -> Path:
+    """Where the full sha256 of a download verified only by its prefix is recorded: NAME.sha256 beside it."""
+    return path.with_name(path.name + ".sha256")
+
+
+def _record_sha256(path: Path) -> None:
+    """Write `sha256sum`'s line for `path` (so `sha256sum -c NAME.sha256` checks it too), atomically."""
+    record = _record_path(path)
+    tmp = record.with_name(f".{record.name}.partial-{os.getpid()}")
+    try:
+        tmp.write_text(f"{sha256_file(path)}  {path.name}\n")
+        os.replace(tmp, record)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _recorded_sha256(entry: WeightsEntry, path: Path) -> str | None:
+    """The full sha256 recorded when `path` was downloaded and verified, if it agrees with the entry's prefix."""
+    try:
+        recorded = _record_path(path).read_text().split()[0].lower()
+    except (OSError, IndexError):
+        return None
+    prefix_ok = entry.sha256_prefix is None or recorded.startswith(entry.sha256_prefix.lower())
+    return recorded if re.fullmatch(r"[0-9a-f]{64}", recorded) and prefix_ok else None
+
+
 def check_entry(entry: WeightsEntry, path: Path | None = None) -> CachedWeights:
-    """Hash the file at `path` (default: the cached file) against `entry`: ok, mismatch or missing."""
+    """Hash the file at `path` (default: the cached file) against `entry`: ok, mismatch or missing. An entry
+    with only a sha256 prefix is checked against the full sha256 recorded at its verified download, when
+    there is one (a file placed by hand has none: then the prefix is all that can be checked)."""
     path = entry_path(entry) if path is None else Path(path)
     if not path.is_file():
         return CachedWeights(entry.name, path, "missing", "")
-    matches, checked, _ = hash_matches(path, entry.sha256, entry.sha256_prefix)
-    return CachedWeights(entry.name, path, "ok" if matches else "mismatch", checked)
+    recorded = None if entry.sha256 else _recorded_sha256(entry, path)
+    matches, checked, _ = hash_matches(path, entry.sha256 or recorded, entry.sha256_prefix)
+    return CachedWeights(entry.name, path, "ok" if matches else "mismatch", RECORDED if recorded else checked)
 
 
-def fetch(entry: WeightsEntry, dest: Path | None = None, progress: bool = True) -> Path:
-    """Download `entry` to `dest` (default: the cache), trying its URLs in order; the last error is raised."""
-    dest = entry_path(entry) if dest is None else Path(dest)
+def _download_first(entry: WeightsEntry, dest: Path, progress: bool) -> Path:
+    """Download `entry` to `dest`, trying its URLs in order; the last error is raised."""
     *mirrors, last = entry.urls
     for url in mirrors:
         with contextlib.suppress(DehrnetError):
             return download(url, dest, entry.sha256, entry.sha256_prefix, progress=progress)
     return download(last, dest, entry.sha256, entry.sha256_prefix, progress=progress)
+
+
+def fetch(entry: WeightsEntry, dest: Path | None = None, progress: bool = True) -> Path:
+    """Download `entry` to `dest` (default: the cache), trying its URLs in order; the last error is raised.
+    When the manifest has only a sha256 prefix, the verified file's full sha256 is recorded beside it."""
+    dest = entry_path(entry) if dest is None else Path(dest)
+    _record_path(dest).unlink(missing_ok=True)  # a record belongs to the file it was made for
+    path = _download_first(entry, dest, progress)
+    if entry.sha256 is None:
+        _record_sha256(path)
+    return path
 
 
 def resolve(name: str, manifest: Path | None = None, progress: bool = True) -> Path:
