@@ -4,6 +4,7 @@ best.pt, and the DataLoader. Data paths are checked here, before any model is bu
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -70,6 +71,12 @@ def training_data(config: TrainConfig, net: PoseNetConfig) -> tuple[TopDownDatas
     return train_set, "PCK@0.1", lambda topdown: {"PCK@0.1": evaluate_pck(topdown, val_set, 0.1)}
 
 
+# Workers start from a fresh process (forkserver; spawn where it is missing), not from a fork of this one: a fork
+# copies the thread pools of OpenCV, OpenMP and ONNX Runtime with their locks in whatever state they were in, and a
+# forked worker once hung for good inside cv2.setNumThreads(1) after the parent had run OpenCV in parallel.
+WORKER_START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def _worker_init(_: int) -> None:
     import cv2
 
@@ -86,4 +93,5 @@ def make_loader(dataset: TopDownDataset, sampler: EpochSampler, config: TrainCon
     return torch.utils.data.DataLoader(
         dataset, batch_size=config.batch, sampler=sampler, num_workers=workers, pin_memory=cuda,
         persistent_workers=workers > 0, prefetch_factor=4 if workers > 0 else None, worker_init_fn=_worker_init,
+        multiprocessing_context=WORKER_START_METHOD if workers > 0 else None,
         generator=torch.Generator().manual_seed(config.seed))  # keeps the global torch generator untouched
