@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 
 import models
 from dehrnet_cli import __version__
-from dehrnet_cli.cli.app import app
+from dehrnet_cli.cli.app import app, main
 
 runner = CliRunner()
 
@@ -94,3 +95,52 @@ def test_the_console_script_runs_in_a_subprocess(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "dehrnet: error: nope: neither a named model (dehrnet info --all lists them) nor an existing file"]
     assert "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------- usage errors through the console script's main
+
+
+@pytest.fixture
+def run_main(capsys):
+    """Call `dehrnet_cli.cli.main(argv)` in-process (what the console script runs, unlike CliRunner on the app):
+    returns (exit code, stdout, stderr). The SIGTERM handler main installs is restored afterwards."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    yield run
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (("predict", "photo.jpg", "--jsn", "r.json"), ("predict", "--jsn", "did you mean --json")),
+    (("predict",), ("predict", "missing argument", "source")),
+    (("predict", "photo.jpg", "--batch", "abc"), ("--batch", "abc", "integer")),
+    (("predcit", "photo.jpg"), ("predcit", "did you mean 'predict'")),
+    (("weights", "lst"), ("weights", "lst", "did you mean 'list'")),
+    (("--versoin",), ("--versoin", "did you mean --version")),
+], ids=["unknown-flag", "missing-argument", "not-an-integer", "unknown-command", "unknown-subcommand",
+        "unknown-root-flag"])
+def test_usage_errors_are_one_line_with_a_suggestion(run_main, argv, needles):
+    code, out, err = run_main(*argv)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dehrnet: error: "), err  # no usage box, no traceback
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_main_runs_commands_and_help_without_bool_noise(run_main, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    assert run_main("--version")[:2] == (0, f"dehrnet {__version__}\n")
+    for path in [(), *_all_commands()]:
+        code, out, _ = run_main(*path, "--help")
+        assert code == 0 and "Usage" in out
+        assert "<bool>" not in out, path  # typer prints it beside every flag
+    code, out, _ = run_main("predict", "--help")
+    assert "--draw-boxes" in out and "--no-flip" in out

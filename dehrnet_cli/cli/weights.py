@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from dehrnet_cli.cli.command import add_commands, command, console, err_console
+from dehrnet_cli.cli.command import FlagsWithoutTypes, add_commands, command, console, err_console
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.weights.cache import check_entry, entry_path, fetch, verify_cached, weights_dir
 from dehrnet_cli.weights.download import download
@@ -20,6 +20,7 @@ weights_app = typer.Typer(
     help="Known checkpoints: list them, download them (checksummed, resumable), verify the cache.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=FlagsWithoutTypes,
 )
 
 _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
