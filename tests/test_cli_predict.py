@@ -27,6 +27,7 @@ import dehrnet_cli.estimator as estimator_module
 from dehrnet_cli import __version__
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.estimator import PoseEstimator
+from dehrnet_cli.sinks.keypoints_csv import read_pose_csv
 from dehrnet_cli.sinks.video_writer import VideoWriter
 from dehrnet_cli.stage_data import Frame, Poses
 from models import create_model
@@ -207,7 +208,8 @@ def test_corrupt_images_in_folder_are_skipped_and_listed(tmp_path: Path, images_
     assert "Traceback" not in result.output
     for path in (garbage, empty):
         assert f"dehrnet: warning: skipping {path}" in result.stderr  # when it happens
-        assert f"skipped {path}: " in result.stderr  # and again in the list at the end
+        assert result.stderr.count(str(path)) == 1  # and only then (issue 14: each skipped file reported once)
+    assert "skipped 2 unreadable file(s)" in result.stderr
     doc = json.loads(json_path.read_text())
     assert [im["file_name"] for im in doc["images"]] == ["000001.png", "000002.png"]
     assert [im["id"] for im in doc["images"]] == [1, 2]
@@ -491,7 +493,8 @@ def test_ctrl_c_mid_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earli
         annotated.write_bytes(b"an earlier video")
         json_path.write_text('{"earlier": true}')
     done = _fail_at_frame(monkeypatch, 5, KeyboardInterrupt())
-    result = predict(video, *TINY, "--detector", "none", "--out", annotated, "--json", json_path)
+    result = predict(video, *TINY, "--detector", "none", "--out", annotated, "--json", json_path,
+                     "--save-results", out_dir / "res.json", "--csv", out_dir / "p.csv")
     error_line(result, 130, "interrupted")
     assert done and max(done) < 5
     if earlier_outputs:
@@ -502,6 +505,12 @@ def test_ctrl_c_mid_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earli
     partial = out_dir / "annotated.partial.mp4"
     assert partial.is_file()  # the frames before Ctrl-C, finalised: PyAV plays all of them
     assert decoded_frames(partial) == len(done)
+    # every other output keeps the same frames, as a valid file (issue 14)
+    assert len(json.loads((out_dir / "r.partial.json").read_text())["images"]) == len(done)
+    assert {r["image_id"] for r in json.loads((out_dir / "res.partial.json").read_text())} == {i + 1 for i in done}
+    assert set(read_pose_csv(out_dir / "p.partial.csv")["frame"].tolist()) == set(done)
+    for name in ("annotated.partial.mp4", "r.partial.json", "res.partial.json", "p.partial.csv"):
+        assert name in result.stderr
     assert temp_leftovers(tmp_path) == []
 
 

@@ -26,7 +26,8 @@ from dehrnet_cli.cli.options import (
 )
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.eval.layout import EVAL_YOLO_CONF, coco_annotation_for, eval_detector_conf, mpii_eval_paths
-from dehrnet_cli.sinks.atomic import prepare_output, write_json_atomic
+from dehrnet_cli.sinks.atomic import write_json_atomic
+from dehrnet_cli.sinks.locations import OutputLocation, check_locations
 
 
 def _write_outputs(save_results: Path | None, results: list, report: Path | None, document: dict) -> None:
@@ -101,9 +102,11 @@ def eval_command(
         raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
     if limit is not None and limit < 1:
         raise DehrnetError(f"--limit {limit}: give a positive number of images (MPII: people)")
-    for out in (save_results, report):
-        if out is not None:
-            prepare_output(out)
+    outputs = [OutputLocation(flag, path) for flag, path in (("--save-results", save_results), ("--report", report))
+               if path is not None]
+    read = (("--ann", ann), ("--coco-results", coco_results), ("--mpii-results", mpii_results), ("--boxes", boxes),
+            ("--weights", weights))
+    check_locations(outputs, [(flag, path) for flag, path in read if path is not None])  # before any work
     settings: dict = {"mode": modes[0].lstrip("-"), "limit": limit}
     if coco_results is not None:
         _score_coco_file(coco_results, ann or (coco_annotation_for(coco) if coco else None), limit, report,
@@ -162,7 +165,8 @@ def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | Non
     if ann_file is None:
         raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
     image_ids = load_coco_gt(ann_file).getImgIds()[:limit] if limit else None
-    scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids)
+    scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids,
+                                source=f"--coco-results {results_file}")
     settings.update(results=str(results_file), ann=str(ann_file))
     print_coco(scored, quiet)
     _write_outputs(None, [], report, scored.to_report(settings))

@@ -93,9 +93,10 @@ def predict_command(
         raise DehrnetError("nothing to write: give --out, --json, --save-results, --csv, --save-crops or --show")
     video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
     conf = detector_conf(video, detector, conf, boxes is not None)
+    read = (("--boxes", boxes), ("--ann", ann), ("--weights", weights), ("--calib", calib))
     job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
                      banner=UNTRAINED_BANNER if untrained else None, video=video, csv_path=csv_path,
-                     crops_dir=save_crops)
+                     crops_dir=save_crops, inputs=tuple((flag, path) for flag, path in read if path is not None))
     frames = open_job_source(job)  # a bad source or output fails here, before the detector and model load
     try:
         estimator = PoseEstimator(
@@ -110,8 +111,8 @@ def predict_command(
     if untrained:
         err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
     summary = run_predict(estimator, job, frames)
-    for path, reason in summary.skipped:
-        err_console.print(f"skipped {path}: {reason}")
+    if summary.skipped:  # each was named in a warning when it was met
+        err_console.print(f"skipped {len(summary.skipped)} unreadable file(s) (see the warnings above)")
     if not quiet:
         err_console.print(f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} frames/s "
                           f"({estimator.backend.name} {estimator.backend.precision} on {estimator.backend.device})")

@@ -136,14 +136,16 @@ def score_results(results: list[dict], gt: COCO, image_ids: list[int] | None, so
                           warnings=warnings)
 
 
-def score_coco_results(results: list[dict], ann_file: Path, image_ids: list[int] | None = None) -> CocoEvalResult:
+def score_coco_results(results: list[dict], ann_file: Path, image_ids: list[int] | None = None,
+                       source: str = "results") -> CocoEvalResult:
     """COCO keypoint AP/AR of a results list against `ann_file` (`cocoeval_stats`) and the per-keypoint
     breakdown, over `image_ids` (default: every image of the file). Empty results give zeros and a
-    warning; results for images that the file does not have raise DehrnetError."""
+    warning; results for images that the file does not have raise DehrnetError. `source` names the results in
+    messages (e.g. "--coco-results preds.json")."""
     start = time.perf_counter()
     gt = load_coco_gt(ann_file)
     loaded = time.perf_counter()
-    scored = score_results(results, gt, image_ids, "results")
+    scored = score_results(results, gt, image_ids, source)
     scored.timings = {"load": loaded - start, "scoring": time.perf_counter() - loaded}
     return scored
 
