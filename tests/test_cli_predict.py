@@ -23,7 +23,6 @@ from conftest import calibrate_bn, randomize
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-import dehrnet_cli.estimator as estimator_module
 from dehrnet_cli import __version__
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.estimator import PoseEstimator
@@ -124,25 +123,6 @@ def keypoints_xy(ann: dict) -> np.ndarray:
 def temp_leftovers(folder: Path) -> list[Path]:
     """Hidden `.NAME.partial-XXXX.ext` temp files of atomic writes left in a folder tree."""
     return [p for p in folder.rglob(".*") if ".partial-" in p.name]
-
-
-@pytest.fixture
-def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Records every pose model load and detector construction of PoseEstimator."""
-    calls: list[str] = []
-    load, make = estimator_module.load_pose_model, estimator_module.make_detector
-
-    def recorded_load(*args, **kwargs):
-        calls.append("pose model")
-        return load(*args, **kwargs)
-
-    def recorded_make(*args, **kwargs):
-        calls.append("detector")
-        return make(*args, **kwargs)
-
-    monkeypatch.setattr(estimator_module, "load_pose_model", recorded_load)
-    monkeypatch.setattr(estimator_module, "make_detector", recorded_make)
-    return calls
 
 
 @pytest.fixture(scope="module")

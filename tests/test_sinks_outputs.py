@@ -24,8 +24,6 @@ from test_cli_predict import (
     temp_leftovers,
     write_png,
 )
-from test_cli_predict import images_dir as images_dir_fixture  # noqa: F401 (pytest finds it as images_dir)
-from test_cli_predict import model_loads as model_loads_fixture  # noqa: F401 (pytest finds it as model_loads)
 
 from dehrnet_cli.sinks.locations import OutputLocation, check_locations
 from dehrnet_cli.sources.images import relative_names
@@ -33,6 +31,14 @@ from dehrnet_cli.sources.images import relative_names
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 NO_DETECTOR = ["--detector", "none"]
+
+
+@pytest.fixture
+def images_dir(tmp_path: Path) -> Path:
+    """Two small images with COCO-style numeric names (image ids 1 and 2)."""
+    write_png(tmp_path / "images" / "000001.png", scene(1))
+    write_png(tmp_path / "images" / "000002.png", scene(2, 50, 70))
+    return tmp_path / "images"
 
 
 @pytest.fixture
