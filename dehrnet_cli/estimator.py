@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dehrnet_cli.detect.base import Detector
+from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
@@ -143,6 +144,10 @@ class PoseEstimator:
         filters) serves this source run."""
         src = open_source(str(source), exif=exif) if not isinstance(source, Source) else source
         ids = self.image_ids_for(src)
+        boxes_file = self.detector if isinstance(self.detector, BoxesFileDetector) else None
+        planned_ids = ids.of_source(src.paths if isinstance(src, ImageSource) else None, src.num_frames)
+        if boxes_file is not None:  # a file for other images: one clear line now, not "0 people" at the end
+            boxes_file.check_image_ids(planned_ids, src.name)
         per_batch = 1 if src.is_live else max(1, frames_per_batch)
         pending: list[Frame] = []
         try:
@@ -158,6 +163,8 @@ class PoseEstimator:
                 yield from self._flush(pending, ids, estimate)
         finally:
             src.close()
+            if boxes_file is not None:
+                boxes_file.warn_outside()
 
     def _flush(self, frames: list[Frame], ids: ImageIds,
                estimate: Callable[[list[Frame], list[int]], list[Poses]]) -> Iterator[tuple[Frame, int, Poses]]:

@@ -288,26 +288,51 @@ def test_exif_orientation_ignored_unless_asked(tmp_path: Path, exif: bool) -> No
                       ).shape[:2] == ((W, H) if exif else (H, W))
 
 
-def test_tiny_and_outside_boxes(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_tiny_outside_and_non_finite_boxes(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Boxes no pose can come from are skipped with one warning per kind that counts them, boxes partly outside
+    are clipped to the image, and no NaN reaches the JSON (issue 14)."""
     write_png(tmp_path / "images" / "000001.png", scene(5))
-    boxes = [[20, 20, 1, 1],  # 1 x 1 px
+    boxes = [[20, 20, 1, 1],  # 1 x 1 px: kept
+             [W - 10, H - 10, 40, 30],  # partly outside: clipped to the image
              [30, 10, 0, 0],  # zero size
-             [W - 10, H - 10, 40, 30],  # partly outside
+             [30, 10, -5, 10],  # negative width
+             [float("nan"), 10, 20, 20],  # NaN
+             [10, 10, float("inf"), 20],  # infinite
              [-100, -80, 30, 40],  # fully outside, top left
              [W + 500, H + 500, 30, 40]]  # fully outside, bottom right
     dets = boxes_file(tmp_path / "dets.json", {1: boxes})
+    assert "NaN" in dets.read_text()  # Python's json writes (and reads) the bare NaN a detector file may hold
     json_path = tmp_path / "r.json"
     result = predict(tmp_path / "images", "--weights", tiny_checkpoint, "--no-flip", "--boxes", dets, "--oks-nms", "1",
-                     "--json", json_path, "--out", tmp_path / "ann")
+                     "--json", json_path, "--save-results", tmp_path / "res.json", "--out", tmp_path / "ann")
     assert result.exit_code == 0, result.output
-    anns = json.loads(json_path.read_text())["annotations"]
-    assert len(anns) == len(boxes)
-    for ann, (x, y, w, h) in zip(sorted(anns, key=lambda a: a["id"]), boxes):
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("dehrnet: warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "skipped 4 of 8 entries with a NaN or infinite number or no area" in warnings[0]
+    assert "skipped 2 box(es) lying entirely outside their image" in warnings[1]
+    for path in (json_path, tmp_path / "res.json"):
+        text = path.read_text()
+        assert "NaN" not in text and "Infinity" not in text and "-0.0" not in text
+        json.loads(text, parse_constant=lambda name: pytest.fail(f"{path} holds {name}"))
+    anns = sorted(json.loads(json_path.read_text())["annotations"], key=lambda a: a["id"])
+    assert [a["bbox"] for a in anns] == [[20, 20, 1, 1], [W - 10, H - 10, 10, 10]]  # the second clipped
+    for ann in anns:
+        x, y, w, h = ann["bbox"]
         kpts = keypoints_xy(ann)
         assert np.isfinite(kpts).all() and np.isfinite(ann["score"])
+        assert ann["num_keypoints"] == 17  # every keypoint has v > 0
         # keypoints lie in the enlarged crop around their box (3:4 aspect, x1.25)
         side = 1.25 * max(w, h * 0.75) / 0.75 + 1
         assert (np.abs(kpts - [x + w / 2, y + h / 2]) <= side).all(), (ann["bbox"], kpts)
+
+
+def test_boxes_of_other_images_are_one_clear_error(tmp_path: Path, images_dir: Path, model_loads: list[str]) -> None:
+    dets = boxes_file(tmp_path / "dets.json", {785: [[10, 5, 30, 40]], 40083: [[1, 1, 9, 9]]})
+    json_path = tmp_path / "r.json"
+    result = predict(images_dir, *TINY, "--boxes", dets, "--json", json_path, "--out", tmp_path / "ann")
+    error_line(result, 2, f"--boxes {dets}", "785..40083", "match none", "1..2")
+    assert model_loads == ["detector", "pose model"]  # found before the first frame
+    assert not json_path.exists() and not (tmp_path / "ann").exists()
 
 
 def test_huge_image(tmp_path: Path) -> None:

@@ -113,3 +113,29 @@ def test_yolo_weights_in_the_cache_are_found_first(tmp_path: Path, monkeypatch) 
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
     assert YoloPersonDetector._locate("yolo11n.pt") == str(cached)
+
+
+def test_boxes_file_skips_unusable_entries_with_one_warning_and_clips_to_the_image(tmp_path: Path, capsys) -> None:
+    path = _boxes_file(tmp_path, [
+        {"image_id": 1, "bbox": [300, 200, 50, 60], "score": 0.9},  # partly outside a 320 x 240 image
+        {"image_id": 1, "bbox": [400, 10, 20, 20], "score": 0.9},  # entirely outside
+        {"image_id": 1, "bbox": [10, 10, 0, 5], "score": 0.9},  # no width
+        {"image_id": 1, "bbox": [10, 10, 5, float("nan")], "score": 0.9},
+        {"image_id": 1, "bbox": [10, 10, 5, 5], "score": float("inf")}])
+    detector = BoxesFileDetector(path)
+    assert capsys.readouterr().err.count("dehrnet: warning:") == 1  # one warning for the three unusable entries
+    (det,) = detector([_frame()], [1])
+    assert det.boxes_xyxy.tolist() == [[300, 200, 320, 240]]
+    assert detector.outside == 1
+    detector.warn_outside()
+    assert "skipped 1 box(es) lying entirely outside" in capsys.readouterr().err
+
+
+def test_boxes_file_for_other_images_is_refused(tmp_path: Path) -> None:
+    detector = BoxesFileDetector(_boxes_file(tmp_path, [{"image_id": 785, "bbox": [1, 1, 5, 5], "score": 1}]))
+    detector.check_image_ids([785, 786], "val2017")  # one match is enough
+    detector.check_image_ids([], "a live camera")  # ids unknown up front: nothing to check
+    with pytest.raises(DehrnetError, match=r"its image ids \(785\) match none of val2017 \(1..3, 3 ids\)"):
+        detector.check_image_ids([1, 2, 3], "val2017")
+    with pytest.raises(DehrnetError, match="no person boxes"):
+        BoxesFileDetector(_boxes_file(tmp_path, [])).check_image_ids([1], "x")
