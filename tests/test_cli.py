@@ -144,3 +144,30 @@ def test_main_runs_commands_and_help_without_bool_noise(run_main, monkeypatch):
         assert "<bool>" not in out, path  # typer prints it beside every flag
     code, out, _ = run_main("predict", "--help")
     assert "--draw-boxes" in out and "--no-flip" in out
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--conf", "1.5", "less than or equal to 1"), ("--conf", "-0.1", "greater than or equal to 0"),
+    ("--iou", "1.2", "less than or equal to 1"), ("--kpt-thr", "-1", "greater than or equal to 0"),
+    ("--kpt-score-thr", "2", "less than or equal to 1"), ("--oks-nms", "1.01", "less than or equal to 1"),
+    ("--batch", "0", "greater than or equal to 1"), ("--max-people", "0", "greater than or equal to 1")])
+def test_predict_numbers_out_of_range_are_usage_errors(run_main, flag, value, needle):
+    code, _, err = run_main("predict", "photo.jpg", flag, value, "--json", "r.json")
+    assert code == 2
+    assert err.strip() == err.strip().splitlines()[0]
+    assert f"{flag} '{value}'" in err and needle in err, err
+
+
+def test_device_index_means_cuda_as_in_ultralytics(monkeypatch):
+    from dehrnet_cli.errors import DehrnetError
+    from dehrnet_cli.pose.backends import normalize_device, resolve_device
+
+    assert [normalize_device(d) for d in ("0", 1, " CUDA:1 ", "cpu", None)] == ["cuda:0", "cuda:1", "cuda:1", "cpu",
+                                                                                "auto"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("0") == "cuda:0" and resolve_device("cuda:2") == "cuda:2"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DehrnetError, match="--device 0: torch sees no CUDA device"):
+        resolve_device("0")
+    with pytest.raises(DehrnetError, match="use auto, cpu, cuda, cuda:N or N"):
+        resolve_device("gpu")

@@ -35,7 +35,7 @@ InputSizeOpt = Annotated[str, typer.Option("--input-size", help="HxW for officia
 
 BackendOpt = Annotated[str, typer.Option("--backend", help="torch or onnx (onnxruntime).")]
 
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or N (= cuda:N, as ultralytics).")]
 
 HalfOpt = Annotated[bool, typer.Option("--half", help="fp16 on CUDA (= --precision fp16).")]
 
@@ -45,7 +45,7 @@ PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (fp16 on CU
 CalibOpt = Annotated[Path, typer.Option("--calib", help="Folder of images to calibrate int8 on (default: the sample "
                                         "images bundled with ultralytics).")]
 
-BatchOpt = Annotated[int, typer.Option("--batch", help="Crops per forward pass (x2 with the flip test).")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Crops per forward pass (x2 with the flip test).")]
 
 FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test (official protocol: on).")]
 

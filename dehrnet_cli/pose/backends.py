@@ -25,17 +25,24 @@ def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[f
     return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without a GPU is a user error."""
+def normalize_device(device: str | int | None) -> str:
+    """The device as dehrnet spells it: lower case, and a bare index as ultralytics means it ('0' -> 'cuda:0')."""
+    text = str("auto" if device is None else device).strip().lower()
+    return f"cuda:{text}" if text.isdigit() else text
+
+
+def resolve_device(device: str | int | None) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; '0' -> 'cuda:0'; 'cuda' without a GPU is a user error."""
     import torch
 
-    device = (device or "auto").lower()
+    given = device
+    device = normalize_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not (device == "cpu" or device == "cuda" or device.startswith("cuda:") and device[5:].isdigit()):
+        raise DehrnetError(f"--device {given!r}: use auto, cpu, cuda, cuda:N or N (= cuda:N)")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DehrnetError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise DehrnetError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+        raise DehrnetError(f"--device {given}: torch sees no CUDA device here; use --device cpu")
     return device
 
 
@@ -95,7 +102,8 @@ class OnnxBackend:
     def __init__(self, path: Path, device: str = "auto") -> None:
         from dehrnet_cli.pose.onnx_session import INPUT_NAME, ort_session, read_onnx_config, read_onnx_precision
 
-        want_cuda = device in ("auto", None) or device.startswith("cuda")
+        device = normalize_device(device)
+        want_cuda = device == "auto" or device.startswith("cuda")
         self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
         self.providers = self.session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
