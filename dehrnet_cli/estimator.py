@@ -73,7 +73,6 @@ class PoseEstimator:
         if batch < 1:
             raise DehrnetError(f"--batch {batch}: must be at least 1")
         weights = None if weights is None else Path(weights)
-        self.untrained = untrained
         self.ann = None if ann is None else Path(ann)
         # the detector first: a missing detector file must stop us before any slow model work
         self.detector: Detector = make_detector(detector, boxes=None if boxes is None else Path(boxes),
@@ -84,6 +83,7 @@ class PoseEstimator:
                                      None if calib is None else Path(calib), input_size, log)
         settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
                                    oks_thr=oks_thr)
+        self.untrained = untrained or getattr(self.backend, "untrained", False)  # an ONNX file may say so
         self.topdown = TopDownEstimator(self.backend, settings)
         self.config = self.topdown.config
         self.spec = self.topdown.spec
@@ -91,14 +91,15 @@ class PoseEstimator:
     @staticmethod
     def _backend(weights: Path | None, model: str | None, untrained: bool, kind: str, device: str, half: bool,
                  precision: str, calib: Path | None, input_size: tuple[int, int] | None, log: Log) -> Backend:
+        from dehrnet_cli.pose.onnx_session import is_onnx_file
         from dehrnet_cli.precision.resolve import resolve_precision
 
-        if weights is not None and weights.suffix.lower() == ".onnx":
-            if kind != "onnx":
-                raise DehrnetError(f"{weights}: an ONNX model runs with --backend onnx")
+        if weights is not None and is_onnx_file(weights):  # by content: an ONNX model runs on onnxruntime
             if not weights.is_file():
                 raise DehrnetError(f"{weights}: no such file")
             backend = OnnxBackend(weights, device)
+            if kind != "onnx":
+                log(f"{weights.name} is an ONNX model: running it with onnxruntime")
             wanted = "fp16" if half else precision
             if wanted not in ("auto", backend.precision):
                 raise DehrnetError(f"{weights}: this ONNX model computes in {backend.precision}, not {wanted}; export "
@@ -112,7 +113,7 @@ class PoseEstimator:
         if untrained and concrete != "fp32":
             note += "; accuracy guard skipped (random weights)"
         return make_pose_backend(weights, lambda: load_pose_model(weights, model, untrained, input_size), kind,
-                                 resolved, concrete, note, calib, guard=not untrained, log=log)
+                                 resolved, concrete, note, calib, guard=not untrained, log=log, untrained=untrained)
 
     def __call__(self, image_bgr: np.ndarray, image_id: int = 1) -> Poses:
         """Poses of one (H, W, 3) uint8 BGR image."""

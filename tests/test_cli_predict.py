@@ -26,10 +26,11 @@ from typer.testing import CliRunner, Result
 from dehrnet_cli import __version__
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.estimator import PoseEstimator
+from dehrnet_cli.export.onnx import export_onnx
 from dehrnet_cli.sinks.keypoints_csv import read_pose_csv
 from dehrnet_cli.sinks.video_writer import VideoWriter
 from dehrnet_cli.stage_data import Frame, Poses
-from models import create_model
+from models import create_model, load_model
 from models.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -456,6 +457,23 @@ def test_onnx_backend_matches_torch(tmp_path: Path, images_dir: Path, tiny_check
     # the JSON rounds to 1e-3 px, so two equal values can differ by one last digit
     np.testing.assert_allclose(keypoints["onnx"], keypoints["torch"], rtol=0, atol=1e-3 + 1e-6)
     assert np.ptp(keypoints["torch"]) > 1  # real, spread-out keypoints, not one constant
+
+
+def test_onnx_files_need_no_backend_flag_and_untrained_exports_show_the_banner(tmp_path: Path, images_dir: Path,
+                                                                                tiny_checkpoint: Path) -> None:
+    """--weights FILE.onnx picks onnxruntime by itself (a .onnx name or ONNX content), and a model exported from
+    random weights says so in its metadata, so that predict shows the UNTRAINED banner (issue 14)."""
+    net = create_model(TINY_NAME, upsample="nearest", stage_modules=(1, 1, 1), num_blocks=1)
+    untrained = export_onnx(net, tmp_path / "untrained.onnx", check=False, untrained=True).path
+    trained = export_onnx(load_model(tiny_checkpoint), tmp_path / "trained.model", check=False).path  # no .onnx
+    for path, is_untrained in ((untrained, True), (trained, False)):
+        result = predict(images_dir, "--weights", path, "--detector", "none", "--json", tmp_path / "r.json",
+                         "--out", tmp_path / path.stem)
+        assert result.exit_code == 0, result.output
+        assert "(onnx fp32 on cpu)" in result.stderr and "running it with onnxruntime" in result.stderr
+        assert ("UNTRAINED WEIGHTS" in result.stderr) == is_untrained, result.stderr
+    with_banner, without = (cv2.imread(str(tmp_path / stem / "000001.png")) for stem in ("untrained", "trained"))
+    assert (with_banner[:10] != without[:10]).any()  # the banner is drawn across the top of the image
 
 
 # --------------------------------------------------------------------------- faults mid-video

@@ -194,6 +194,6 @@ def _estimator(weights: Path | None, **options):
     from dehrnet_cli.estimator import PoseEstimator
 
     estimator = PoseEstimator(weights, **options)
-    if options.get("untrained"):
+    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
         err_console.print(f"[bold yellow]UNTRAINED WEIGHTS - the numbers are meaningless[/] ({estimator.config.name})")
     return estimator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -112,8 +113,9 @@ def predict_command(
     except BaseException:
         frames.close()
         raise
-    if untrained:
+    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
         err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
+        job = replace(job, banner=UNTRAINED_BANNER)
     summary = run_predict(estimator, job, frames)
     if summary.skipped:  # each was named in a warning when it was met
         err_console.print(f"skipped {len(summary.skipped)} unreadable file(s) (see the warnings above)")

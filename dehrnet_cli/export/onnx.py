@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.onnx_session import INPUT_NAME, OUTPUT_NAME, ort_session
+from dehrnet_cli.pose.onnx_session import INPUT_NAME, OUTPUT_NAME, UNTRAINED_KEY, ort_session
 from models import DySample, PoseHRNet
 from models.dysample import SAMPLERS
 
@@ -65,9 +65,10 @@ def dysample_sampler(model: nn.Module, sampler: str) -> Iterator[None]:
 
 
 def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False, check: bool = True,
-                device: str = "cpu", sampler: str = "gather") -> ExportReport:
-    """Write `model` as ONNX (dynamic batch axis, config in metadata), atomically; then run it through
-    onnxruntime at batch 1 and 3 and report the max difference to torch (its own grid_sample)."""
+                device: str = "cpu", sampler: str = "gather", untrained: bool = False) -> ExportReport:
+    """Write `model` as ONNX (dynamic batch axis, config in metadata; `untrained`: random weights, said in the
+    metadata as `dehrnet_untrained` so that predict shows the UNTRAINED banner for the file), atomically; then
+    run it through onnxruntime at batch 1 and 3 and report the max difference to torch (its own grid_sample)."""
     import onnx
 
     cfg = model.config
@@ -94,7 +95,8 @@ def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             )
         proto = onnx.load(str(tmp))
-        meta = {"dehrnet_config": json.dumps(cfg.to_dict()), "dehrnet_precision": "fp16" if half else "fp32"}
+        meta = {"dehrnet_config": json.dumps(cfg.to_dict()), "dehrnet_precision": "fp16" if half else "fp32",
+                **({UNTRAINED_KEY: "true"} if untrained else {})}
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(tmp))

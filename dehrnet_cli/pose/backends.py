@@ -95,12 +95,19 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """ONNX Runtime: CUDA provider when asked for and present, else CPU. `providers` says what runs."""
+    """ONNX Runtime: CUDA provider when asked for and present, else CPU. `providers` says what runs; `untrained`
+    whether the file says it was exported from random weights."""
 
     name = "onnx"
 
     def __init__(self, path: Path, device: str = "auto") -> None:
-        from dehrnet_cli.pose.onnx_session import INPUT_NAME, ort_session, read_onnx_config, read_onnx_precision
+        from dehrnet_cli.pose.onnx_session import (
+            INPUT_NAME,
+            ort_session,
+            read_onnx_config,
+            read_onnx_precision,
+            read_onnx_untrained,
+        )
 
         device = normalize_device(device)
         want_cuda = device == "auto" or device.startswith("cuda")
@@ -111,6 +118,7 @@ class OnnxBackend:
             raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
         self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))
         self.precision = read_onnx_precision(self.session)
+        self.untrained = read_onnx_untrained(self.session)  # exported from random weights
         self._input = INPUT_NAME
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

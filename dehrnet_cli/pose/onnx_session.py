@@ -13,6 +13,21 @@ from dehrnet_cli.errors import DehrnetError
 
 INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
 
+UNTRAINED_KEY = "dehrnet_untrained"  # metadata of a model exported from random weights: "true"
+
+
+def is_onnx_file(path: Path) -> bool:
+    """Whether `path` holds an ONNX model: a .onnx name, or a file that starts as a serialized ModelProto does
+    (field 1, ir_version, a varint: byte 0x08), which no torch checkpoint does (zip "PK" or pickle 0x80)."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(1) == b"\x08"
+    except OSError:
+        return False
+
 
 def ort_session(path: Path, device: str = "cpu"):
     """An onnxruntime session on CUDA when asked for and available, else CPU, with ORT's CUDA-missing
@@ -38,6 +53,11 @@ def read_onnx_config(path: Path, session=None) -> dict:
     if "dehrnet_config" not in meta:
         raise DehrnetError(f"{path}: an ONNX model without dehrnet metadata (export it with dehrnet export)")
     return json.loads(meta["dehrnet_config"])
+
+
+def read_onnx_untrained(session) -> bool:
+    """Whether an exported model says it was exported from random weights."""
+    return session.get_modelmeta().custom_metadata_map.get(UNTRAINED_KEY, "") == "true"
 
 
 def read_onnx_precision(session) -> str:

@@ -38,17 +38,19 @@ def _cached_export(model: PoseHRNet, weights: Path | None, suffix: str) -> tuple
     return out, out.exists()
 
 
-def onnx_for(model: PoseHRNet, weights: Path | None, device: str) -> Path:
-    """An fp32 ONNX export of `model`, cached, so `--backend onnx --weights file.pt` exports once."""
+def onnx_for(model: PoseHRNet, weights: Path | None, device: str, untrained: bool = False) -> Path:
+    """An fp32 ONNX export of `model`, cached, so `--backend onnx --weights file.pt` exports once; `untrained`
+    (random weights) is written into its metadata."""
     from dehrnet_cli.export.onnx import export_onnx
 
     out, cached = _cached_export(model, weights, ".onnx")
     if not cached:
-        export_onnx(model, out, check=False, device="cpu" if device == "cpu" else device)
+        export_onnx(model, out, check=False, device="cpu" if device == "cpu" else device, untrained=untrained)
     return out
 
 
-def int8_onnx_for(model: PoseHRNet, weights: Path | None, calib: Path | None, log: Log) -> Path:
+def int8_onnx_for(model: PoseHRNet, weights: Path | None, calib: Path | None, log: Log,
+                  untrained: bool = False) -> Path:
     """An int8 ONNX model quantized from `model`, calibrated on crops of the images in `calib` (default: the
     sample images bundled with ultralytics), cached next to the fp32 export."""
     from dehrnet_cli.export.calibration import calibration_crops
@@ -57,7 +59,7 @@ def int8_onnx_for(model: PoseHRNet, weights: Path | None, calib: Path | None, lo
     out, cached = _cached_export(model, weights, ".int8.onnx")
     if cached and calib is None:
         return out
-    fp32 = onnx_for(model, weights, "cpu")
+    fp32 = onnx_for(model, weights, "cpu", untrained)
     crops = calibration_crops(calib, model.config)
     log(f"quantizing {model.config.name} to int8 once, calibrated on {len(crops)} crops from "
         f"{calib or 'the bundled sample images'} (W32 on 2 CPU cores: several minutes)")
@@ -101,18 +103,20 @@ def require_guard(precision: str, device: str, log: Log) -> None:
 
 
 def make_pose_backend(weights: Path | None, net_loader: Callable[[], PoseHRNet], kind: str, device: str,
-                      precision: str, note: str, calib: Path | None, guard: bool, log: Log) -> Backend:
+                      precision: str, note: str, calib: Path | None, guard: bool, log: Log,
+                      untrained: bool = False) -> Backend:
     """The backend for resolved flags: `precision` is concrete (precision.resolve_precision), `device`
-    resolved; `net_loader` loads the checkpoint (called only when a network is needed)."""
+    resolved; `net_loader` loads the checkpoint (called only when a network is needed); `untrained`: random
+    weights (said in the metadata of ONNX exports)."""
     net = net_loader()  # a bad checkpoint fails first, before any note
     log(note)
     if guard and precision != "fp32":
         require_guard(precision, device, log)
     if precision == "int8":
-        return OnnxBackend(int8_onnx_for(net, weights, calib, log), "cpu")
+        return OnnxBackend(int8_onnx_for(net, weights, calib, log, untrained), "cpu")
     if kind == "torch":
         return TorchBackend(net, device, precision=precision)
     if precision != "fp32":
         raise DehrnetError(f"--backend onnx --precision {precision}: export an fp16 model with dehrnet export --half "
                            "and pass the .onnx file, or use --backend torch")
-    return OnnxBackend(onnx_for(net, weights, device), device)
+    return OnnxBackend(onnx_for(net, weights, device, untrained), device)
