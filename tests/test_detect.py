@@ -139,3 +139,27 @@ def test_boxes_file_for_other_images_is_refused(tmp_path: Path) -> None:
         detector.check_image_ids([1, 2, 3], "val2017")
     with pytest.raises(DehrnetError, match="no person boxes"):
         BoxesFileDetector(_boxes_file(tmp_path, [])).check_image_ids([1], "x")
+
+
+class _RecordingHog:
+    """Stands in for cv2.HOGDescriptor: records the image it is given and finds one person at a fixed place."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detectMultiScale(self, image, **kwargs):  # noqa: N802 (OpenCV's name)
+        self.shapes.append(image.shape)
+        return np.array([[100, 50, 64, 128]]), np.array([2.0])
+
+
+def test_hog_works_on_a_downscaled_copy_and_maps_boxes_back() -> None:
+    from dehrnet_cli.detect.hog import HOG_MAX_SIDE
+
+    detector = HogDetector()
+    detector.hog = _RecordingHog()
+    big = Frame(0, np.zeros((3000, 4000, 3), np.uint8))  # 4000 x 3000: HOG time grows with the pixel count
+    (det,) = detector([big], [1])
+    assert detector.hog.shapes == [(960, 1280, 3)] and HOG_MAX_SIDE == 1280
+    np.testing.assert_allclose(det.boxes_xyxy, [[312.5, 156.25, 512.5, 556.25]])  # x 3.125 back to the image
+    detector([_frame(640, 480)], [1])
+    assert detector.hog.shapes[-1] == (480, 640, 3)  # small images are used as they are
