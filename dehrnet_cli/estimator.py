@@ -19,7 +19,7 @@ from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import BACKENDS, Backend, OnnxBackend, resolve_device
+from dehrnet_cli.pose.backends import BACKENDS, Backend, OnnxBackend, resolve_device, set_cpu_threads
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
 from dehrnet_cli.sinks.coco import ImageIds
@@ -39,7 +39,8 @@ class PoseEstimator:
     tests). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
     precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
     `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
-    `log` receives one-line notes (which precision runs and why); default: stderr.
+    `log` receives one-line notes (which precision runs and why); default: stderr. threads: CPU threads of
+    torch, onnxruntime and OpenCV, set process-wide (None: leave the process's settings as they are).
     """
 
     def __init__(
@@ -67,12 +68,15 @@ class PoseEstimator:
         batch: int = 32,
         kpt_score_thr: float = 0.2,
         oks_thr: float | None = 0.9,
+        threads: int | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if batch < 1:
             raise DehrnetError(f"--batch {batch}: must be at least 1")
         weights = None if weights is None else Path(weights)
+        if threads is not None:  # CPU threads of torch, onnxruntime and OpenCV (process-wide)
+            set_cpu_threads(threads)
         self.ann = None if ann is None else Path(ann)
         # the detector first: a missing detector file must stop us before any slow model work
         self.detector: Detector = make_detector(detector, boxes=None if boxes is None else Path(boxes),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from typer.main import get_command
@@ -171,3 +173,34 @@ def test_device_index_means_cuda_as_in_ultralytics(monkeypatch):
         resolve_device("0")
     with pytest.raises(DehrnetError, match="use auto, cpu, cuda, cuda:N or N"):
         resolve_device("gpu")
+
+
+def test_main_makes_openmp_threads_sleep_unless_the_user_chose(run_main, monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    run_main("--version")
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    run_main("--version")
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_predict_threads_flag_reaches_torch(tmp_path, monkeypatch, run_main):
+    import cv2
+
+    from dehrnet_cli.pose import onnx_session
+
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((48, 64, 3), np.uint8))
+    try:
+        for flag, expected in ((["--threads", "3"], 3), ([], 1)):
+            monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the default follows it
+            code, _, err = run_main("predict", str(image), "--model", "dehrnet_w8_128x96", "--untrained", "--no-flip",
+                                    "--detector", "none", "--precision", "fp32", "--json", str(tmp_path / "r.json"),
+                                    *flag)
+            assert code == 0, err
+            assert (torch.get_num_threads(), cv2.getNumThreads(), onnx_session._intra_op_threads) == (expected,) * 3
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+        onnx_session.set_ort_threads(None)

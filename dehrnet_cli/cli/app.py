@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import typer
 
-from dehrnet_cli import __version__
+from dehrnet_cli import __version__, env
 from dehrnet_cli.cli.bench import bench_command
 from dehrnet_cli.cli.command import FlagsWithoutTypes, add_commands, fail, raise_terminated
 from dehrnet_cli.cli.eval import eval_command
@@ -84,6 +84,7 @@ def usage_error_line(error: typer.TyperException, argv: Sequence[str]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     """The `dehrnet` console script: run the app on `argv` (default: sys.argv[1:]) and exit with its code.
     Usage errors print one line (exit 2) like every other error; SIGTERM is handled like Ctrl-C."""
+    env.prefer_passive_openmp()  # before any command imports torch
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, raise_terminated)
     args = sys.argv[1:] if argv is None else list(argv)

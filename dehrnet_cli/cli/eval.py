@@ -20,6 +20,7 @@ from dehrnet_cli.cli.options import (
     InputSizeOpt,
     ModelOpt,
     PrecisionOpt,
+    ThreadsOpt,
     UntrainedOpt,
     WeightsOpt,
     parse_size,
@@ -64,6 +65,7 @@ def eval_command(
     precision: PrecisionOpt = "auto",
     calib: CalibOpt = None,
     batch: BatchOpt = 32,
+    threads: ThreadsOpt = None,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     limit: int = typer.Option(None, "--limit", help="Evaluate only the first N images (MPII: people)."),
@@ -116,6 +118,7 @@ def eval_command(
         _score_mpii_file(mpii_results, mpii_eval_paths(mpii, ann, headboxes), limit, report, settings, quiet)
         return
     from dehrnet_cli.eval.run import run_coco_eval, run_mpii_eval
+    from dehrnet_cli.pose.backends import default_threads
 
     if mpii is not None:
         images_dir, ann_file, hb_file = mpii_eval_paths(mpii, ann, headboxes)
@@ -134,7 +137,8 @@ def eval_command(
                            log=note_printer(quiet),
                            input_size=parse_size(input_size), detector=detector if use_detector else "none",
                            det_model=det_model, conf=det_conf, max_people=max_people,
-                           boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch)
+                           boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch,
+                           threads=threads or default_threads())
     topdown = estimator.topdown
     settings.update(model=estimator.config.name, weights=str(weights) if weights else model, untrained=untrained,
                     input_size=list(estimator.config.input_size), backend=estimator.backend.name,

@@ -49,4 +49,7 @@ BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="Crops per forward
 
 FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test (official protocol: on).")]
 
+ThreadsOpt = Annotated[int, typer.Option("--threads", min=1, help="CPU threads for torch, onnxruntime and OpenCV "
+                                         "(default: $OMP_NUM_THREADS, else the cores this process may use).")]
+
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]

@@ -19,6 +19,7 @@ from dehrnet_cli.cli.options import (
     InputSizeOpt,
     ModelOpt,
     PrecisionOpt,
+    ThreadsOpt,
     UntrainedOpt,
     WeightsOpt,
     parse_size,
@@ -51,6 +52,7 @@ def predict_command(
     precision: PrecisionOpt = "auto",
     calib: CalibOpt = None,
     batch: BatchOpt = 32,
+    threads: ThreadsOpt = None,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     kpt_thr: float = typer.Option(0.3, "--kpt-thr", min=0.0, max=1.0,
@@ -89,6 +91,7 @@ def predict_command(
       dehrnet predict 0 --weights best.pt --track --det-every 5 --show
     """
     from dehrnet_cli.estimator import PoseEstimator
+    from dehrnet_cli.pose.backends import default_threads
     from dehrnet_cli.predict import PredictJob, open_job_source, run_predict
     from dehrnet_cli.sinks.render import UNTRAINED_BANNER
     from dehrnet_cli.video.stage import detector_conf, video_settings
@@ -109,7 +112,8 @@ def predict_command(
             precision=precision, calib=calib, log=note_printer(quiet), input_size=parse_size(input_size),
             detector=detector, det_model=det_model, conf=conf, iou=iou,
             max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms,
+            threads=threads or default_threads())
     except BaseException:
         frames.close()
         raise

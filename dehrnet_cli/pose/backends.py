@@ -6,6 +6,7 @@ training and inference) and return heatmaps (N, K, h/4, w/4) float32 as numpy ar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +24,34 @@ def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[f
     rgb = crops_bgr[..., ::-1].astype(np.float32) / np.float32(255.0)
     normalised = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
+
+
+def default_threads() -> int:
+    """The CLI's --threads default: $OMP_NUM_THREADS when set, else the CPU cores this process may run on (its
+    affinity mask: what `taskset`, cgroups and schedulers allow)."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def set_cpu_threads(threads: int) -> int:
+    """Run torch, OpenCV and the onnxruntime sessions opened from now on with `threads` threads each; returns
+    it. Process-wide: torch and OpenCV have one setting per process."""
+    import cv2
+    import torch
+
+    from dehrnet_cli.pose.onnx_session import set_ort_threads
+
+    if threads < 1:
+        raise DehrnetError(f"--threads {threads}: give 1 or more")
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    set_ort_threads(threads)
+    return threads
 
 
 def normalize_device(device: str | int | None) -> str:

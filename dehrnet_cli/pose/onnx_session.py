@@ -15,6 +15,14 @@ INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
 
 UNTRAINED_KEY = "dehrnet_untrained"  # metadata of a model exported from random weights: "true"
 
+_intra_op_threads: int | None = None  # set_ort_threads; None: onnxruntime's default (every core)
+
+
+def set_ort_threads(threads: int | None) -> None:
+    """The intra-op threads of the sessions `ort_session` opens from now on (None: onnxruntime's default)."""
+    global _intra_op_threads
+    _intra_op_threads = threads
+
 
 def is_onnx_file(path: Path) -> bool:
     """Whether `path` holds an ONNX model: a .onnx name, or a file that starts as a serialized ModelProto does
@@ -31,17 +39,22 @@ def is_onnx_file(path: Path) -> bool:
 
 def ort_session(path: Path, device: str = "cpu"):
     """An onnxruntime session on CUDA when asked for and available, else CPU, with ORT's CUDA-missing
-    noise silenced on CPU machines."""
+    noise silenced on CPU machines; `set_ort_threads` threads whose idle time is spent asleep, not spinning
+    (beside other work on the cores spinning cost 20-40 %: docs/reliability.md, "Threads")."""
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if _intra_op_threads is not None:
+        options.intra_op_num_threads = _intra_op_threads
     providers = ["CPUExecutionProvider"]
     # onnxruntime-gpu lists CUDA even without a GPU and logs library errors when it fails: ask torch first
     if device.startswith("cuda") and torch.cuda.is_available() \
             and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
     try:
-        return ort.InferenceSession(str(path), providers=providers)
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
         raise DehrnetError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
 
