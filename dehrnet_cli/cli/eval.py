@@ -40,8 +40,8 @@ def _write_outputs(save_results: Path | None, results: list, report: Path | None
 
 @command("eval")
 def eval_command(
-    coco: Path = typer.Option(None, "--coco", help="COCO image folder (e.g. coco/val2017); annotations are read "
-                              "from ../annotations/person_keypoints_<folder>.json unless --ann is given."),
+    coco: Path = typer.Option(None, "--coco", help="COCO image folder (e.g. coco/val2017); the annotations are "
+                              "person_keypoints_<folder>.json in its ../annotations unless --ann is given."),
     ann: Path = typer.Option(None, "--ann", help="Annotation file: COCO person_keypoints_*.json, or the MPII "
                              "per-person json (annot/valid.json)."),
     coco_results: Path = typer.Option(None, "--coco-results", help="Score this COCO results list (no model run)."),
