@@ -32,17 +32,16 @@ def partial_path_for(final: Path) -> Path:
     return final.with_name(f"{final.stem}.partial{final.suffix}")
 
 
-def prepare_output(final: Path, flag: str | None = None) -> Path:
-    """Check that `final` can be written as a file and create its parent folder; return it as a Path.
-    `flag` (e.g. "--json") names the option in the error messages."""
+def prepare_output(final: Path) -> Path:
+    """Check that `final` can be written as a file and create its parent folder; return it as a Path. (Commands
+    check their outputs before the work, naming the flag: sinks.locations.)"""
     final = Path(final).expanduser()
-    named = f"{flag} {final}" if flag else str(final)
     if final.is_dir():
-        raise DehrnetError(f"{named}: is a folder; give a file name for this output")
+        raise DehrnetError(f"{final}: is a folder; give a file name for this output")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DehrnetError(f"{named}: cannot create the output folder {final.parent} ({e.strerror or e})") from None
+        raise DehrnetError(f"{final}: cannot create the output folder {final.parent} ({e.strerror or e})") from None
     return final
 
 
