@@ -39,8 +39,8 @@ def is_onnx_file(path: Path) -> bool:
 
 def ort_session(path: Path, device: str = "cpu"):
     """An onnxruntime session on CUDA when asked for and available, else CPU, with ORT's CUDA-missing
-    noise silenced on CPU machines; `set_ort_threads` threads whose idle time is spent asleep, not spinning
-    (beside other work on the cores spinning cost 20-40 %: docs/reliability.md, "Threads")."""
+    noise silenced on CPU machines; `set_ort_threads` threads that wait asleep instead of spinning (spinning
+    takes the cores from other work and measured no faster beside it: docs/reliability.md, "Threads")."""
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
