@@ -4,6 +4,8 @@ DEHRNET_OFFLINE: never touch the network (downloads fail fast and say what to pl
 YOLO_OFFLINE: ultralytics' own switch; the YOLO detector honours it too.
 DEHRNET_HOME: the weights cache is $DEHRNET_HOME/weights (see weights.cache.weights_dir).
 DEHRNET_DEBUG: internal errors print their traceback.
+OMP_WAIT_POLICY: OpenMP's idle threads spin (ACTIVE) or sleep (PASSIVE); the CLI makes PASSIVE the default
+(`prefer_passive_openmp`), see docs/reliability.md "Threads".
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ def offline(include_yolo: bool = False) -> bool:
 def debug() -> bool:
     """DEHRNET_DEBUG is set: internal failures show their traceback."""
     return flag("DEHRNET_DEBUG")
+
+
+def prefer_passive_openmp() -> None:
+    """Make OpenMP threads sleep instead of spinning while they wait (OMP_WAIT_POLICY=PASSIVE) unless the user
+    chose a policy. Must run before torch is imported (OpenMP reads it once): on a 2-core machine with other work
+    running, torch with 2 spinning threads ran 9x slower than with 1, with passive threads no slower
+    (docs/reliability.md, "Threads")."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def home() -> str | None:

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from dehrnet_cli.detect.base import Detector
+from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import Backend, OnnxBackend, resolve_device
+from dehrnet_cli.pose.backends import Backend, OnnxBackend, resolve_device, set_cpu_threads
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.precision.auto_path import BACKENDS
 from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
@@ -43,7 +44,8 @@ class PoseEstimator:
     frames sooner, precision.auto_path), "torch" or "onnx"; expected_frames None means a long job.
     precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
     `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
-    `log` receives one-line notes (which precision runs and why); default: stderr.
+    `log` receives one-line notes (which precision runs and why); default: stderr. threads: CPU threads of
+    torch, onnxruntime and OpenCV, set process-wide (None: leave the process's settings as they are).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class PoseEstimator:
         kpt_score_thr: float = TopDownSettings.kpt_score_thr,
         oks_thr: float | None = TopDownSettings.oks_thr,
         expected_frames: int | None = None,
+        threads: int | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -79,7 +82,8 @@ class PoseEstimator:
             raise DehrnetError(f"--batch {batch}: must be at least 1")
         choice = choose_model(weights, model, untrained)  # a bad name or file fails before any model work
         self.model_choice = choice
-        self.untrained = untrained
+        if threads is not None:  # CPU threads of torch, onnxruntime and OpenCV (process-wide)
+            set_cpu_threads(threads)
         self.ann = None if ann is None else Path(ann)
         # the detector first: a missing detector file must stop us before any slow model work
         self.detector: Detector = make_detector(detector, boxes=None if boxes is None else Path(boxes),
@@ -91,6 +95,7 @@ class PoseEstimator:
                                      input_size, crops, log)
         settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
                                    oks_thr=oks_thr)
+        self.untrained = untrained or getattr(self.backend, "untrained", False)  # an ONNX file may say so
         self.topdown = TopDownEstimator(self.backend, settings)
         self.config = self.topdown.config
         self.spec = self.topdown.spec
@@ -98,7 +103,7 @@ class PoseEstimator:
     @staticmethod
     def _backend(choice: ModelChoice, kind: str, device: str, half: bool, precision: str, calib: Path | None,
                  input_size: tuple[int, int] | None, crops: int | None, log: Log) -> Backend:
-        if choice.is_onnx:
+        if choice.is_onnx:  # by content: an ONNX model runs on onnxruntime
             if kind == "torch":
                 raise DehrnetError(f"{choice.weights}: an ONNX model runs with --backend onnx (or auto)")
             backend = OnnxBackend(choice.weights, device)
@@ -142,6 +147,10 @@ class PoseEstimator:
         filters) serves this source run."""
         src = open_source(str(source), exif=exif) if not isinstance(source, Source) else source
         ids = self.image_ids_for(src)
+        boxes_file = self.detector if isinstance(self.detector, BoxesFileDetector) else None
+        planned_ids = ids.of_source(src.paths if isinstance(src, ImageSource) else None, src.num_frames)
+        if boxes_file is not None:  # a file for other images: one clear line now, not "0 people" at the end
+            boxes_file.check_image_ids(planned_ids, src.name)
         per_batch = 1 if src.is_live else max(1, frames_per_batch)
         pending: list[Frame] = []
         try:
@@ -157,6 +166,8 @@ class PoseEstimator:
                 yield from self._flush(pending, ids, estimate)
         finally:
             src.close()
+            if boxes_file is not None:
+                boxes_file.warn_outside()
 
     def _flush(self, frames: list[Frame], ids: ImageIds,
                estimate: Callable[[list[Frame], list[int]], list[Poses]]) -> Iterator[tuple[Frame, int, Poses]]:

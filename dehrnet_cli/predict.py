@@ -18,12 +18,16 @@ import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import note, progress_bar
+from dehrnet_cli.sinks.atomic import partial_path_for
 from dehrnet_cli.sinks.coco import CocoFileBuilder
 from dehrnet_cli.sinks.exports import PoseExports
+from dehrnet_cli.sinks.locations import OutputLocation, check_locations
 from dehrnet_cli.sinks.outputs import (
+    annotated_location,
     check_export_paths,
     check_output,
     display_available,
+    frame_name,
     plan_image_output,
     plan_video_output,
 )
@@ -54,6 +58,17 @@ class PredictJob:
     video: VideoSettings | None = None  # tracking, smoothing, detection every N frames
     csv_path: Path | None = None  # one row per frame x person x keypoint (sinks.keypoints_csv)
     crops_dir: Path | None = None  # per-person crop images
+    inputs: tuple[tuple[str, Path], ...] = ()  # (flag, path) of other files the job reads: no output may name one
+
+    def output_locations(self, source: Source) -> list[OutputLocation]:
+        """Every output this job writes for `source`, named by its flag."""
+        files = [("--json", self.json_path), ("--save-results", self.results_path), ("--csv", self.csv_path)]
+        locations = [OutputLocation(flag, path) for flag, path in files if path is not None]
+        if self.out is not None:
+            locations.append(annotated_location(self.out, source))
+        if self.crops_dir is not None:
+            locations.append(OutputLocation("--save-crops", self.crops_dir, folder=True))
+        return locations
 
 
 @dataclass
@@ -79,6 +94,7 @@ class _Sink:
         self.spec = estimator.spec
         self.coco = CocoFileBuilder(self.spec, job.kpt_thr, {"source": source.name})
         self.video: VideoWriter | None = None
+        self.images_written = 0
         self.exports: PoseExports | None = None
         if job.csv_path is not None or job.crops_dir is not None:
             self.exports = PoseExports(self.spec, job.csv_path, job.crops_dir, source.fps, source.kind != "images")
@@ -112,16 +128,17 @@ class _Sink:
                 self.error = e
 
     def _write(self, frame: Frame, image_id: int, poses: Poses, rendered: np.ndarray | None) -> None:
-        name = frame.path.name if frame.path is not None else f"{Path(self.source.name).name}#{frame.index}"
+        name = frame_name(self.source, frame)
         if self.job.json_path is not None or self.job.results_path is not None:
             self.coco.add(image_id, name, frame.size, poses)  # kept only when asked for: memory stays flat
         if self.exports is not None:
-            self.exports.add(frame, poses)
+            self.exports.add(frame, poses, name)
         if self.job.out is None:
             return
         image = rendered if rendered is not None else self.render(frame, poses)
         if self.source.kind == "images":
-            write_image(plan_image_output(self.job.out, frame), image)
+            write_image(plan_image_output(self.job.out, self.source, frame), image)
+            self.images_written += 1
         else:
             if self.video is None:
                 self.video = VideoWriter(plan_video_output(self.job.out, self.source), self.source.fps or 30.0,
@@ -129,12 +146,15 @@ class _Sink:
             self.video.write(image)
 
     def finish(self, ok: bool) -> None:
-        """Wait for queued frames; on success move every output into place, else keep outputs intact
-        (the partial video is finalised as NAME.partial.mp4, the JSON files are not written)."""
+        """Wait for queued frames; on success move every output into place. Otherwise earlier files under the
+        final names stay as they were, and every output holding frames is kept, complete and valid, as
+        NAME.partial.EXT (the video finalised, the COCO file and results list of the frames done, the CSV);
+        annotated images already written stay in their folder."""
         self.queue.put(None)
         self.thread.join()
+        done = ok and self.error is None
         if self.video is not None:
-            if ok and self.error is None:
+            if done:
                 self.video.close()
                 self.summary.outputs.append(self.video.path)
             else:
@@ -142,17 +162,27 @@ class _Sink:
                 if self.video.partial_path is not None:
                     self.summary.partial.append(self.video.partial_path)
         if self.exports is not None:  # the CSV is published on success, else kept as NAME.partial.csv
-            written, partial = self.exports.finish(ok and self.error is None)
+            written, partial = self.exports.finish(done)
             self.summary.outputs.extend(written)
             self.summary.partial.extend(partial)
+        if self.images_written:
+            (self.summary.outputs if done else self.summary.partial).append(self.job.out)
+        self._write_coco(done)
         self._raise_error()
-        if ok:
-            if self.job.json_path is not None:
-                self.summary.outputs.append(self.coco.write(self.job.json_path))
-            if self.job.results_path is not None:
-                self.summary.outputs.append(self.coco.write_results(self.job.results_path))
-            if self.job.out is not None and self.source.kind == "images":
-                self.summary.outputs.append(self.job.out)
+
+    def _write_coco(self, done: bool) -> None:
+        """The COCO file and results list: under their names on success; else, when frames were done, as
+        NAME.partial.json (a failure to write a partial file does not hide the error that stopped the run)."""
+        for path, write in ((self.job.json_path, self.coco.write), (self.job.results_path, self.coco.write_results)):
+            if path is None:
+                continue
+            if done:
+                self.summary.outputs.append(write(path))
+            elif self.coco.images:
+                try:
+                    self.summary.partial.append(write(partial_path_for(path)))
+                except (OSError, ValueError, DehrnetError) as e:
+                    note(f"could not keep the partial {partial_path_for(path)} ({e})")
 
 
 def _progress(job: PredictJob):
@@ -171,16 +201,17 @@ def _progress(job: PredictJob):
 
 
 def open_job_source(job: PredictJob) -> Source:
-    """Open the job's source and check that its outputs can be written: a bad source, --out, --json or
-    --save-results fails here, before any model is loaded or frame processed."""
+    """Open the job's source and check that its outputs can be written: a bad source, an output that cannot be
+    written where asked (read-only folder, a parent that is a file, a folder named as a file), two outputs on
+    one path or an output on an input fail here, before any model is loaded or frame processed."""
     source = open_source(job.source, exif=job.exif)
     try:
         if job.out is not None:
             check_output(job.out, source)
-        for flag, path in (("--json", job.json_path), ("--save-results", job.results_path)):
-            if path is not None and path.is_dir():
-                raise DehrnetError(f"{flag} {path}: is a folder; give a file name, e.g. {path / 'results.json'}")
         check_export_paths(job.csv_path, job.crops_dir)
+        source_file = Path(job.source).expanduser()
+        inputs = [*job.inputs, *([("source", source_file)] if source_file.is_file() else [])]
+        check_locations(job.output_locations(source), inputs)
     except DehrnetError:
         source.close()
         raise
@@ -210,6 +241,8 @@ def run_predict(estimator: PoseEstimator, job: PredictJob, source: Source | None
                 summary.frames += 1
                 summary.people += len(poses)
                 progress.update(task, advance=1, rate=summary.frames / max(time.perf_counter() - start, 1e-9))
+        if summary.frames == 0 and source.skipped:
+            raise DehrnetError(f"no readable images in {source.name} ({len(source.skipped)} skipped)")
         ok = True
     except KeyboardInterrupt:
         summary.interrupted = True

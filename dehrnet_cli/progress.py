@@ -2,16 +2,24 @@
 
 Library code never imports the CLI (which owns stdout for results); it takes a `log` callback (default:
 `note`) and builds its progress bars with `progress_bar`, so every bar of dehrnet behaves alike: drawn
-on stderr, off when stderr is not a terminal or when the caller says so (--quiet).
+on stderr when it is a terminal; when it is not (a log file, a CI job, `2> run.log`), one plain-text line
+every PLAIN_LINE_SECONDS instead, so that a long run shows it is alive; nothing when the caller says so
+(--quiet).
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+from datetime import timedelta
+
 from rich.console import Console
-from rich.progress import Progress, ProgressColumn
+from rich.progress import Progress, ProgressColumn, Task
 
 # stderr for progress, banners, notes and errors (the CLI prints its results on stdout)
 stderr_console = Console(stderr=True, soft_wrap=True)
+
+PLAIN_LINE_SECONDS = 5.0  # how often a progress bar on a non-terminal stderr prints its plain line
 
 
 def note(line: str) -> None:
@@ -19,8 +27,48 @@ def note(line: str) -> None:
     stderr_console.print(line, highlight=False)
 
 
+def plain_progress_line(task: Task) -> str:
+    """One task as plain text: `predict: 12/40 (30 %), 2.4/s, 0:00:05 elapsed` (what is known of it)."""
+    done = f"{task.completed:g}" + (f"/{task.total:g} ({100 * task.completed / task.total:.0f} %)"
+                                    if task.total else "")
+    speed = f", {task.speed:.1f}/s" if task.speed else ""
+    elapsed = timedelta(seconds=round(task.elapsed or 0.0))
+    return f"{task.description}: {done}{speed}, {elapsed} elapsed"
+
+
+class PlainProgress(Progress):
+    """A rich Progress that draws nothing and instead prints `plain_progress_line` of each task on stderr every
+    `interval` seconds from a timer thread, also while the caller is stuck in one long step (a huge image)."""
+
+    def __init__(self, *columns: str | ProgressColumn, interval: float = PLAIN_LINE_SECONDS) -> None:
+        super().__init__(*columns, console=stderr_console, disable=True)
+        self.interval = interval
+        self._stopped = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    def start(self) -> None:
+        super().start()
+        self._stopped.clear()
+        self._timer = threading.Thread(target=self._print_lines, name="dehrnet-progress", daemon=True)
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._timer is not None:
+            self._timer.join()
+            self._timer = None
+        super().stop()
+
+    def _print_lines(self) -> None:
+        while not self._stopped.wait(self.interval):
+            for task in self.tasks:
+                if not task.finished:
+                    print(f"dehrnet: {plain_progress_line(task)}", file=sys.stderr, flush=True)
+
+
 def progress_bar(*columns: str | ProgressColumn, enabled: bool = True, transient: bool = False) -> Progress:
-    """A rich progress bar with `columns` on stderr; disabled (drawing nothing) unless `enabled` and stderr is
-    a terminal."""
-    return Progress(*columns, console=stderr_console, transient=transient,
-                    disable=not (enabled and stderr_console.is_terminal))
+    """A rich progress bar with `columns` on stderr when it is a terminal; a `PlainProgress` (a line every few
+    seconds) when it is not; drawing nothing unless `enabled`."""
+    if enabled and not stderr_console.is_terminal:
+        return PlainProgress(*columns, interval=PLAIN_LINE_SECONDS)
+    return Progress(*columns, console=stderr_console, transient=transient, disable=not enabled)

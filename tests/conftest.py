@@ -9,6 +9,9 @@ import pytest
 import torch
 from local_http import server  # noqa: F401 (a fixture: a local HTTP server standing in for weight hosts)
 
+import dehrnet_cli.estimator as estimator_module
+import dehrnet_cli.weights.pose_model as pose_model_module
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 COCO_SAMPLE = SHARED_DATA / "coco_sample"
@@ -108,3 +111,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records every pose model load and detector construction of PoseEstimator."""
+    calls: list[str] = []
+    load, make = pose_model_module.load_pose_model, estimator_module.make_detector
+
+    def recorded_load(*args, **kwargs):
+        calls.append("pose model")
+        return load(*args, **kwargs)
+
+    def recorded_make(*args, **kwargs):
+        calls.append("detector")
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(pose_model_module, "load_pose_model", recorded_load)
+    monkeypatch.setattr(estimator_module, "make_detector", recorded_make)
+    return calls

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from typer.main import get_command
@@ -12,7 +15,7 @@ from typer.testing import CliRunner
 
 import models
 from dehrnet_cli import __version__
-from dehrnet_cli.cli.app import app
+from dehrnet_cli.cli.app import app, main
 
 runner = CliRunner()
 
@@ -109,3 +112,112 @@ def test_the_console_script_runs_in_a_subprocess(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "dehrnet: error: nope: neither a named model (dehrnet info --all lists them) nor an existing file"]
     assert "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------- usage errors through the console script's main
+
+
+@pytest.fixture
+def run_main(capsys):
+    """Call `dehrnet_cli.cli.main(argv)` in-process (what the console script runs, unlike CliRunner on the app):
+    returns (exit code, stdout, stderr). The SIGTERM handler main installs is restored afterwards."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(argv))
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    yield run
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(("argv", "needles"), [
+    (("predict", "photo.jpg", "--jsn", "r.json"), ("predict", "--jsn", "did you mean --json")),
+    (("predict",), ("predict", "missing argument", "source")),
+    (("predict", "photo.jpg", "--batch", "abc"), ("--batch", "abc", "integer")),
+    (("predcit", "photo.jpg"), ("predcit", "did you mean 'predict'")),
+    (("weights", "lst"), ("weights", "lst", "did you mean 'list'")),
+    (("--versoin",), ("--versoin", "did you mean --version")),
+], ids=["unknown-flag", "missing-argument", "not-an-integer", "unknown-command", "unknown-subcommand",
+        "unknown-root-flag"])
+def test_usage_errors_are_one_line_with_a_suggestion(run_main, argv, needles):
+    code, out, err = run_main(*argv)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dehrnet: error: "), err  # no usage box, no traceback
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_main_runs_commands_and_help_without_bool_noise(run_main, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run_main("--version")[:2] == (0, f"dehrnet {__version__}\n")
+    for path in [(), *_all_commands()]:
+        code, out, _ = run_main(*path, "--help")
+        assert code == 0 and "Usage" in out
+        assert "<bool>" not in out, path  # typer prints it beside every flag
+        if path[:1] != ("bench",):  # bench's help still cuts words at 80 columns (its --precision-pipeline flag)
+            assert "…" not in out, path  # no help text cut short
+    code, out, _ = run_main("predict", "--help")
+    assert "--draw-boxes" in out and "--no-flip" in out
+
+
+@pytest.mark.parametrize(("flag", "value", "needle"), [
+    ("--conf", "1.5", "between 0 and 1"), ("--conf", "-0.1", "between 0 and 1"), ("--conf", "nan", "between"),
+    ("--iou", "1.2", "between 0 and 1"), ("--kpt-thr", "-1", "between 0 and 1"),
+    ("--kpt-score-thr", "2", "between 0 and 1"), ("--oks-nms", "1.01", "between 0 and 1"),
+    ("--batch", "0", "at least 1"), ("--max-people", "0", "at least 1"), ("--threads", "0", "at least 1")])
+def test_predict_numbers_out_of_range_are_usage_errors(run_main, flag, value, needle):
+    code, _, err = run_main("predict", "photo.jpg", flag, value, "--json", "r.json")
+    assert code == 2
+    assert err.strip() == err.strip().splitlines()[0]
+    assert f"{flag} '{value}'" in err and needle in err, err
+
+
+def test_device_index_means_cuda_as_in_ultralytics(monkeypatch):
+    from dehrnet_cli.errors import DehrnetError
+    from dehrnet_cli.pose.backends import normalize_device, resolve_device
+
+    assert [normalize_device(d) for d in ("0", 1, " CUDA:1 ", "cpu", None)] == ["cuda:0", "cuda:1", "cuda:1", "cpu",
+                                                                                "auto"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("0") == "cuda:0" and resolve_device("cuda:2") == "cuda:2"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DehrnetError, match="--device 0: torch sees no CUDA device"):
+        resolve_device("0")
+    with pytest.raises(DehrnetError, match="use auto, cpu, cuda, cuda:N or N"):
+        resolve_device("gpu")
+
+
+def test_main_makes_openmp_threads_sleep_unless_the_user_chose(run_main, monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    run_main("--version")
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    run_main("--version")
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_predict_threads_flag_reaches_torch(tmp_path, monkeypatch, run_main):
+    import cv2
+
+    from dehrnet_cli.pose import onnx_session
+
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((48, 64, 3), np.uint8))
+    try:
+        for flag, expected in ((["--threads", "3"], 3), ([], 1)):
+            monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the default follows it
+            code, _, err = run_main("predict", str(image), "--model", "dehrnet_w8_128x96", "--untrained", "--no-flip",
+                                    "--detector", "none", "--precision", "fp32", "--json", str(tmp_path / "r.json"),
+                                    *flag)
+            assert code == 0, err
+            assert (torch.get_num_threads(), cv2.getNumThreads(), onnx_session._intra_op_threads) == (expected,) * 3
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+        onnx_session.set_ort_threads(None)

@@ -144,3 +144,31 @@ def test_mpii_run_writes_predictions(mpii_sample, tmp_path):
     preds = json.loads((tmp_path / "preds.json").read_text())
     assert [p["image"] for p in preds] == ["005808361.jpg", "052475643.jpg", "051423444.jpg"]
     assert all(len(p["joints"]) == 16 for p in preds) and "PCKh@0.5" in result.output
+
+
+def test_boxes_of_another_split_exit_2_before_any_image(coco_layout, tiny_weights, tmp_path):
+    (tmp_path / "dets.json").write_text(json.dumps([{"image_id": 7, "category_id": 1, "bbox": [1, 2, 30, 40],
+                                                     "score": 0.9}]))
+    result = _run("--coco", coco_layout, "--boxes", tmp_path / "dets.json", "--weights", tiny_weights, "--quiet")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dehrnet: error:")]
+    assert len(errors) == 1 and f"--boxes {tmp_path / 'dets.json'}" in errors[0] and "match none" in errors[0]
+
+
+def test_a_bad_results_entry_names_the_file(coco_sample, tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps([{"image_id": 40083, "category_id": 1, "score": 1.0}]))
+    result = _run("--coco-results", tmp_path / "bad.json", "--ann", coco_sample / "test_coco.json")
+    assert result.exit_code == 2
+    assert f"dehrnet: error: --coco-results {tmp_path / 'bad.json'}: entry 0 is not a keypoint result" in result.stderr
+
+
+def test_eval_outputs_are_checked_before_any_work(coco_sample, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    gt = tmp_path / "gt.json"
+    gt.write_text("[]")
+    for flag in ("--report", "--save-results"):
+        target = tmp_path / "a_file" / "r.json"
+        result = _run("--coco-results", gt, "--ann", coco_sample / "test_coco.json", flag, target)
+        assert result.exit_code == 2 and f"dehrnet: error: {flag} {target}: " in result.stderr, result.output
+    result = _run("--coco-results", gt, "--ann", coco_sample / "test_coco.json", "--report", gt)
+    assert result.exit_code == 2 and "is the --coco-results input" in result.stderr and gt.read_text() == "[]"

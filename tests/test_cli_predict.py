@@ -23,14 +23,14 @@ from conftest import calibrate_bn, randomize
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-import dehrnet_cli.estimator as estimator_module
-import dehrnet_cli.weights.pose_model as pose_model_module
 from dehrnet_cli import __version__
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.estimator import PoseEstimator
+from dehrnet_cli.export.onnx import export_onnx
+from dehrnet_cli.sinks.keypoints_csv import read_pose_csv
 from dehrnet_cli.sinks.video_writer import VideoWriter
 from dehrnet_cli.stage_data import Frame, Poses
-from models import create_model
+from models import create_model, load_model
 from models.checkpoint import save_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -126,25 +126,6 @@ def temp_leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob(".*") if ".partial-" in p.name]
 
 
-@pytest.fixture
-def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Records every pose model load and detector construction of PoseEstimator."""
-    calls: list[str] = []
-    load, make = pose_model_module.load_pose_model, estimator_module.make_detector
-
-    def recorded_load(*args, **kwargs):
-        calls.append("pose model")
-        return load(*args, **kwargs)
-
-    def recorded_make(*args, **kwargs):
-        calls.append("detector")
-        return make(*args, **kwargs)
-
-    monkeypatch.setattr(pose_model_module, "load_pose_model", recorded_load)
-    monkeypatch.setattr(estimator_module, "make_detector", recorded_make)
-    return calls
-
-
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dehrnet checkpoint of the tiny architecture with weights of order one (seeded): the same
@@ -208,7 +189,8 @@ def test_corrupt_images_in_folder_are_skipped_and_listed(tmp_path: Path, images_
     assert "Traceback" not in result.output
     for path in (garbage, empty):
         assert f"dehrnet: warning: skipping {path}" in result.stderr  # when it happens
-        assert f"skipped {path}: " in result.stderr  # and again in the list at the end
+        assert result.stderr.count(str(path)) == 1  # and only then (issue 14: each skipped file reported once)
+    assert "skipped 2 unreadable file(s)" in result.stderr
     doc = json.loads(json_path.read_text())
     assert [im["file_name"] for im in doc["images"]] == ["000001.png", "000002.png"]
     assert [im["id"] for im in doc["images"]] == [1, 2]
@@ -307,23 +289,39 @@ def test_exif_orientation_ignored_unless_asked(tmp_path: Path, exif: bool) -> No
                       ).shape[:2] == ((W, H) if exif else (H, W))
 
 
-def test_tiny_and_outside_boxes(tmp_path: Path, tiny_checkpoint: Path) -> None:
+def test_tiny_outside_and_non_finite_boxes(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    """Boxes no pose can come from are skipped with one warning per kind that counts them, boxes partly outside
+    are clipped to the image, and no NaN reaches the JSON (issue 14)."""
     write_png(tmp_path / "images" / "000001.png", scene(5))
-    boxes = [[20, 20, 1, 1],  # 1 x 1 px
+    boxes = [[20, 20, 1, 1],  # 1 x 1 px: kept
+             [W - 10, H - 10, 40, 30],  # partly outside: clipped to the image
              [30, 10, 0, 0],  # zero size
-             [W - 10, H - 10, 40, 30],  # partly outside
+             [30, 10, -5, 10],  # negative width
+             [float("nan"), 10, 20, 20],  # NaN
+             [10, 10, float("inf"), 20],  # infinite
              [-100, -80, 30, 40],  # fully outside, top left
              [W + 500, H + 500, 30, 40]]  # fully outside, bottom right
     dets = boxes_file(tmp_path / "dets.json", {1: boxes})
+    assert "NaN" in dets.read_text()  # Python's json writes (and reads) the bare NaN a detector file may hold
     json_path = tmp_path / "r.json"
     result = predict(tmp_path / "images", "--weights", tiny_checkpoint, "--no-flip", "--boxes", dets, "--oks-nms", "1",
-                     "--json", json_path, "--out", tmp_path / "ann")
+                     "--json", json_path, "--save-results", tmp_path / "res.json", "--out", tmp_path / "ann")
     assert result.exit_code == 0, result.output
-    anns = json.loads(json_path.read_text())["annotations"]
-    assert len(anns) == len(boxes)
-    for ann, (x, y, w, h) in zip(sorted(anns, key=lambda a: a["id"]), boxes):
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("dehrnet: warning:")]
+    assert len(warnings) == 2, result.stderr
+    assert "skipped 4 of 8 entries with a NaN or infinite number or no area" in warnings[0]
+    assert "skipped 2 box(es) lying entirely outside their image" in warnings[1]
+    for path in (json_path, tmp_path / "res.json"):
+        text = path.read_text()
+        assert "NaN" not in text and "Infinity" not in text and "-0.0" not in text
+        json.loads(text, parse_constant=pytest.fail)  # strict JSON: a NaN or Infinity literal fails
+    anns = sorted(json.loads(json_path.read_text())["annotations"], key=lambda a: a["id"])
+    assert [a["bbox"] for a in anns] == [[20, 20, 1, 1], [W - 10, H - 10, 10, 10]]  # the second clipped
+    for ann in anns:
+        x, y, w, h = ann["bbox"]
         kpts = keypoints_xy(ann)
         assert np.isfinite(kpts).all() and np.isfinite(ann["score"])
+        assert ann["num_keypoints"] == 17  # every keypoint has v > 0
         # keypoints lie in the enlarged crop around their box (3:4 aspect, x1.25)
         side = 1.25 * max(w, h * 0.75) / 0.75 + 1
         assert (np.abs(kpts - [x + w / 2, y + h / 2]) <= side).all(), (ann["bbox"], kpts)
@@ -348,6 +346,13 @@ def test_ann_gives_the_image_ids_of_non_numeric_file_names(tmp_path: Path) -> No
     saved = json.loads((tmp_path / "results.json").read_text())
     assert sorted(r["image_id"] for r in saved) == [7, 1001, 1001]
     assert sorted(a["image_id"] for a in doc["annotations"]) == [7, 1001, 1001]
+def test_boxes_of_other_images_are_one_clear_error(tmp_path: Path, images_dir: Path, model_loads: list[str]) -> None:
+    dets = boxes_file(tmp_path / "dets.json", {785: [[10, 5, 30, 40]], 40083: [[1, 1, 9, 9]]})
+    json_path = tmp_path / "r.json"
+    result = predict(images_dir, *TINY, "--boxes", dets, "--json", json_path, "--out", tmp_path / "ann")
+    error_line(result, 2, f"--boxes {dets}", "785..40083", "match none", "1..2")
+    assert model_loads == ["detector", "pose model"]  # found before the first frame
+    assert not json_path.exists() and not (tmp_path / "ann").exists()
 
 
 def test_huge_image(tmp_path: Path) -> None:
@@ -473,6 +478,23 @@ def test_onnx_backend_matches_torch(tmp_path: Path, images_dir: Path, tiny_check
     assert np.ptp(keypoints["torch"]) > 1  # real, spread-out keypoints, not one constant
 
 
+def test_onnx_files_need_no_backend_flag_and_untrained_exports_show_the_banner(tmp_path: Path, images_dir: Path,
+                                                                                tiny_checkpoint: Path) -> None:
+    """--weights FILE.onnx picks onnxruntime by itself (a .onnx name or ONNX content), and a model exported from
+    random weights says so in its metadata, so that predict shows the UNTRAINED banner (issue 14)."""
+    net = create_model(TINY_NAME, upsample="nearest", stage_modules=(1, 1, 1), num_blocks=1)
+    untrained = export_onnx(net, tmp_path / "untrained.onnx", check=False, untrained=True).path
+    trained = export_onnx(load_model(tiny_checkpoint), tmp_path / "trained.model", check=False).path  # no .onnx
+    for path, is_untrained in ((untrained, True), (trained, False)):
+        result = predict(images_dir, "--weights", path, "--detector", "none", "--json", tmp_path / "r.json",
+                         "--out", tmp_path / path.stem)
+        assert result.exit_code == 0, result.output
+        assert "(onnx fp32 on cpu)" in result.stderr and "running it with onnxruntime" in result.stderr
+        assert ("UNTRAINED WEIGHTS" in result.stderr) == is_untrained, result.stderr
+    with_banner, without = (cv2.imread(str(tmp_path / stem / "000001.png")) for stem in ("untrained", "trained"))
+    assert (with_banner[:10] != without[:10]).any()  # the banner is drawn across the top of the image
+
+
 # --------------------------------------------------------------------------- faults mid-video
 
 
@@ -513,7 +535,8 @@ def test_ctrl_c_mid_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earli
         annotated.write_bytes(b"an earlier video")
         json_path.write_text('{"earlier": true}')
     done = _fail_at_frame(monkeypatch, 5, KeyboardInterrupt())
-    result = predict(video, *TINY, "--detector", "none", "--out", annotated, "--json", json_path)
+    result = predict(video, *TINY, "--detector", "none", "--out", annotated, "--json", json_path,
+                     "--save-results", out_dir / "res.json", "--csv", out_dir / "p.csv")
     error_line(result, 130, "interrupted")
     assert done and max(done) < 5
     if earlier_outputs:
@@ -524,6 +547,12 @@ def test_ctrl_c_mid_video(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, earli
     partial = out_dir / "annotated.partial.mp4"
     assert partial.is_file()  # the frames before Ctrl-C, finalised: PyAV plays all of them
     assert decoded_frames(partial) == len(done)
+    # every other output keeps the same frames, as a valid file (issue 14)
+    assert len(json.loads((out_dir / "r.partial.json").read_text())["images"]) == len(done)
+    assert {r["image_id"] for r in json.loads((out_dir / "res.partial.json").read_text())} == {i + 1 for i in done}
+    assert set(read_pose_csv(out_dir / "p.partial.csv")["frame"].tolist()) == set(done)
+    for name in ("annotated.partial.mp4", "r.partial.json", "res.partial.json", "p.partial.csv"):
+        assert name in result.stderr
     assert temp_leftovers(tmp_path) == []
 
 

@@ -113,3 +113,53 @@ def test_yolo_weights_in_the_cache_are_found_first(tmp_path: Path, monkeypatch) 
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"")
     assert locate_yolo_weights("yolo11n.pt") == str(cached)
+
+
+def test_boxes_file_skips_unusable_entries_with_one_warning_and_clips_to_the_image(tmp_path: Path, capsys) -> None:
+    path = _boxes_file(tmp_path, [
+        {"image_id": 1, "bbox": [300, 200, 50, 60], "score": 0.9},  # partly outside a 320 x 240 image
+        {"image_id": 1, "bbox": [400, 10, 20, 20], "score": 0.9},  # entirely outside
+        {"image_id": 1, "bbox": [10, 10, 0, 5], "score": 0.9},  # no width
+        {"image_id": 1, "bbox": [10, 10, 5, float("nan")], "score": 0.9},
+        {"image_id": 1, "bbox": [10, 10, 5, 5], "score": float("inf")}])
+    detector = BoxesFileDetector(path)
+    assert capsys.readouterr().err.count("dehrnet: warning:") == 1  # one warning for the three unusable entries
+    (det,) = detector([_frame()], [1])
+    assert det.boxes_xyxy.tolist() == [[300, 200, 320, 240]]
+    assert detector.outside == 1
+    detector.warn_outside()
+    assert "skipped 1 box(es) lying entirely outside" in capsys.readouterr().err
+
+
+def test_boxes_file_for_other_images_is_refused(tmp_path: Path) -> None:
+    detector = BoxesFileDetector(_boxes_file(tmp_path, [{"image_id": 785, "bbox": [1, 1, 5, 5], "score": 1}]))
+    detector.check_image_ids([785, 786], "val2017")  # one match is enough
+    detector.check_image_ids([], "a live camera")  # ids unknown up front: nothing to check
+    with pytest.raises(DehrnetError, match=r"its image ids \(785\) match none of val2017 \(1..3, 3 ids\)"):
+        detector.check_image_ids([1, 2, 3], "val2017")
+    with pytest.raises(DehrnetError, match="no person boxes"):
+        BoxesFileDetector(_boxes_file(tmp_path, [])).check_image_ids([1], "x")
+
+
+class _RecordingHog:
+    """Stands in for cv2.HOGDescriptor: records the image it is given and finds one person at a fixed place."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def detectMultiScale(self, image, **kwargs):  # noqa: N802 (OpenCV's name)
+        self.shapes.append(image.shape)
+        return np.array([[100, 50, 64, 128]]), np.array([2.0])
+
+
+def test_hog_works_on_a_downscaled_copy_and_maps_boxes_back() -> None:
+    from dehrnet_cli.detect.hog import HOG_MAX_SIDE
+
+    detector = HogDetector()
+    detector.hog = _RecordingHog()
+    big = Frame(0, np.zeros((3000, 4000, 3), np.uint8))  # 4000 x 3000: HOG time grows with the pixel count
+    (det,) = detector([big], [1])
+    assert detector.hog.shapes == [(960, 1280, 3)] and HOG_MAX_SIDE == 1280
+    np.testing.assert_allclose(det.boxes_xyxy, [[312.5, 156.25, 512.5, 556.25]])  # x 3.125 back to the image
+    detector([_frame(640, 480)], [1])
+    assert detector.hog.shapes[-1] == (480, 640, 3)  # small images are used as they are

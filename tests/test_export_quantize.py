@@ -239,3 +239,12 @@ def test_a_failed_quantization_leaves_the_old_output_and_no_work_files(tmp_path,
         quantize_onnx(source, out, _crops())
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.onnx", "int8.onnx"]
+
+
+def test_quantizing_an_untrained_export_keeps_the_untrained_mark(tmp_path):
+    config = json.dumps(create_model(MODEL).config.to_dict())
+    marked = _tiny_onnx(tmp_path / "u.onnx", {"dehrnet_config": config, "dehrnet_precision": "fp32",
+                                              "dehrnet_untrained": "true"})
+    props = {p.key: p.value for p in onnx.load(str(quantize_onnx(marked, tmp_path / "u.int8.onnx", _crops())))
+             .metadata_props}
+    assert props["dehrnet_untrained"] == "true" and props["dehrnet_precision"] == "int8"

@@ -372,8 +372,34 @@ def test_cli_list_shows_entries_cache_state_and_detectors(online_home):
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
     for name, entry in entries.items():
         assert rows[name][1:3] == [entry.config, entry.input_label]
-        assert rows[name][4] == ("yes" if name == cached.name else "-")
+        if name != cached.name:
+            assert rows[name][3:5] == ["?", "-"]
+    # the cached file's real size (14 bytes), not the manifest's "?"; "corrupt": its hash fails (issue 14)
+    assert rows[cached.name][3:6] == ["0.0", "MB", "corrupt"]
     assert "yolo11n.pt" in rows and str(online_home / "weights") in result.stdout
+
+
+def test_cli_list_says_yes_for_an_intact_file_with_its_size(server, tmp_path, online_home, monkeypatch):
+    url, _ = server
+    monkeypatch.setattr(manifest_module, "MANIFEST_PATH", write_manifest(tmp_path / "manifest.json", url,
+                                                                         size_bytes=None))
+    (online_home / "weights").mkdir(parents=True)
+    (online_home / "weights" / "test_net.pth").write_bytes(DATA)
+    result = CliRunner().invoke(cli(), ["weights", "list"])
+    row = next(line.split() for line in result.stdout.splitlines() if line.strip().startswith("test_net.local"))
+    assert row[3:6] == [f"{len(DATA) / 1e6:.1f}", "MB", "yes"]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_cli_list_never_breaks_a_name(online_home, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    result = CliRunner().invoke(cli(), ["weights", "list"])
+    words = result.stdout.split()
+    for entry in manifest_module.load_manifest().values():
+        assert entry.name in words  # whole, on one line: never folded mid-word
+        assert columns < 100 or entry.config in words
+    table = result.stdout.split("Person detectors")[0]
+    assert "…" not in table
 
 
 def test_cli_verify_exit_code_follows_mismatches(online_home):

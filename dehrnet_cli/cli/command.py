@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from dehrnet_cli import env
 from dehrnet_cli.errors import DehrnetError
@@ -20,6 +21,16 @@ from dehrnet_cli.progress import note, stderr_console
 # stdout for results and tables; stderr for progress, banners and errors
 console = Console(soft_wrap=True)
 err_console = stderr_console
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (sent by `timeout`, schedulers, `docker stop`), raised in the main thread as a KeyboardInterrupt
+    so that every cleanup written for Ctrl-C runs for it too; the command then exits 143 (128 + 15)."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """The SIGTERM handler `main` installs."""
+    raise Terminated()
 
 
 def fail(message: str, code: int) -> typer.Exit:
@@ -31,8 +42,8 @@ def fail(message: str, code: int) -> typer.Exit:
 
 def command(name: str, **options: Any) -> Callable:
     """Mark a function as the CLI command `name` (typer `options` pass through to `app.command`) and wrap it:
-    a DehrnetError becomes one line + its exit code (2 bad input, 1 internal), Ctrl-C exit 130, any other
-    exception one line + exit 1 (DEHRNET_DEBUG=1 shows the traceback). `add_commands` mounts it."""
+    a DehrnetError becomes one line + its exit code (2 bad input, 1 internal), Ctrl-C exit 130 (SIGTERM 143), any
+    other exception one line + exit 1 (DEHRNET_DEBUG=1 shows the traceback). `add_commands` mounts it."""
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -41,6 +52,8 @@ def command(name: str, **options: Any) -> Callable:
                 return fn(*args, **kw)
             except DehrnetError as e:
                 raise fail(str(e), e.exit_code) from None
+            except Terminated:
+                raise fail("terminated (SIGTERM)", 143) from None
             except KeyboardInterrupt:
                 raise fail("interrupted", 130) from None
             except (typer.Exit, typer.Abort, SystemExit):
@@ -57,10 +70,32 @@ def command(name: str, **options: Any) -> Callable:
     return decorate
 
 
+def _blank_flag_types(params: list) -> list:
+    """typer 0.29 prints `<bool>` in --help beside every on/off flag (noise: a flag takes no value); blank it."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = ""
+    return params
+
+
+class CommandWithoutFlagTypes(TyperCommand):
+    """A typer command whose --help shows no `<bool>` beside flags."""
+
+    def get_params(self, ctx: Any) -> list:
+        return _blank_flag_types(super().get_params(ctx))
+
+
+class FlagsWithoutTypes(TyperGroup):
+    """A typer group (an app: `typer.Typer(cls=FlagsWithoutTypes)`) whose --help shows no `<bool>` beside flags."""
+
+    def get_params(self, ctx: Any) -> list:
+        return _blank_flag_types(super().get_params(ctx))
+
+
 def add_commands(app: typer.Typer, *commands: Callable) -> None:
     """Mount functions marked with `command` on `app` under their names."""
     for fn in commands:
-        app.command(fn.command_name, **fn.command_options)(fn)
+        app.command(fn.command_name, **{"cls": CommandWithoutFlagTypes, **fn.command_options})(fn)
 
 
 def note_printer(quiet: bool = False) -> Callable[[str], None]:

@@ -20,6 +20,7 @@ from dehrnet_cli.cli.options import (
     InputSizeOpt,
     ModelOpt,
     PrecisionOpt,
+    ThreadsOpt,
     UntrainedOpt,
     WeightsOpt,
     parse_size,
@@ -27,7 +28,8 @@ from dehrnet_cli.cli.options import (
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.eval.layout import EVAL_YOLO_CONF, coco_annotation_for, eval_detector_conf, mpii_eval_paths
-from dehrnet_cli.sinks.atomic import prepare_output, write_json_atomic
+from dehrnet_cli.sinks.atomic import write_json_atomic
+from dehrnet_cli.sinks.locations import OutputLocation, check_locations
 from dehrnet_cli.weights.model_choice import choose_model
 
 
@@ -40,8 +42,8 @@ def _write_outputs(save_results: Path | None, results: list, report: Path | None
 
 @command("eval")
 def eval_command(
-    coco: Path = typer.Option(None, "--coco", help="COCO image folder (e.g. coco/val2017); annotations are read "
-                              "from ../annotations/person_keypoints_<folder>.json unless --ann is given."),
+    coco: Path = typer.Option(None, "--coco", help="COCO image folder (e.g. coco/val2017); the annotations are "
+                              "person_keypoints_<folder>.json in its ../annotations unless --ann is given."),
     ann: Path = typer.Option(None, "--ann", help="Annotation file: COCO person_keypoints_*.json, or the MPII "
                              "per-person json (annot/valid.json)."),
     coco_results: Path = typer.Option(None, "--coco-results", help="Score this COCO results list (no model run)."),
@@ -65,6 +67,7 @@ def eval_command(
     precision: PrecisionOpt = "auto",
     calib: CalibOpt = None,
     batch: BatchOpt = 32,
+    threads: ThreadsOpt = None,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     limit: int = typer.Option(None, "--limit", help="Evaluate only the first N images (MPII: people)."),
@@ -103,9 +106,11 @@ def eval_command(
         raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
     if limit is not None and limit < 1:
         raise DehrnetError(f"--limit {limit}: give a positive number of images (MPII: people)")
-    for out in (save_results, report):
-        if out is not None:
-            prepare_output(out)
+    outputs = [OutputLocation(flag, path) for flag, path in (("--save-results", save_results), ("--report", report))
+               if path is not None]
+    read = (("--ann", ann), ("--coco-results", coco_results), ("--mpii-results", mpii_results), ("--boxes", boxes),
+            ("--weights", weights))
+    check_locations(outputs, [(flag, path) for flag, path in read if path is not None])  # before any work
     settings: dict = {"mode": modes[0].lstrip("-"), "limit": limit}
     if coco_results is not None:
         _score_coco_file(coco_results, ann or (coco_annotation_for(coco) if coco else None), limit, report,
@@ -126,6 +131,7 @@ def eval_command(
         raise DehrnetError(f"image folder {images_dir}: no such folder")
     choose_model(weights, model, untrained)  # a bad --weights / --model, or an offline default, fails before torch
     from dehrnet_cli.eval.run import run_coco_eval, run_mpii_eval
+    from dehrnet_cli.pose.backends import default_threads
 
     det_conf = eval_detector_conf(conf, detector, boxes)
     use_detector = coco is not None and not gt_boxes
@@ -135,7 +141,8 @@ def eval_command(
                            input_size=parse_size(input_size), detector=detector if use_detector else "none",
                            det_model=det_model, conf=det_conf, max_people=max_people,
                            boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch,
-                           expected_frames=limit or _image_count(images_dir))
+                           expected_frames=limit or _image_count(images_dir),
+                           threads=threads or default_threads())
     topdown = estimator.topdown
     chosen = estimator.model_choice
     settings.update(model=estimator.config.name, weights=str(chosen.weights or chosen.architecture),
@@ -169,7 +176,7 @@ def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | Non
         raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
     image_ids = load_coco_gt(ann_file).getImgIds()[:limit] if limit else None
     scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids,
-                                f"--coco-results {results_file}")
+                                source=f"--coco-results {results_file}")
     settings.update(results=str(results_file), ann=str(ann_file))
     print_coco(scored, quiet)
     _write_outputs(None, [], report, scored.to_report(settings))
@@ -204,6 +211,6 @@ def _estimator(weights: Path | None, **options):
     from dehrnet_cli.estimator import PoseEstimator
 
     estimator = PoseEstimator(weights, **options)
-    if options.get("untrained"):
+    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
         err_console.print(f"[bold yellow]UNTRAINED WEIGHTS - the numbers are meaningless[/] ({estimator.config.name})")
     return estimator

@@ -62,7 +62,7 @@ def export_command(
     net = load_pose_model(choice, parse_size(input_size), log=note)
     if not int8:
         report = export_onnx(net, out, opset=opset, half=half, check=check, device=device, sampler=sampler,
-                             slim=slim)
+                             slim=slim, untrained=untrained)
         precision = "fp16" if report.half else "fp32"
         console.print(f"wrote {report.path} (opset {report.opset}, {precision}, batch axis dynamic)")
         for batch, diff in report.max_abs_diff.items():
@@ -74,7 +74,8 @@ def export_command(
 
     crops = calibration_crops(calib, net.config, count=calib_crops)  # bad --calib fails before the slow work
     with tempfile.TemporaryDirectory(prefix="dehrnet-export-") as work:
-        fp32 = export_onnx(net, Path(work) / "fp32.onnx", opset=opset, check=False, sampler=sampler, slim=slim).path
+        fp32 = export_onnx(net, Path(work) / "fp32.onnx", opset=opset, check=False, sampler=sampler, slim=slim,
+                           untrained=untrained).path
         err_console.print(f"quantizing on {len(crops)} calibration crops from {calib or 'the bundled sample images'}")
         quantize_onnx(fp32, out, crops)
         console.print(f"wrote {out} (opset {opset}, int8 QDQ, batch axis dynamic)")

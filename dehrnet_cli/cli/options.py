@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +22,22 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise DehrnetError(f"--input-size {text!r}: expected HxW, e.g. 256x192") from None
     return w, h
 
+def in_range(low: float | None = None, high: float | None = None) -> Callable[[float | None], float | None]:
+    """A typer callback refusing a number outside [low, high] (or NaN) as a usage error. Used instead of typer's
+    min/max, which print `<float range> [0.0<=x<=1.0]` in the --help type column and squeeze the help text."""
+    bounds = f"between {low:g} and {high:g}" if low is not None and high is not None else \
+        f"at least {low:g}" if low is not None else f"at most {high:g}"
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return value
+        if math.isnan(value) or (low is not None and value < low) or (high is not None and value > high):
+            raise typer.BadParameter(f"must be {bounds}")
+        return value
+
+    return check
+
+
 # The pose-model flags that predict and eval share (declared once, used as type annotations).
 WeightsOpt = Annotated[Path, typer.Option("--weights", "-w",
                                           help="Checkpoint: dehrnet, official HRNet, mmpose, .onnx. Default: the local "
@@ -32,13 +50,17 @@ InputSizeOpt = Annotated[str, typer.Option("--input-size", help="HxW for officia
                                            "e.g. 256x192.")]
 BackendOpt = Annotated[str, typer.Option("--backend", help="auto (CUDA: torch; CPU: ONNX Runtime or torch, whichever "
                                          "finishes this job sooner), torch or onnx.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or N (= cuda:N, as ultralytics).")]
 HalfOpt = Annotated[bool, typer.Option("--half", help="fp16 on CUDA (= --precision fp16).")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (fp16 on CUDA; bf16 on CPUs with native bf16 "
                                            "once `dehrnet guard` passed it; else fp32), fp32, bf16, fp16 or int8 "
                                            "(ONNX Runtime, quantized once).")]
 CalibOpt = Annotated[Path, typer.Option("--calib", help="Folder of images to calibrate int8 on (default: the sample "
                                         "images bundled with ultralytics).")]
-BatchOpt = Annotated[int, typer.Option("--batch", help="Crops per forward pass (x2 with the flip test).")]
+BatchOpt = Annotated[int, typer.Option("--batch", callback=in_range(1), help="Crops per forward pass (x2 with the "
+                                       "flip test).")]
 FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test (official protocol: on).")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", callback=in_range(1), help="CPU threads for torch, onnxruntime "
+                                         "and OpenCV (default: $OMP_NUM_THREADS, else the cores this process may "
+                                         "use).")]
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -18,8 +19,10 @@ from dehrnet_cli.cli.options import (
     InputSizeOpt,
     ModelOpt,
     PrecisionOpt,
+    ThreadsOpt,
     UntrainedOpt,
     WeightsOpt,
+    in_range,
     parse_size,
 )
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
@@ -40,9 +43,11 @@ def predict_command(
     input_size: InputSizeOpt = None,
     detector: str = typer.Option("yolo", "--detector", help="yolo, hog (OpenCV, no download) or none (whole image)."),
     det_model: str = typer.Option(DEFAULT_YOLO, "--det-model", help="YOLO weights (ultralytics fetches known names)."),
-    conf: float = typer.Option(None, "--conf", help="Detector score threshold (YOLO default 0.25; files: 0)."),
-    iou: float = typer.Option(0.7, "--iou", help="Detector NMS IoU."),
-    max_people: int = typer.Option(None, "--max-people", help="Keep at most this many people per frame."),
+    conf: float = typer.Option(None, "--conf", callback=in_range(0, 1),
+                               help="Detector score threshold (YOLO default 0.25; files: 0)."),
+    iou: float = typer.Option(0.7, "--iou", callback=in_range(0, 1), help="Detector NMS IoU."),
+    max_people: int = typer.Option(None, "--max-people", callback=in_range(1),
+                                   help="Keep at most this many people per frame."),
     boxes: Path = typer.Option(None, "--boxes", help="COCO detections list (image_id, bbox, score) instead of a "
                                "detector."),
     backend: BackendOpt = "auto",
@@ -51,12 +56,14 @@ def predict_command(
     precision: PrecisionOpt = "auto",
     calib: CalibOpt = None,
     batch: BatchOpt = 32,
+    threads: ThreadsOpt = None,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
-    kpt_thr: float = typer.Option(0.3, "--kpt-thr", help="Hide keypoints below this score; JSON v=2 above, 1 below."),
-    kpt_score_thr: float = typer.Option(TopDownSettings.kpt_score_thr, "--kpt-score-thr",
+    kpt_thr: float = typer.Option(0.3, "--kpt-thr", callback=in_range(0, 1),
+                                  help="Hide keypoints below this score; JSON v=2 above, 1 below."),
+    kpt_score_thr: float = typer.Option(TopDownSettings.kpt_score_thr, "--kpt-score-thr", callback=in_range(0, 1),
                                         help="Rescoring: mean of keypoint scores above this."),
-    oks_nms: float = typer.Option(TopDownSettings.oks_thr, "--oks-nms",
+    oks_nms: float = typer.Option(TopDownSettings.oks_thr, "--oks-nms", callback=in_range(0, 1),
                                   help="OKS-NMS threshold per frame (1 keeps everything)."),
     draw_boxes: bool = typer.Option(False, "--draw-boxes", help="Draw person boxes."),
     show: bool = typer.Option(False, "--show", help="Show a window while running (when a display exists)."),
@@ -88,7 +95,7 @@ def predict_command(
       dehrnet predict 0 --weights best.pt --track --det-every 5 --show
     """
     # everything up to the PoseEstimator runs without torch, ultralytics or onnxruntime: bad input fails in
-    # well under a second (tests/test_cli_fail_fast.py checks sys.modules)
+    # well under a second (tests/test_cli_defaults.py checks sys.modules)
     from dehrnet_cli.detect.yolo import locate_yolo_weights
     from dehrnet_cli.predict import PredictJob, open_job_source, run_predict
     from dehrnet_cli.sinks.render import UNTRAINED_BANNER
@@ -100,30 +107,34 @@ def predict_command(
         raise DehrnetError("nothing to write: give --out, --json, --save-results, --csv, --save-crops or --show")
     video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
     conf = detector_conf(video, detector, conf, boxes is not None)
+    read = (("--boxes", boxes), ("--ann", ann), ("--weights", weights), ("--calib", calib))
     job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
                      banner=UNTRAINED_BANNER if untrained else None, video=video, csv_path=csv_path,
-                     crops_dir=save_crops)
+                     crops_dir=save_crops, inputs=tuple((flag, path) for flag, path in read if path is not None))
     choose_model(weights, model, untrained)  # a bad --weights / --model, or an offline default, fails here
     if detector == "yolo" and boxes is None:
         locate_yolo_weights(det_model)  # ... and YOLO weights that cannot be found offline
     frames = open_job_source(job)  # ... and a bad source or output, before the detector and model load
     try:
         from dehrnet_cli.estimator import PoseEstimator
+        from dehrnet_cli.pose.backends import default_threads
 
         estimator = PoseEstimator(
             weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
             precision=precision, calib=calib, log=note_printer(quiet), input_size=parse_size(input_size),
             detector=detector, det_model=det_model, conf=conf, iou=iou,
             max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, expected_frames=frames.num_frames)
+            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, expected_frames=frames.num_frames,
+            threads=threads or default_threads())
     except BaseException:
         frames.close()
         raise
-    if untrained:
+    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
         err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
+        job = replace(job, banner=UNTRAINED_BANNER)
     summary = run_predict(estimator, job, frames)
-    for path, reason in summary.skipped:
-        err_console.print(f"skipped {path}: {reason}")
+    if summary.skipped:  # each was named in a warning when it was met
+        err_console.print(f"skipped {len(summary.skipped)} unreadable file(s) (see the warnings above)")
     if not quiet:
         err_console.print(f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} frames/s "
                           f"({estimator.backend.name} {estimator.backend.precision} on {estimator.backend.device})")

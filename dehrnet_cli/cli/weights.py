@@ -10,16 +10,17 @@ import typer
 from rich import box
 from rich.table import Table
 
-from dehrnet_cli.cli.command import add_commands, command, console, err_console
+from dehrnet_cli.cli.command import FlagsWithoutTypes, add_commands, command, console, err_console
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.weights.cache import check_entry, entry_path, fetch, verify_cached, weights_dir
 from dehrnet_cli.weights.download import download
-from dehrnet_cli.weights.manifest import get_entry, load_detectors, load_manifest
+from dehrnet_cli.weights.manifest import WeightsEntry, get_entry, load_detectors, load_manifest
 
 weights_app = typer.Typer(
     help="Known checkpoints: list them, download them (checksummed, resumable), verify the cache.",
     no_args_is_help=True,
     rich_markup_mode="rich",
+    cls=FlagsWithoutTypes,
 )
 
 _URL_RE = re.compile(r"^https?://", re.IGNORECASE)
@@ -45,19 +46,46 @@ def _size_label(size_bytes: int | None) -> str:
     return "?" if size_bytes is None else f"{size_bytes / 1e6:.1f} MB"
 
 
+def _fitting_table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]], optional: tuple[str, ...],
+                   width: int) -> Table:
+    """A compact table whose cells never wrap (names stay whole): the `optional` columns are left out, in
+    order, while the table is wider than `width`."""
+    shown = list(headers)
+    widths = {h: max(len(h), *(len(row[headers.index(h)]) for row in rows)) for h in headers}
+    for name in optional:
+        if sum(widths[h] for h in shown) + 2 * (len(shown) - 1) <= width:
+            break
+        shown.remove(name)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for header in shown:
+        table.add_column(header, no_wrap=True, overflow="ignore")
+    for row in rows:
+        table.add_row(*(row[headers.index(h)] for h in shown))
+    return table
+
+
+def _cache_state(entry: WeightsEntry) -> tuple[str, str]:
+    """(cached: yes, corrupt (the hash fails) or -, size: the cached file's, else the manifest's, else ?)."""
+    path = entry_path(entry)
+    if not path.is_file():
+        return "-", _size_label(entry.size_bytes)
+    return ("yes" if check_entry(entry, path).status == "ok" else "corrupt"), _size_label(path.stat().st_size)
+
+
 @command("list")
 def list_weights() -> None:
-    """List the known checkpoints and whether each is cached; also the YOLO person detectors.
+    """List the known checkpoints, whether each is cached (and intact), and their sizes; also the YOLO person
+    detectors.
 
     Example: [bold]dehrnet weights list[/bold]
     """
-    table = _table(f"Checkpoints (cache: {weights_dir()})",
-                   ("name", "config", "input", "size", "cached", "licence"), folding="config")
+    headers = ("name", "config", "input", "size", "cached", "licence")
+    rows = []
     for entry in load_manifest().values():
-        cached = "yes" if entry_path(entry).is_file() else "-"
-        table.add_row(entry.name, entry.config, entry.input_label, _size_label(entry.size_bytes), cached,
-                      entry.license)
-    console.print(table)
+        cached, size = _cache_state(entry)
+        rows.append((entry.name, entry.config, entry.input_label, size, cached, entry.license))
+    console.print(_fitting_table(f"Checkpoints (cache: {weights_dir()})", headers, rows, ("config", "licence"),
+                                 console.width), crop=False)
     detectors = _table("Person detectors (downloaded by ultralytics itself, not by dehrnet)",
                        ("file", "licence", "url"), folding="url")
     for det in load_detectors().values():

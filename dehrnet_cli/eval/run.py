@@ -116,6 +116,8 @@ def run_coco_eval(
     paths = _image_paths(gt, image_ids, images_dir, ann_file)
     detector: Detector = GroundTruthBoxes(gt) if isinstance(boxes, str) and boxes == "gt" else \
         BoxesFileDetector(Path(boxes)) if isinstance(boxes, (str, Path)) else boxes
+    if isinstance(detector, BoxesFileDetector):  # boxes of another split: one clear line, not AP 0 at the end
+        detector.check_image_ids(image_ids, f"the images of {ann_file}")
     settings = topdown.settings
     no_nms = TopDownEstimator(topdown.backend, replace(settings, oks_thr=None))
     timer.seconds["load"] = time.perf_counter() - start
@@ -135,6 +137,8 @@ def run_coco_eval(
                 for image_id, poses in zip(ids, all_poses):
                     results.extend(poses_to_results(topdown.suppress(poses), image_id))
             bar.advance(task, len(ids))
+    if isinstance(detector, BoxesFileDetector):
+        detector.warn_outside()
     with timer("scoring"):
         scored = score_results(results, gt, image_ids, "predictions")
     scored.timings = dict(timer.seconds)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.onnx_session import INPUT_NAME, OUTPUT_NAME, ort_session
+from dehrnet_cli.pose.onnx_session import INPUT_NAME, OUTPUT_NAME, UNTRAINED_KEY, ort_session
 from models import DySample, PoseHRNet
 from models.dysample import SAMPLERS
 
@@ -82,10 +82,12 @@ def _slimmed(proto):
 
 
 def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False, check: bool = True,
-                device: str = "cpu", sampler: str = "gather", slim: bool = True) -> ExportReport:
+                device: str = "cpu", sampler: str = "gather", slim: bool = True,
+                untrained: bool = False) -> ExportReport:
     """Write `model` as ONNX (dynamic batch axis, config in metadata, simplified by onnxslim unless `slim` is
-    False), atomically; then, with `check`, run it through onnxruntime at batch 1 and 3 and report the max
-    difference to torch (its own grid_sample)."""
+    False; `untrained`: random weights, said in the metadata as `dehrnet_untrained` so that predict shows the
+    UNTRAINED banner for the file), atomically; then, with `check`, run it through onnxruntime at batch 1 and 3
+    and report the max difference to torch (its own grid_sample)."""
     import onnx
 
     cfg = model.config
@@ -112,7 +114,8 @@ def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
             )
         proto = _slimmed(onnx.load(str(tmp))) if slim else onnx.load(str(tmp))
-        meta = {"dehrnet_config": json.dumps(cfg.to_dict()), "dehrnet_precision": "fp16" if half else "fp32"}
+        meta = {"dehrnet_config": json.dumps(cfg.to_dict()), "dehrnet_precision": "fp16" if half else "fp32",
+                **({UNTRAINED_KEY: "true"} if untrained else {})}
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(tmp))

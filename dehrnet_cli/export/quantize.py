@@ -133,8 +133,9 @@ def quantize_onnx(fp32_onnx: Path, out: Path, crops_bgr: np.ndarray) -> Path:
     other_props = [p for p in proto.metadata_props if not p.key.startswith("dehrnet_")]
     del proto.metadata_props[:]
     proto.metadata_props.extend(other_props)
-    proto.metadata_props.add(key="dehrnet_config", value=meta["dehrnet_config"])
-    proto.metadata_props.add(key="dehrnet_precision", value="int8")
+    for key, value in {**meta, "dehrnet_precision": "int8"}.items():  # the config, UNTRAINED when it is
+        if key.startswith("dehrnet_"):
+            proto.metadata_props.add(key=key, value=value)
     with atomic_path(out) as tmp:
         onnx.save(proto, str(tmp))
     return out

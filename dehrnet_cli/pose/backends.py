@@ -6,6 +6,7 @@ training and inference) and return heatmaps (N, K, h/4, w/4) float32 as numpy ar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -25,17 +26,52 @@ def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[f
     return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; 'cuda' without a GPU is a user error."""
+def default_threads() -> int:
+    """The CLI's --threads default: $OMP_NUM_THREADS when set, else the CPU cores this process may run on (its
+    affinity mask: what `taskset`, cgroups and schedulers allow)."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def set_cpu_threads(threads: int) -> int:
+    """Run torch, OpenCV and the onnxruntime sessions opened from now on with `threads` threads each; returns
+    it. Process-wide: torch and OpenCV have one setting per process."""
+    import cv2
     import torch
 
-    device = (device or "auto").lower()
+    from dehrnet_cli.pose.onnx_session import set_ort_threads
+
+    if threads < 1:
+        raise DehrnetError(f"--threads {threads}: give 1 or more")
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    set_ort_threads(threads)
+    return threads
+
+
+def normalize_device(device: str | int | None) -> str:
+    """The device as dehrnet spells it: lower case, and a bare index as ultralytics means it ('0' -> 'cuda:0')."""
+    text = str("auto" if device is None else device).strip().lower()
+    return f"cuda:{text}" if text.isdigit() else text
+
+
+def resolve_device(device: str | int | None) -> str:
+    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; '0' -> 'cuda:0'; 'cuda' without a GPU is a user error."""
+    import torch
+
+    given = device
+    device = normalize_device(device)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not (device == "cpu" or device == "cuda" or device.startswith("cuda:") and device[5:].isdigit()):
+        raise DehrnetError(f"--device {given!r}: use auto, cpu, cuda, cuda:N or N (= cuda:N)")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DehrnetError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise DehrnetError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+        raise DehrnetError(f"--device {given}: torch sees no CUDA device here; use --device cpu")
     return device
 
 
@@ -88,14 +124,22 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """ONNX Runtime: CUDA provider when asked for and present, else CPU. `providers` says what runs."""
+    """ONNX Runtime: CUDA provider when asked for and present, else CPU. `providers` says what runs; `untrained`
+    whether the file says it was exported from random weights."""
 
     name = "onnx"
 
     def __init__(self, path: Path, device: str = "auto") -> None:
-        from dehrnet_cli.pose.onnx_session import INPUT_NAME, ort_session, read_onnx_config, read_onnx_precision
+        from dehrnet_cli.pose.onnx_session import (
+            INPUT_NAME,
+            ort_session,
+            read_onnx_config,
+            read_onnx_precision,
+            read_onnx_untrained,
+        )
 
-        want_cuda = device in ("auto", None) or device.startswith("cuda")
+        device = normalize_device(device)
+        want_cuda = device == "auto" or device.startswith("cuda")
         self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
         self.providers = self.session.get_providers()
         self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
@@ -103,6 +147,7 @@ class OnnxBackend:
             raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
         self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))
         self.precision = read_onnx_precision(self.session)
+        self.untrained = read_onnx_untrained(self.session)  # exported from random weights
         self._input = INPUT_NAME
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:

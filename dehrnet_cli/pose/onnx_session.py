@@ -13,20 +13,35 @@ from dehrnet_cli.errors import DehrnetError
 
 INPUT_NAME, OUTPUT_NAME = "input", "heatmaps"
 
+UNTRAINED_KEY = "dehrnet_untrained"  # metadata of a model exported from random weights: "true"
+
+_intra_op_threads: int | None = None  # set_ort_threads; None: onnxruntime's default (every core)
+
+
+def set_ort_threads(threads: int | None) -> None:
+    """The intra-op threads of the sessions `ort_session` opens from now on (None: onnxruntime's default)."""
+    global _intra_op_threads
+    _intra_op_threads = threads
+
 
 def ort_session(path: Path, device: str = "cpu"):
     """An onnxruntime session on CUDA when asked for and available, else CPU, with ORT's CUDA-missing
-    noise silenced on CPU machines."""
+    noise silenced on CPU machines; `set_ort_threads` threads that wait asleep instead of spinning (spinning
+    takes the cores from other work and measured no faster beside it: docs/reliability.md, "Threads")."""
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if _intra_op_threads is not None:
+        options.intra_op_num_threads = _intra_op_threads
     providers = ["CPUExecutionProvider"]
     # onnxruntime-gpu lists CUDA even without a GPU and logs library errors when it fails: ask torch first
     if device.startswith("cuda") and torch.cuda.is_available() \
             and "CUDAExecutionProvider" in ort.get_available_providers():
         providers.insert(0, "CUDAExecutionProvider")
     try:
-        return ort.InferenceSession(str(path), providers=providers)
+        return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
         raise DehrnetError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0][:200]})") from None
 
@@ -38,6 +53,11 @@ def read_onnx_config(path: Path, session=None) -> dict:
     if "dehrnet_config" not in meta:
         raise DehrnetError(f"{path}: an ONNX model without dehrnet metadata (export it with dehrnet export)")
     return json.loads(meta["dehrnet_config"])
+
+
+def read_onnx_untrained(session) -> bool:
+    """Whether an exported model says it was exported from random weights."""
+    return session.get_modelmeta().custom_metadata_map.get(UNTRAINED_KEY, "") == "true"
 
 
 def read_onnx_precision(session) -> str:

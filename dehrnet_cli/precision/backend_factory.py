@@ -48,7 +48,7 @@ def untrained_export(model: PoseHRNet) -> Path:
     from dehrnet_cli.weights.cache import weights_dir
 
     out = weights_dir() / "onnx" / f"{model.config.name}-untrained.onnx"
-    return export_onnx(model, out, check=False).path
+    return export_onnx(model, out, check=False, untrained=True).path  # the metadata says so: UNTRAINED banner
 
 
 def onnx_for(model: PoseHRNet, entry: CachedExport, log: Log) -> Path:

@@ -26,15 +26,22 @@ def temp_path_for(final: Path) -> Path:
     return final.with_name(f".{final.stem}.partial-{secrets.token_hex(4)}{final.suffix}")
 
 
+def partial_path_for(final: Path) -> Path:
+    """Where an interrupted or failed run keeps an output's frames so far: `out/r.json` -> `out/r.partial.json`."""
+    final = Path(final)
+    return final.with_name(f"{final.stem}.partial{final.suffix}")
+
+
 def prepare_output(final: Path) -> Path:
-    """Check that `final` can be written as a file and create its parent folder; return it as a Path."""
+    """Check that `final` can be written as a file and create its parent folder; return it as a Path. (Commands
+    check their outputs before the work, naming the flag: sinks.locations.)"""
     final = Path(final).expanduser()
     if final.is_dir():
         raise DehrnetError(f"{final}: is a folder; give a file name for this output")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DehrnetError(f"{final.parent}: cannot create the output folder ({e.strerror or e})") from None
+        raise DehrnetError(f"{final}: cannot create the output folder {final.parent} ({e.strerror or e})") from None
     return final
 
 
@@ -86,7 +93,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_json_atomic(path: Path, obj: Any, indent: int | None = None) -> Path:
-    """Write `obj` as JSON (UTF-8, numpy values converted) to `path` atomically; return the path."""
-    text = json.dumps(obj, indent=indent, ensure_ascii=False, default=_json_default)
+def write_json_atomic(path: Path, obj: Any, indent: int | None = None, allow_nan: bool = True) -> Path:
+    """Write `obj` as JSON (UTF-8, numpy values converted) to `path` atomically; return the path. With
+    `allow_nan=False` a NaN or infinity raises ValueError instead of becoming a bare `NaN`, which JSON does not
+    have (pycocotools and browsers refuse the file)."""
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, default=_json_default, allow_nan=allow_nan)
     return write_text_atomic(path, text + "\n")

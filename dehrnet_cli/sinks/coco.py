@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.errors import DehrnetError, InternalError
 from dehrnet_cli.sinks.atomic import write_json_atomic
 from dehrnet_cli.stage_data import Poses
 from models import KeypointSpec
@@ -38,10 +38,17 @@ def poses_to_results(poses: Poses, image_id: int) -> list[dict]:
     return results
 
 
+def _plain(value: float) -> float:
+    """A float for JSON without a sign on zero (round(-0.0001, 3) is -0.0, which COCO tools print as "-0.0")."""
+    return float(value) + 0.0
+
+
 class CocoFileBuilder:
     """Accumulates frames and their poses into a COCO-format dict.
 
-    Keypoint visibility v is 2 above `kpt_thr` and 1 below; num_keypoints counts the v = 2 ones.
+    Keypoint visibility v is 2 above `kpt_thr` and 1 below; num_keypoints counts the keypoints with v > 0 (as
+    COCO does: COCOeval ignores people with none), so every predicted keypoint. The files hold no NaN,
+    infinity or -0.0.
     """
 
     def __init__(self, spec: KeypointSpec, kpt_thr: float = 0.3, info: dict | None = None) -> None:
@@ -55,17 +62,22 @@ class CocoFileBuilder:
     def add(self, image_id: int, file_name: str, size: tuple[int, int], poses: Poses) -> None:
         self.images.append({"id": int(image_id), "file_name": file_name, "width": int(size[0]),
                             "height": int(size[1])})
-        self.results.extend(poses_to_results(poses, image_id))
+        for result in poses_to_results(poses, image_id):
+            result["keypoints"] = [_plain(v) for v in result["keypoints"]]
+            if "bbox" in result:
+                result["bbox"] = [_plain(v) for v in result["bbox"]]
+            self.results.append(result)
         for n in range(len(poses)):
             scores = poses.kpt_scores[n]
             visible = np.where(scores > self.kpt_thr, 2, 1)
             triples = np.concatenate([poses.keypoints_xy[n], visible[:, None]], axis=1)
             x1, y1, x2, y2 = (float(v) for v in poses.boxes_xyxy[n])
             ann = {"id": len(self.annotations) + 1, "image_id": int(image_id), "category_id": PERSON_CATEGORY_ID,
-                   "keypoints": [round(float(v), 3) if i % 3 < 2 else int(v) for i, v in enumerate(triples.ravel())],
-                   "num_keypoints": int((visible == 2).sum()), "bbox": [x1, y1, x2 - x1, y2 - y1],
-                   "area": (x2 - x1) * (y2 - y1), "iscrowd": 0, "score": float(poses.scores[n]),
-                   "keypoint_scores": [round(float(s), 5) for s in scores]}
+                   "keypoints": [_plain(round(float(v), 3)) if i % 3 < 2 else int(v)
+                                 for i, v in enumerate(triples.ravel())],
+                   "num_keypoints": int((visible > 0).sum()), "bbox": [_plain(v) for v in (x1, y1, x2 - x1, y2 - y1)],
+                   "area": _plain((x2 - x1) * (y2 - y1)), "iscrowd": 0, "score": float(poses.scores[n]),
+                   "keypoint_scores": [_plain(round(float(s), 5)) for s in scores]}
             if poses.track_ids is not None:
                 ann["track_id"] = int(poses.track_ids[n])
             self.annotations.append(ann)
@@ -75,10 +87,21 @@ class CocoFileBuilder:
                 "annotations": self.annotations, "categories": [category(self.spec)]}
 
     def write(self, path: Path) -> Path:
-        return write_json_atomic(Path(path), self.document())
+        """The COCO-format file at `path`, atomically."""
+        return _write_finite(Path(path), self.document())
 
     def write_results(self, path: Path) -> Path:
-        return write_json_atomic(Path(path), self.results)
+        """The plain results list at `path`, atomically."""
+        return _write_finite(Path(path), self.results)
+
+
+def _write_finite(path: Path, document: dict | list) -> Path:
+    """Write `document` as JSON, refusing NaN and infinity (a bare `NaN` is not JSON: loaders refuse the file)."""
+    try:
+        return write_json_atomic(path, document, allow_nan=False)
+    except ValueError as e:
+        raise InternalError(f"{path}: a prediction holds NaN or infinity ({e}); not writing a file that is not "
+                            "JSON (are the model's weights finite?)") from None
 
 
 class ImageIds:
@@ -94,6 +117,13 @@ class ImageIds:
         stems = [p.stem for p in paths or []]
         self.numeric_stems = bool(stems) and all(re.fullmatch(r"\d+", s) for s in stems) and \
             len({int(s) for s in stems}) == len(stems)
+
+    def of_source(self, paths: list[Path] | None, num_frames: int | None) -> list[int]:
+        """The ids every frame of a source will get, known before any is read: of image `paths` (an image that
+        --ann does not name fails here, before the work), else 1..num_frames (empty when unknown)."""
+        if paths is not None:
+            return [self(path, index) for index, path in enumerate(paths)]
+        return list(range(1, num_frames + 1)) if num_frames else []
 
     def __call__(self, path: Path | None, frame_index: int) -> int:
         if path is not None and self.by_name:

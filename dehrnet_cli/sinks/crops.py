@@ -25,7 +25,9 @@ def crop_box(box_xyxy: np.ndarray, image_size: tuple[int, int], pad: float = CRO
 
 class CropSaver:
     """Writes each person's box (grown by CROP_PAD) as an image: `DIR/track_0007/<frame>.jpg` with track
-    ids, else `DIR/<frame>_p<person>.jpg`; <frame> is the image's stem or the 6-digit frame index."""
+    ids, else `DIR/<frame>_p<person>.jpg`; <frame> is the image's relative name without its suffix
+    (`a/bus` for `shots/a/bus.jpg`: two images called bus.jpg in different folders keep apart) or the 6-digit
+    frame index."""
 
     def __init__(self, folder: Path, suffix: str = ".jpg") -> None:
         self.folder = Path(folder).expanduser()
@@ -33,8 +35,12 @@ class CropSaver:
         self.suffix = suffix
         self.count = 0
 
-    def add(self, frame: Frame, poses: Poses) -> None:
-        stem = frame.path.stem if frame.path is not None else f"{frame.index:06d}"
+    def add(self, frame: Frame, poses: Poses, name: str | None = None) -> None:
+        """Crops of one frame; `name`: its relative image name (default: the file name, or none for video)."""
+        if frame.path is None:
+            stem = f"{frame.index:06d}"
+        else:
+            stem = Path(name or frame.path.name).with_suffix("").as_posix()
         for n in range(len(poses)):
             left, top, right, bottom = crop_box(poses.boxes_xyxy[n], frame.size)
             if right - left < 1 or bottom - top < 1:

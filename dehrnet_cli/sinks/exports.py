@@ -22,11 +22,12 @@ class PoseExports:
         self.csv = PoseCsvWriter(csv_path, spec) if csv_path is not None else None  # last: it opens a file
         self.fps, self.timed = fps, timed
 
-    def add(self, frame: Frame, poses: Poses) -> None:
+    def add(self, frame: Frame, poses: Poses, name: str | None = None) -> None:
+        """One frame's poses; `name`: the frame's relative image name (crops mirror its folders)."""
         if self.csv is not None:
             self.csv.add(frame.index, frame_time_s(frame, self.fps) if self.timed else None, poses)
         if self.crops is not None:
-            self.crops.add(frame, poses)
+            self.crops.add(frame, poses, name)
 
     def finish(self, ok: bool) -> tuple[list[Path], list[Path]]:
         """(outputs written, partial outputs kept): on success the CSV is published, else kept as partial."""

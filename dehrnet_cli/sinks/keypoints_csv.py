@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.atomic import prepare_output, temp_path_for
+from dehrnet_cli.sinks.atomic import partial_path_for, prepare_output, temp_path_for
 from dehrnet_cli.sinks.outputs import check_export_paths
 from dehrnet_cli.stage_data import Poses
 from models import KeypointSpec
@@ -72,7 +72,7 @@ class PoseCsvWriter:
             if self.rows == 0:
                 self.tmp.unlink(missing_ok=True)
                 return None
-            self.partial_path = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+            self.partial_path = partial_path_for(self.path)
             os.replace(self.tmp, self.partial_path)
         except OSError:
             self.tmp.unlink(missing_ok=True)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.atomic import prepare_output, temp_path_for, write_bytes_atomic
+from dehrnet_cli.sinks.atomic import partial_path_for, prepare_output, temp_path_for, write_bytes_atomic
 
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 
@@ -201,7 +201,7 @@ class VideoWriter:
         if self.frames_written == 0:
             self._tmp.unlink(missing_ok=True)
             return
-        partial = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        partial = partial_path_for(self.path)
         os.replace(self._tmp, partial)
         self.partial_path = partial
 

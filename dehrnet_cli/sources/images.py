@@ -6,6 +6,7 @@ Image sources read lazily, one file at a time.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,8 +77,20 @@ def read_image(path: Path, exif: bool = False) -> np.ndarray:
         raise ImageReadError(path, str(e)) from None
 
 
+def relative_names(paths: list[Path]) -> list[str]:
+    """Each path relative to the deepest folder holding them all, with '/' separators: a folder's images keep
+    their file names, `shots/a/bus.jpg` and `shots/b/bus.jpg` become `a/bus.jpg` and `b/bus.jpg`."""
+    if not paths:
+        return []
+    absolute = [os.path.abspath(p) for p in paths]
+    root = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return [Path(os.path.relpath(p, root)).as_posix() for p in absolute]
+
+
 class ImageSource(Source):
-    """Image files read one at a time; Frame.index is the position in `paths`, Frame.path the file.
+    """Image files read one at a time; Frame.index is the position in `paths`, Frame.path the file, and
+    `names[index]` its name relative to the images' common folder (`relative_names`: what the COCO file_name
+    and the annotated copy under --out are called). `single_file`: the user named one image file.
 
     With `skip_unreadable`, a file that cannot be read is reported on stderr, recorded in `skipped`
     and left out (its index stays unused); otherwise the ImageReadError propagates.
@@ -85,11 +98,14 @@ class ImageSource(Source):
 
     kind = "images"
 
-    def __init__(self, paths: list[Path], name: str, *, exif: bool = False, skip_unreadable: bool = True):
+    def __init__(self, paths: list[Path], name: str, *, exif: bool = False, skip_unreadable: bool = True,
+                 single_file: bool = False):
         super().__init__(name)
         self.paths = paths
+        self.names = relative_names(paths)
         self.exif = exif
         self.skip_unreadable = skip_unreadable
+        self.single_file = single_file
         self.num_frames = len(paths)
 
     def __iter__(self) -> Iterator[Frame]:
@@ -150,6 +166,13 @@ def open_list(list_path: Path, exif: bool) -> ImageSource:
             entries.append((line_no, path if path.is_absolute() else list_path.parent / path))
     if not entries:
         raise DehrnetError(f"{list_path}: the list names no images (one path per line)")
+    first_line: dict[str, int] = {}
+    for line_no, path in entries:
+        key = os.path.normcase(os.path.abspath(path))
+        if key in first_line:
+            raise DehrnetError(f"{list_path}: lines {first_line[key]} and {line_no} both name {path}; list each "
+                               "image once")
+        first_line[key] = line_no
     missing = [(n, p) for n, p in entries if not p.is_file()]
     if missing:
         line_no, path = missing[0]

@@ -38,7 +38,7 @@ def open_source(spec: str, *, exif: bool = False) -> Source:
         if suffix == ".txt":
             return open_list(path, exif)
         if suffix in IMAGE_SUFFIXES:
-            return ImageSource([path], str(path), exif=exif, skip_unreadable=False)
+            return ImageSource([path], str(path), exif=exif, skip_unreadable=False, single_file=True)
         raise DehrnetError(f"{path}: unknown file type '{path.suffix}'; {_HELP} (videos: "
                            f"{', '.join(sorted(VIDEO_SUFFIXES))})")
     if path.exists():

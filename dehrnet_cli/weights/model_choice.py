@@ -45,7 +45,8 @@ class ModelChoice:
 
     @property
     def is_onnx(self) -> bool:
-        return self.weights is not None and self.weights.suffix.lower() == ".onnx"
+        """The weights are an ONNX model (by name or content): they run on onnxruntime."""
+        return self.weights is not None and not self.to_fetch and is_onnx_file(self.weights)
 
 
 def _registry_entry(name: str, flag: str) -> ModelChoice:
@@ -117,3 +118,16 @@ def default_model() -> ModelChoice:
             f"({BASELINE}, {fetched}{choice.weights}); {GET_DEHRNET}")
     return ModelChoice(weights=choice.weights, registry=BASELINE, config=choice.config, to_fetch=choice.to_fetch,
                        note=note)
+
+
+def is_onnx_file(path: Path) -> bool:
+    """Whether `path` holds an ONNX model: a .onnx name, or a file that starts as a serialized ModelProto does
+    (field 1, ir_version, a varint: byte 0x08), which no torch checkpoint does (zip "PK" or pickle 0x80)."""
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(1) == b"\x08"
+    except OSError:
+        return False
