@@ -32,8 +32,12 @@ def plan_video_output(out: Path, source: Source) -> Path:
     if out.suffix:
         raise DehrnetError(f"--out {out}: a video source needs a video file ({', '.join(VIDEO_OUT_SUFFIXES)}) "
                            "or a folder")
-    stem = Path(source.name).stem if source.kind == "video" else source.kind
-    return out / f"{stem}_pose.mp4"
+    return out / annotated_video_name(source.name if source.kind == "video" else source.kind)
+
+
+def annotated_video_name(name: str) -> str:
+    """The file name of a video's annotated copy in an --out folder: walk.mov -> walk_pose.mp4."""
+    return f"{Path(name).stem}_pose.mp4"
 
 
 def check_output(out: Path, source: Source) -> None:
@@ -51,11 +55,15 @@ def check_output(out: Path, source: Source) -> None:
         raise DehrnetError(f"--out {out}: is the input video itself; give another file name")
 
 
+def annotated_image_name(name: str) -> str:
+    """The file name of an image's annotated copy: its own name, or NAME.png when OpenCV cannot write
+    its format."""
+    return name if Path(name).suffix.lower() in IMAGE_OUT_SUFFIXES else Path(name).stem + ".png"
+
+
 def plan_image_output(out: Path, frame: Frame) -> Path:
     name = frame.path.name if frame.path is not None else f"frame_{frame.index:06d}.jpg"
-    if Path(name).suffix.lower() not in IMAGE_OUT_SUFFIXES:
-        name = Path(name).stem + ".png"
-    return out / name
+    return out / annotated_image_name(name)
 
 
 def check_export_paths(csv_path: Path | None, crops_dir: Path | None) -> None:

@@ -1,0 +1,207 @@
+"""The Ray engine: the corpus as a Ray Data dataset of small rows (index, source, location, rel, bytes), mapped
+by a pool of stateful actors (`PoseWorker`: detector + pose model loaded once per actor) that read every
+item themselves with dehrnet's own readers and return one small status row. Pixels never enter the
+object store; the driver only lists, plans, draws the progress bar and writes the manifest.
+
+Faults: Ray Data restarts a dead actor and retries its task (max_restarts / max_task_retries -1, its
+defaults for actor pools); an item found complete on retry is not written again (`ItemRunner`), and a
+killed writer's temp files are swept at the end (`layout.sweep_temp_files`).
+Videos go one row per video: tracking and smoothing need the frames in order, and a segment join is
+not provably equal to the single run (docs/scale.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields, replace
+from pathlib import Path
+
+from dehrnet_cli.corpus.item_job import ItemRunner, worker_name
+from dehrnet_cli.corpus.items import CorpusItem
+from dehrnet_cli.corpus.job import CorpusJob
+from dehrnet_cli.corpus.manifest import ManifestRow
+from dehrnet_cli.errors import DehrnetError
+
+RESERVED_CPUS = 0.5  # left to Ray Data's own tasks and actors: a pool holding every CPU starves them
+MAX_BLOCKS = 10_000  # beyond this many items, a task carries several
+ACTOR_INIT_DEATHS = 3  # actors that may fail to start in a row before the job fails (a bad --weights)
+_PATH_OPTIONS = ("weights", "boxes", "ann", "calib", "det_model")
+_ROW_FIELDS = [f.name for f in fields(ManifestRow)]
+
+
+def import_ray():
+    """The ray module, or a one-line error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (Ray Data ships in the ray[data] extra)
+    except ImportError:
+        raise DehrnetError("--engine ray: Ray Data is not installed; pip install 'dehrnet[ray]' "
+                           "(or 'ray[data]==2.60.*')") from None
+    return ray
+
+
+class PoseWorker:
+    """A Ray Data actor: one detector + pose model for its lifetime, `threads` torch threads; each call
+    runs a batch of rows (pyarrow) and returns their manifest rows with the item index."""
+
+    def __init__(self, job: CorpusJob, fresh_after: float | None, threads: int) -> None:
+        import torch
+
+        from dehrnet_cli.estimator import PoseEstimator
+
+        torch.set_num_threads(threads)
+        if not Path(job.out_dir).is_dir():
+            raise DehrnetError(f"--out-dir {job.out_dir}: not visible on worker {worker_name()}; on a cluster, "
+                               "give a folder every node mounts (NFS, EFS, Filestore, a FUSE bucket)")
+        self.runner = ItemRunner(job, PoseEstimator(**job.estimator_options, log=lambda line: None), fresh_after)
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        out = []
+        for row in batch.to_pylist():
+            item = CorpusItem(row["source"], row["location"], row["rel"], row["bytes"])
+            out.append({"index": row["index"], **vars(self.runner(item))})
+        return pa.Table.from_pylist(out, schema=result_schema())
+
+
+def result_schema():
+    import pyarrow as pa
+
+    types = {"people": pa.int64(), "frames": pa.int64(), "seconds": pa.float64(), "bytes": pa.int64()}
+    return pa.schema([("index", pa.int64())] + [(name, types.get(name, pa.string())) for name in _ROW_FIELDS])
+
+
+def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: float | None,
+            log: Callable[[str], None]) -> Iterator[tuple[int, ManifestRow]]:
+    """(index, row) per item of `todo` as workers finish them (any order); largest items first, so that
+    a long video does not start last. Starts a local cluster on 127.0.0.1 unless `job.address` names
+    one or Ray is already initialised in this process (then it is left running)."""
+    ray = import_ray()
+    started = _connect(ray, job.address, log)
+    try:
+        with _quiet_ray_data(ray):
+            workers, cpus, gpus, threads = _resources(ray, job, log)
+            per_task = job.items_per_task or max(1, math.ceil(len(todo) / MAX_BLOCKS))
+            ordered = sorted(todo, key=lambda entry: -(entry[1].size or 0))
+            rows = [{"index": index, "source": item.source, "location": item.location, "rel": item.rel,
+                     "bytes": item.size} for index, item in ordered]
+            dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_task))
+            results = dataset.map_batches(
+                PoseWorker, fn_constructor_kwargs={"job": _portable(job), "fresh_after": fresh_after,
+                                                   "threads": threads},
+                batch_size=1, batch_format="pyarrow", num_cpus=cpus, num_gpus=gpus or None,
+                compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1))
+            log(f"ray: {workers} workers x {cpus:g} CPU" + (f" + {gpus:g} GPU" if gpus else "") +
+                f", {threads} torch thread(s) each; {len(rows)} items in tasks of {per_task}, largest first")
+            try:
+                for result in results.iter_rows():
+                    yield result["index"], ManifestRow(**{name: result[name] for name in _ROW_FIELDS})
+            except Exception as e:
+                cause = _dehrnet_cause(e)
+                if cause is None:
+                    raise
+                raise DehrnetError(str(cause)) from None
+    finally:
+        if started:
+            ray.shutdown()
+
+
+_QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
+
+
+def start_local_cluster(num_cpus: int | None = None) -> None:
+    """Start a one-machine Ray cluster for this driver that only 127.0.0.1 reaches: no dashboard, no usage
+    reporting, every Ray process listening on the loopback interface.
+
+    Ray's own switch for that is RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (despite its name it works on Linux
+    too): with it, the node address is 127.0.0.1 and the GCS, raylet and worker gRPC servers bind there
+    (with `_node_ip_address="127.0.0.1"` alone Ray swaps in the machine's reachable address). It is set
+    for the processes Ray starts, then this process's environment is restored."""
+    ray = import_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    saved = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **_QUIET)
+    finally:
+        if saved is None:
+            os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+        else:
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = saved
+
+
+def _connect(ray, address: str | None, log: Callable[[str], None]) -> bool:
+    """Connect this driver to Ray; True when this call started it (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    if address is None:
+        log("ray: starting a local cluster (127.0.0.1 only, no dashboard, usage stats off)")
+        start_local_cluster()
+        return True
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(address=address, **_QUIET)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        raise DehrnetError(f"--address {address}: cannot connect to a Ray cluster ({e})") from None
+    return True
+
+
+def _resources(ray, job: CorpusJob, log: Callable[[str], None]) -> tuple[int, float, float, int]:
+    """(workers, CPUs per worker, GPUs per worker, torch threads per worker) on this cluster. CPUs are
+    shared out after RESERVED_CPUS, so actors get fractions on a small machine."""
+    total = ray.cluster_resources()
+    total_cpus, total_gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
+    gpus = job.gpus_per_worker
+    if gpus > total_gpus:
+        raise DehrnetError(f"--gpus-per-worker {gpus:g}: the Ray cluster has {total_gpus:g} GPUs")
+    workers = job.workers or (int(total_gpus // gpus) if gpus else max(1, int(total_cpus)))
+    cpus = math.floor(100 * max(0.1, (total_cpus - RESERVED_CPUS) / workers)) / 100
+    return workers, cpus, gpus, max(1, int(cpus))
+
+
+def _portable(job: CorpusJob) -> CorpusJob:
+    """`job` with its local file options made absolute: workers may start in another folder."""
+    options = dict(job.estimator_options)
+    for name in _PATH_OPTIONS:
+        value = options.get(name)
+        if value is not None and Path(value).exists():
+            options[name] = Path(value).resolve()
+    return replace(job, estimator_options=options, out_dir=Path(job.out_dir).resolve())
+
+
+@contextmanager
+def _quiet_ray_data(ray):
+    """Ray Data without its own progress bars and execution banners (the driver draws one bar), failing
+    fast when actors cannot start; the settings are restored afterwards."""
+    context = ray.data.DataContext.get_current()
+    settings = {"enable_progress_bars": False, "print_on_execution_start": False, "enable_auto_log_stats": False,
+                "max_consecutive_actor_init_deaths": ACTOR_INIT_DEATHS}
+    saved = {name: getattr(context, name) for name in settings}
+    logger = logging.getLogger("ray.data")
+    level = logger.level
+    for name, value in settings.items():
+        setattr(context, name, value)
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(context, name, value)
+        logger.setLevel(level)
+
+
+def _dehrnet_cause(error: BaseException) -> DehrnetError | None:
+    """The DehrnetError a worker raised (bad weights, OUT not mounted), under Ray's wrappers."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, DehrnetError) and type(cause).__module__ != "ray.exceptions":
+            return cause
+        error = cause if isinstance(cause, BaseException) else error.__cause__
+    return None
