@@ -119,20 +119,27 @@ def start_local_cluster(num_cpus: int | None = None) -> None:
     reporting, every Ray process listening on the loopback interface.
 
     Ray's own switch for that is RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (despite its name it works on Linux
-    too): with it, the node address is 127.0.0.1 and the GCS, raylet and worker gRPC servers bind there
-    (with `_node_ip_address="127.0.0.1"` alone Ray swaps in the machine's reachable address). It is set
-    for the processes Ray starts, then this process's environment is restored."""
+    too): with it, the node address is 127.0.0.1 and the GCS, raylet and worker gRPC servers bind there;
+    with `_node_ip_address="127.0.0.1"` alone, Ray swaps in the machine's reachable address and listens
+    on every interface. Ray reads the switch once, into ray_constants.ENABLE_RAY_CLUSTER, when it is
+    imported, so it is set both there (for this process: Ray 2.60 has no public setting for it) and in
+    the environment (for the processes Ray starts), and both are restored once the cluster is up."""
     ray = import_ray()
+    from ray._private import ray_constants
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    saved = os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    saved_env = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         ray.init(num_cpus=num_cpus, include_dashboard=False, **_QUIET)
     finally:
-        if saved is None:
-            os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
         else:
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = saved
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved_env
 
 
 def _connect(ray, address: str | None, log: Callable[[str], None]) -> bool:

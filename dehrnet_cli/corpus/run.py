@@ -97,7 +97,11 @@ def _run_engine(job: CorpusJob, items: list[CorpusItem], plan: Plan, fresh_after
     with _progress(job.quiet) as progress:
         task = progress.add_task("corpus", total=len(todo), ok=0, errors=summary.errors, skipped=summary.skipped,
                                  rate=0.0)
+        finished: set[int] = set()
         for index, row in engine(job, todo, fresh_after, log):
+            if index in finished:
+                continue  # a retried task reports an item again: it was done once
+            finished.add(index)
             rows[index] = row
             _count(summary, row)
             elapsed = max(time.perf_counter() - start, 1e-9)
