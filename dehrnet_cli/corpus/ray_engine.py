@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -114,26 +115,25 @@ def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: flo
 _QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
 
 
-def start_local_cluster(num_cpus: int | None = None) -> None:
-    """Start a one-machine Ray cluster for this driver that only 127.0.0.1 reaches: no dashboard, no usage
-    reporting, every Ray process listening on the loopback interface.
+@contextmanager
+def loopback_only():
+    """While in the block, Ray clusters started from this process listen on 127.0.0.1 only.
 
     Ray's own switch for that is RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (despite its name it works on Linux
     too): with it, the node address is 127.0.0.1 and the GCS, raylet and worker gRPC servers bind there;
     with `_node_ip_address="127.0.0.1"` alone, Ray swaps in the machine's reachable address and listens
     on every interface. Ray reads the switch once, into ray_constants.ENABLE_RAY_CLUSTER, when it is
     imported, so it is set both there (for this process: Ray 2.60 has no public setting for it) and in
-    the environment (for the processes Ray starts), and both are restored once the cluster is up."""
-    ray = import_ray()
+    the environment (for the processes Ray starts); both are restored after the block."""
+    import_ray()
     from ray._private import ray_constants
 
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     saved_env = os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
     saved_flag = ray_constants.ENABLE_RAY_CLUSTER
     os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **_QUIET)
+        yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_flag
         if saved_env is None:
@@ -142,8 +142,27 @@ def start_local_cluster(num_cpus: int | None = None) -> None:
             os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved_env
 
 
+def start_local_cluster(num_cpus: int | None = None) -> None:
+    """Start a one-machine Ray cluster for this driver that only 127.0.0.1 reaches (`loopback_only`), with
+    no dashboard and no usage reporting."""
+    ray = import_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    with loopback_only():
+        ray.init(num_cpus=num_cpus, include_dashboard=False, **_QUIET)
+
+
+def check_ray(job: CorpusJob) -> None:
+    """What can fail before any listing or work: Ray missing, an --address where nothing answers (Ray
+    itself would retry for minutes)."""
+    import_ray()
+    host_port = _host_port(job.address) if job.address else None
+    if host_port is not None:
+        _check_reachable(job.address, *host_port)
+
+
 def _connect(ray, address: str | None, log: Callable[[str], None]) -> bool:
-    """Connect this driver to Ray; True when this call started it (and must shut it down)."""
+    """Connect this driver to Ray; True when this call started or joined it (and must shut it down or
+    leave)."""
     if ray.is_initialized():
         return False
     if address is None:
@@ -151,11 +170,30 @@ def _connect(ray, address: str | None, log: Callable[[str], None]) -> bool:
         start_local_cluster()
         return True
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    host_port = _host_port(address)
+    loopback = host_port is not None and host_port[0] in ("127.0.0.1", "localhost", "::1")
     try:
-        ray.init(address=address, **_QUIET)
+        with loopback_only() if loopback else nullcontext():  # else Ray swaps 127.0.0.1 for the machine's IP
+            ray.init(address=address, **_QUIET)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise DehrnetError(f"--address {address}: cannot connect to a Ray cluster ({e})") from None
     return True
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of HOST:PORT or ray://HOST:PORT; None for "auto" or anything else Ray resolves itself."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str, host: str, port: int, timeout_s: float = 5.0) -> None:
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as e:
+        raise DehrnetError(f"--address {address}: nothing answers there ({e.strerror or e}); give the head "
+                           "node's HOST:PORT (ray start --head prints it) or auto on a cluster node") from None
 
 
 def _resources(ray, job: CorpusJob, log: Callable[[str], None]) -> tuple[int, float, float, int]:
@@ -172,13 +210,14 @@ def _resources(ray, job: CorpusJob, log: Callable[[str], None]) -> tuple[int, fl
 
 
 def _portable(job: CorpusJob) -> CorpusJob:
-    """`job` with its local file options made absolute: workers may start in another folder."""
+    """`job` with its local file options made absolute: workers may start in another folder (OUT is
+    already absolute: run_corpus resolved it)."""
     options = dict(job.estimator_options)
     for name in _PATH_OPTIONS:
         value = options.get(name)
         if value is not None and Path(value).exists():
             options[name] = Path(value).resolve()
-    return replace(job, estimator_options=options, out_dir=Path(job.out_dir).resolve())
+    return replace(job, estimator_options=options)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dehrnet_cli.corpus.items import CorpusItem, is_uri, list_corpus
@@ -56,7 +56,12 @@ class CorpusSummary:
 def run_corpus(job: CorpusJob, log: Callable[[str], None] = note) -> CorpusSummary:
     """Run `job`; `log` receives one-line notes (what is skipped, the engine, the totals, errors).
     Ctrl-C writes the manifest of what finished, then re-raises KeyboardInterrupt."""
+    if job.engine == "ray":
+        from dehrnet_cli.corpus.ray_engine import check_ray
+
+        check_ray(job)
     out_dir = _checked_out_dir(job)
+    job = replace(job, out_dir=out_dir)
     items = list_corpus(job.corpus, exclude=out_dir)
     manifest_path = out_dir / MANIFEST_NAME
     previous = read_manifest(manifest_path)
@@ -75,29 +80,32 @@ def run_corpus(job: CorpusJob, log: Callable[[str], None] = note) -> CorpusSumma
         _count(summary, row)
     fresh_after = _filesystem_now(out_dir) if job.overwrite else None
     start = time.perf_counter()
+    finished: set[int] = set()
     try:
-        _run_engine(job, items, plan, fresh_after, rows, summary, start, log)
+        _run_engine(job, items, plan, fresh_after, rows, finished, summary, start, log)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
     finally:
         summary.seconds = time.perf_counter() - start
         sweep_temp_files(plan.outputs[index] for index in plan.todo)
-        ordered = (rows.get(index) or previous.get(item.source) for index, item in enumerate(items))
-        summary.manifest = write_manifest(manifest_path, (row for row in ordered if row is not None))
-        _log_summary(summary, len(plan.todo), log)
+        if finished or _new_errors(plan) or summary.interrupted:  # an engine that failed to start: left as it was
+            ordered = (rows.get(index) or previous.get(item.source) for index, item in enumerate(items))
+            summary.manifest = write_manifest(manifest_path, (row for row in ordered if row is not None))
+            _log_summary(summary, len(plan.todo), log)
     return summary
 
 
 def _run_engine(job: CorpusJob, items: list[CorpusItem], plan: Plan, fresh_after: float | None,
-                rows: dict[int, ManifestRow], summary: CorpusSummary, start: float,
+                rows: dict[int, ManifestRow], finished: set[int], summary: CorpusSummary, start: float,
                 log: Callable[[str], None]) -> None:
+    """Run the plan's items on the job's engine; each item's row goes into `rows` and its index into
+    `finished` as it comes back."""
     engine = _engine(job.engine)
     todo = [(index, items[index]) for index in plan.todo]
     with _progress(job.quiet) as progress:
         task = progress.add_task("corpus", total=len(todo), ok=0, errors=summary.errors, skipped=summary.skipped,
                                  rate=0.0)
-        finished: set[int] = set()
         for index, row in engine(job, todo, fresh_after, log):
             if index in finished:
                 continue  # a retried task reports an item again: it was done once
