@@ -77,6 +77,25 @@ def test_ray_engine_writes_what_the_local_engine_and_single_item_predict_write(
     assert not temp_leftovers(distributed)
 
 
+@pytest.mark.parametrize("flags, needles", [
+    (["--model", "nosuchmodel", "--untrained"], ["--model 'nosuchmodel'"]),  # raised in the actors
+    (["--weights", "missing.pt"], ["--weights missing.pt", "no such file"]),  # found before Ray starts work
+    (["--weights", "CHECKPOINT", "--gpus-per-worker", "1"], ["--gpus-per-worker 1", "0 GPUs"]),
+])
+def test_bad_model_flags_fail_in_one_line_without_a_manifest(ray_session, tmp_path: Path, checkpoint: Path,
+                                                              flags: list[str], needles: list[str]) -> None:
+    from corpus_synth import MODEL_FLAGS, dehrnet
+
+    corpus = build_corpus(tmp_path / "corpus")
+    flags = [str(checkpoint) if flag == "CHECKPOINT" else flag for flag in flags]
+    result = dehrnet("predict", corpus, *flags, *MODEL_FLAGS, "--out-dir", tmp_path / "out", "--engine", "ray")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dehrnet: error: ")]
+    assert len(errors) == 1 and "Traceback" not in errors[0], result.stderr
+    assert all(needle in errors[0] for needle in needles), errors[0]
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()  # no item ran
+
+
 def _pids_reading(path: Path) -> list[int]:
     """Processes (not this one) with `path` open: a worker decoding that video."""
     target, pids = str(path.resolve()), []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -86,12 +87,13 @@ def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: flo
     started = _connect(ray, job.address, log)
     try:
         with _quiet_ray_data(ray):
-            workers, cpus, gpus, threads = _resources(ray, job, log)
             per_task = job.items_per_task or max(1, math.ceil(len(todo) / MAX_BLOCKS))
+            tasks = math.ceil(len(todo) / per_task)
+            workers, cpus, gpus, threads = _resources(ray, job, tasks)
             ordered = sorted(todo, key=lambda entry: -(entry[1].size or 0))
             rows = [{"index": index, "source": item.source, "location": item.location, "rel": item.rel,
                      "bytes": item.size} for index, item in ordered]
-            dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_task))
+            dataset = ray.data.from_items(rows, override_num_blocks=tasks)
             results = dataset.map_batches(
                 PoseWorker, fn_constructor_kwargs={"job": _portable(job), "fresh_after": fresh_after,
                                                    "threads": threads},
@@ -103,10 +105,10 @@ def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: flo
                 for result in results.iter_rows():
                     yield result["index"], ManifestRow(**{name: result[name] for name in _ROW_FIELDS})
             except Exception as e:
-                cause = _dehrnet_cause(e)
-                if cause is None:
+                message = _worker_error(e)
+                if message is None:
                     raise
-                raise DehrnetError(str(cause)) from None
+                raise DehrnetError(message) from None
     finally:
         if started:
             ray.shutdown()
@@ -153,11 +155,17 @@ def start_local_cluster(num_cpus: int | None = None) -> None:
 
 def check_ray(job: CorpusJob) -> None:
     """What can fail before any listing or work: Ray missing, an --address where nothing answers (Ray
-    itself would retry for minutes)."""
+    itself would retry for minutes), a model file that is not there (the workers would find out only
+    after Ray's start-up)."""
     import_ray()
     host_port = _host_port(job.address) if job.address else None
     if host_port is not None:
         _check_reachable(job.address, *host_port)
+    for name in ("weights", "boxes", "ann", "calib"):
+        value = job.estimator_options.get(name)
+        if value is not None and not Path(value).exists():
+            raise DehrnetError(f"--{name} {value}: no such file (with --engine ray it must be readable here and on "
+                               "every worker, at the same path)")
 
 
 def _connect(ray, address: str | None, log: Callable[[str], None]) -> bool:
@@ -196,17 +204,18 @@ def _check_reachable(address: str, host: str, port: int, timeout_s: float = 5.0)
                            "node's HOST:PORT (ray start --head prints it) or auto on a cluster node") from None
 
 
-def _resources(ray, job: CorpusJob, log: Callable[[str], None]) -> tuple[int, float, float, int]:
-    """(workers, CPUs per worker, GPUs per worker, torch threads per worker) on this cluster. CPUs are
-    shared out after RESERVED_CPUS, so actors get fractions on a small machine."""
+def _resources(ray, job: CorpusJob, tasks: int) -> tuple[int, float, float, int]:
+    """(workers, CPUs per worker, GPUs per worker, torch threads per worker) on this cluster, for `tasks`
+    tasks (no more workers than tasks). CPUs are shared out after RESERVED_CPUS, so actors get fractions
+    on a small machine."""
     total = ray.cluster_resources()
     total_cpus, total_gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
     gpus = job.gpus_per_worker
     if gpus > total_gpus:
         raise DehrnetError(f"--gpus-per-worker {gpus:g}: the Ray cluster has {total_gpus:g} GPUs")
-    workers = job.workers or (int(total_gpus // gpus) if gpus else max(1, int(total_cpus)))
+    workers = min(tasks, job.workers or (int(total_gpus // gpus) if gpus else max(1, int(total_cpus))))
     cpus = math.floor(100 * max(0.1, (total_cpus - RESERVED_CPUS) / workers)) / 100
-    return workers, cpus, gpus, max(1, int(cpus))
+    return workers, cpus, gpus, max(1, round(cpus))
 
 
 def _portable(job: CorpusJob) -> CorpusJob:
@@ -241,13 +250,19 @@ def _quiet_ray_data(ray):
         logger.setLevel(level)
 
 
-def _dehrnet_cause(error: BaseException) -> DehrnetError | None:
-    """The DehrnetError a worker raised (bad weights, OUT not mounted), under Ray's wrappers."""
+def _worker_error(error: BaseException) -> str | None:
+    """The one-line message of the DehrnetError a worker raised (a bad --model, OUT not mounted) under
+    Ray's wrappers; None when the failure was not one. An actor whose constructor failed reaches the
+    driver as an ActorDiedError that keeps only the text of the worker's traceback, so the message is
+    read from its last `DehrnetError: ...` line."""
     seen = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         cause = getattr(error, "cause", None)
         if isinstance(cause, DehrnetError) and type(cause).__module__ != "ray.exceptions":
-            return cause
+            return str(cause)
+        lines = re.findall(r"DehrnetError: (.+)", str(error))
+        if lines:
+            return lines[-1].strip()
         error = cause if isinstance(cause, BaseException) else error.__cause__
     return None
