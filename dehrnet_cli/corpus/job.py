@@ -22,7 +22,7 @@ class CorpusJob:
     every worker builds its own estimator from; engine: "local" (this process) or "ray"; address: a
     running Ray cluster ("auto", HOST:PORT), None to start a local one; workers: Ray pose workers
     (None: one per CPU, or per gpus_per_worker GPUs); items_per_task: items a Ray task carries (None:
-    one, or enough to keep the dataset under 10,000 blocks). The rest are `dehrnet predict`'s own."""
+    about 20 tasks per worker, 1 to 32 items each). The rest are `dehrnet predict`'s own."""
 
     corpus: str
     out_dir: Path

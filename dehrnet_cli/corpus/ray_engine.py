@@ -29,7 +29,8 @@ from dehrnet_cli.corpus.manifest import ManifestRow
 from dehrnet_cli.errors import DehrnetError
 
 RESERVED_CPUS = 0.5  # left to Ray Data's own tasks and actors: a pool holding every CPU starves them
-MAX_BLOCKS = 10_000  # beyond this many items, a task carries several
+TASKS_PER_WORKER = 20  # tasks are sized so that each worker gets about this many: balance and progress steps
+MAX_ITEMS_PER_TASK = 32  # what a killed worker's task redoes at most; ~12 ms of Ray overhead per task here
 ACTOR_INIT_DEATHS = 3  # actors that may fail to start in a row before the job fails (a bad --weights)
 _PATH_OPTIONS = ("weights", "boxes", "ann", "calib", "det_model")
 _ROW_FIELDS = [f.name for f in fields(ManifestRow)]
@@ -87,13 +88,11 @@ def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: flo
     started = _connect(ray, job.address, log)
     try:
         with _quiet_ray_data(ray):
-            per_task = job.items_per_task or max(1, math.ceil(len(todo) / MAX_BLOCKS))
-            tasks = math.ceil(len(todo) / per_task)
-            workers, cpus, gpus, threads = _resources(ray, job, tasks)
+            workers, per_task, cpus, gpus, threads = _pool(ray, job, len(todo))
             ordered = sorted(todo, key=lambda entry: -(entry[1].size or 0))
             rows = [{"index": index, "source": item.source, "location": item.location, "rel": item.rel,
                      "bytes": item.size} for index, item in ordered]
-            dataset = ray.data.from_items(rows, override_num_blocks=tasks)
+            dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_task))
             results = dataset.map_batches(
                 PoseWorker, fn_constructor_kwargs={"job": _portable(job), "fresh_after": fresh_after,
                                                    "threads": threads},
@@ -204,18 +203,21 @@ def _check_reachable(address: str, host: str, port: int, timeout_s: float = 5.0)
                            "node's HOST:PORT (ray start --head prints it) or auto on a cluster node") from None
 
 
-def _resources(ray, job: CorpusJob, tasks: int) -> tuple[int, float, float, int]:
-    """(workers, CPUs per worker, GPUs per worker, torch threads per worker) on this cluster, for `tasks`
-    tasks (no more workers than tasks). CPUs are shared out after RESERVED_CPUS, so actors get fractions
-    on a small machine."""
+def _pool(ray, job: CorpusJob, items: int) -> tuple[int, int, float, float, int]:
+    """(workers, items per task, CPUs per worker, GPUs per worker, torch threads per worker) for `items`
+    items on this cluster: about TASKS_PER_WORKER tasks per worker, no more workers than tasks, the
+    CPUs shared out after RESERVED_CPUS (fractions on a small machine) and one torch thread per whole CPU
+    (fp32 sums depend on the thread count in their last bits: a worker equals a single run with as many)."""
     total = ray.cluster_resources()
     total_cpus, total_gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
     gpus = job.gpus_per_worker
     if gpus > total_gpus:
         raise DehrnetError(f"--gpus-per-worker {gpus:g}: the Ray cluster has {total_gpus:g} GPUs")
-    workers = min(tasks, job.workers or (int(total_gpus // gpus) if gpus else max(1, int(total_cpus))))
+    workers = job.workers or (int(total_gpus // gpus) if gpus else max(1, int(total_cpus)))
+    per_task = job.items_per_task or min(MAX_ITEMS_PER_TASK, max(1, math.ceil(items / (TASKS_PER_WORKER * workers))))
+    workers = min(workers, math.ceil(items / per_task))  # an actor without a task would only load a model
     cpus = math.floor(100 * max(0.1, (total_cpus - RESERVED_CPUS) / workers)) / 100
-    return workers, cpus, gpus, max(1, round(cpus))
+    return workers, per_task, cpus, gpus, max(1, math.floor(cpus))
 
 
 def _portable(job: CorpusJob) -> CorpusJob:
