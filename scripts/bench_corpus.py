@@ -72,7 +72,7 @@ def main() -> None:
         print(f"{args.images} images 640x480, {args.model} --untrained --detector none --precision fp32, "
               f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average "
               f"{os.getloadavg()[0]:.1f} at start\n")
-        print("| engine | 1 image (s) | %d images (s) | per item (s) | items/s |" % args.images)
+        print(f"| engine | 1 image (s) | {args.images} images (s) | per item (s) | items/s |")
         print("|---|---:|---:|---:|---:|")
         for name, flags in configs:
             fixed = min(run(one, root / "out1", args.model, flags) for _ in range(args.repeat))
