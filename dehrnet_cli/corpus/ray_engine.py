@@ -31,9 +31,10 @@ from dehrnet_cli.errors import DehrnetError
 RESERVED_CPUS = 0.5  # left to Ray Data's own tasks and actors: a pool holding every CPU starves them
 TASKS_PER_WORKER = 20  # tasks are sized so that each worker gets about this many: balance and progress steps
 MAX_ITEMS_PER_TASK = 32  # what a killed worker's task redoes at most; ~12 ms of Ray overhead per task here
-ACTOR_INIT_DEATHS = 3  # actors that may fail to start in a row before the job fails (a bad --weights)
+ACTOR_INIT_DEATHS = 3  # actors that may fail to start in a row before the job fails (a bad --model)
 _PATH_OPTIONS = ("weights", "boxes", "ann", "calib", "det_model")
 _ROW_FIELDS = [f.name for f in fields(ManifestRow)]
+_QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}  # workers log to Ray's files, not here
 
 
 def import_ray():
@@ -111,9 +112,6 @@ def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: flo
     finally:
         if started:
             ray.shutdown()
-
-
-_QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
 
 
 @contextmanager
