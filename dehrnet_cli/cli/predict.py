@@ -83,6 +83,19 @@ def predict_command(
     csv_path: Path = typer.Option(None, "--csv", help="Keypoints as CSV: frame, time, track_id, person, keypoint, x, "
                                   "y, score."),
     save_crops: Path = typer.Option(None, "--save-crops", help="Folder for per-person crop images."),
+    out_dir: Path = typer.Option(None, "--out-dir", help="Corpus mode: SOURCE is a corpus (folder tree, glob, .txt "
+                                 "list, s3:// or gs:// URI); one COCO JSON per item under OUT at its relative path, "
+                                 "a manifest, resumable (docs/scale.md)."),
+    engine: str = typer.Option("local", "--engine", help="Corpus mode: local (this process) or ray (Ray Data)."),
+    address: str = typer.Option(None, "--address", help="--engine ray: auto or HOST:PORT of a running cluster "
+                                "(default: start a local one on 127.0.0.1)."),
+    workers: int = typer.Option(None, "--workers", help="--engine ray: pose workers (default: one per CPU, or per "
+                                "--gpus-per-worker GPUs)."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", help="--engine ray: GPUs per worker (0.5: two "
+                                          "per GPU)."),
+    save_media: bool = typer.Option(False, "--save-media", help="Corpus mode: also write annotated images/videos."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Corpus mode: redo every item (default: skip finished "
+                                   "ones)."),
 ) -> None:
     """Detect people, estimate their poses, write annotated media and COCO JSON.
 
@@ -93,6 +106,7 @@ def predict_command(
       dehrnet predict photo.jpg --model dehrnet_w32_384x288 --untrained --detector none --out out/
       dehrnet predict walk.mp4 --weights best.pt --track --smooth --csv walk.csv --out walk_pose.mp4
       dehrnet predict 0 --weights best.pt --track --det-every 5 --show
+      dehrnet predict clips/ --weights best.pt --out-dir poses/ --engine ray --workers 8
     """
     # everything up to the PoseEstimator runs without torch, ultralytics or onnxruntime: bad input fails in
     # well under a second (tests/test_cli_defaults.py checks sys.modules)
@@ -102,11 +116,40 @@ def predict_command(
     from dehrnet_cli.video.settings import detector_conf, video_settings
     from dehrnet_cli.weights.model_choice import choose_model
 
+    video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
+    estimator_options = dict(  # PoseEstimator's keywords, the same for one source and for a corpus
+        weights=weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
+        precision=precision, calib=calib, input_size=parse_size(input_size), detector=detector,
+        det_model=det_model, conf=detector_conf(video, detector, conf, boxes is not None), iou=iou,
+        max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
+        kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+    if out_dir is not None:  # corpus mode (issue 15): every item as `predict ITEM --json`, on this process or Ray
+        from dehrnet_cli.corpus import CorpusJob, run_corpus
+
+        single = [flag for flag, value in (("--out", out), ("--json", json_path), ("--save-results", save_results),
+                                           ("--csv", csv_path), ("--save-crops", save_crops), ("--show", show))
+                  if value]
+        if single:
+            raise DehrnetError(f"{single[0]}: not with --out-dir (corpus mode writes OUT/<item>.json per item; "
+                               "--save-media adds the annotated media)")
+        if threads and engine == "local":  # Ray workers get one torch thread per CPU they are given
+            estimator_options["threads"] = threads
+        summary = run_corpus(CorpusJob(
+            source, out_dir, estimator_options, engine=engine, address=address, workers=workers,
+            gpus_per_worker=gpus_per_worker, save_media=save_media, overwrite=overwrite, quiet=quiet, exif=exif,
+            kpt_thr=kpt_thr, draw_boxes=draw_boxes, banner=UNTRAINED_BANNER if untrained else None, video=video),
+            log=note_printer(quiet))
+        if summary.manifest is not None:
+            console.print(f"wrote {summary.manifest}")
+        return
+    for flag, value in (("--engine", engine != "local"), ("--address", address), ("--workers", workers),
+                        ("--gpus-per-worker", gpus_per_worker), ("--save-media", save_media),
+                        ("--overwrite", overwrite)):
+        if value:
+            raise DehrnetError(f"{flag}: only in corpus mode (give --out-dir OUT)")
     if out is None and json_path is None and save_results is None and csv_path is None and save_crops is None \
             and not show:
         raise DehrnetError("nothing to write: give --out, --json, --save-results, --csv, --save-crops or --show")
-    video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
-    conf = detector_conf(video, detector, conf, boxes is not None)
     read = (("--boxes", boxes), ("--ann", ann), ("--weights", weights), ("--calib", calib))
     job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
                      banner=UNTRAINED_BANNER if untrained else None, video=video, csv_path=csv_path,
@@ -119,13 +162,8 @@ def predict_command(
         from dehrnet_cli.estimator import PoseEstimator
         from dehrnet_cli.pose.backends import default_threads
 
-        estimator = PoseEstimator(
-            weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
-            precision=precision, calib=calib, log=note_printer(quiet), input_size=parse_size(input_size),
-            detector=detector, det_model=det_model, conf=conf, iou=iou,
-            max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, expected_frames=frames.num_frames,
-            threads=threads or default_threads())
+        estimator = PoseEstimator(**estimator_options, log=note_printer(quiet), expected_frames=frames.num_frames,
+                                  threads=threads or default_threads())
     except BaseException:
         frames.close()
         raise

@@ -45,8 +45,12 @@ def plan_video_output(out: Path, source: Source) -> Path:
     if out.suffix:
         raise DehrnetError(f"--out {out}: a video source needs a video file ({', '.join(VIDEO_OUT_SUFFIXES)}) "
                            "or a folder")
-    stem = Path(source.name).stem if source.kind == "video" else source.kind
-    return out / f"{stem}_pose.mp4"
+    return out / annotated_video_name(source.name if source.kind == "video" else source.kind)
+
+
+def annotated_video_name(name: str) -> str:
+    """The file name of a video's annotated copy in an --out folder: walk.mov -> walk_pose.mp4."""
+    return f"{Path(name).stem}_pose.mp4"
 
 
 def writes_one_image(out: Path, source: Source) -> bool:
@@ -55,10 +59,15 @@ def writes_one_image(out: Path, source: Source) -> bool:
         and not out.is_dir()
 
 
+def annotated_image_name(name: str) -> str:
+    """The file name of an image's annotated copy: its own name, or NAME.png when OpenCV cannot write its format."""
+    return name if Path(name).suffix.lower() in IMAGE_OUT_SUFFIXES else Path(name).stem + ".png"
+
+
 def _annotated_name(source: ImageSource, index: int) -> Path:
-    """The relative name of image `index`'s annotated copy: its own, as .png when OpenCV cannot write its format."""
+    """The relative name of image `index`'s annotated copy (`annotated_image_name`, in its source folder)."""
     name = Path(source.names[index])
-    return name if name.suffix.lower() in IMAGE_OUT_SUFFIXES else name.with_suffix(".png")
+    return name.with_name(annotated_image_name(name.name))
 
 
 def plan_image_output(out: Path, source: ImageSource, frame: Frame) -> Path:

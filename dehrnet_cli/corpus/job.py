@@ -1,0 +1,57 @@
+"""What a corpus job is: the corpus, OUT, the engine and its resources, and the per-item predict settings
+(the same as `dehrnet predict ITEM`), checked once before any work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dehrnet_cli.errors import DehrnetError
+
+if TYPE_CHECKING:  # the video stage imports torch; a job is described without it
+    from dehrnet_cli.video.stage import VideoSettings
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class CorpusJob:
+    """corpus: a folder, glob, .txt list, image, video or pyarrow.fs URI (corpus.items); out_dir: OUT;
+    estimator_options: PoseEstimator's keyword arguments (weights, model, detector, precision...), which
+    every worker builds its own estimator from; engine: "local" (this process) or "ray"; address: a
+    running Ray cluster ("auto", HOST:PORT), None to start a local one; workers: Ray pose workers
+    (None: one per CPU, or per gpus_per_worker GPUs); items_per_task: items a Ray task carries (None:
+    about 20 tasks per worker, 1 to 32 items each). The rest are `dehrnet predict`'s own."""
+
+    corpus: str
+    out_dir: Path
+    estimator_options: dict[str, Any] = field(default_factory=dict)
+    engine: str = "local"
+    address: str | None = None
+    workers: int | None = None
+    gpus_per_worker: float = 0.0
+    items_per_task: int | None = None
+    save_media: bool = False
+    overwrite: bool = False
+    quiet: bool = False
+    exif: bool = False
+    kpt_thr: float = 0.3
+    draw_boxes: bool = False
+    banner: str | None = None
+    video: VideoSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise DehrnetError(f"--engine {self.engine!r}: use one of {', '.join(ENGINES)}")
+        if self.engine == "local":
+            for flag, value in (("--address", self.address), ("--workers", self.workers),
+                                ("--gpus-per-worker", self.gpus_per_worker or None)):
+                if value is not None:
+                    raise DehrnetError(f"{flag}: only with --engine ray (the local engine is this one process)")
+        if self.workers is not None and self.workers < 1:
+            raise DehrnetError(f"--workers {self.workers}: must be at least 1")
+        if self.gpus_per_worker < 0:
+            raise DehrnetError(f"--gpus-per-worker {self.gpus_per_worker}: must be 0 (CPU) or more")
+        if self.items_per_task is not None and self.items_per_task < 1:
+            raise DehrnetError(f"items_per_task {self.items_per_task}: must be at least 1")
