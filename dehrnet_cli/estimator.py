@@ -111,7 +111,8 @@ class PoseEstimator:
             if wanted not in ("auto", backend.precision):
                 raise DehrnetError(f"{choice.weights}: this ONNX model computes in {backend.precision}, not {wanted}; "
                                    "export one with dehrnet export (--int8 or --half), or pass the checkpoint")
-            log(f"onnx precision {backend.precision} on {backend.device} (the ONNX model's own)")
+            log(f"onnx precision {backend.precision} on {backend.device}: {choice.weights.name} is an ONNX model, "
+                "run by onnxruntime in its own precision")
             if backend.precision == "int8":
                 require_guard("int8", "cpu", log)
             return backend

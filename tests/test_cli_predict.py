@@ -489,7 +489,7 @@ def test_onnx_files_need_no_backend_flag_and_untrained_exports_show_the_banner(t
         result = predict(images_dir, "--weights", path, "--detector", "none", "--json", tmp_path / "r.json",
                          "--out", tmp_path / path.stem)
         assert result.exit_code == 0, result.output
-        assert "(onnx fp32 on cpu)" in result.stderr and "running it with onnxruntime" in result.stderr
+        assert "(onnx fp32 on cpu)" in result.stderr and f"{path.name} is an ONNX model" in result.stderr
         assert ("UNTRAINED WEIGHTS" in result.stderr) == is_untrained, result.stderr
     with_banner, without = (cv2.imread(str(tmp_path / stem / "000001.png")) for stem in ("untrained", "trained"))
     assert (with_banner[:10] != without[:10]).any()  # the banner is drawn across the top of the image
