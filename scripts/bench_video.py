@@ -42,9 +42,9 @@ from dehrnet_cli.postprocess.oks import oks_sigmas
 from dehrnet_cli.stage_data import Detections
 from dehrnet_cli.video.box_tracker import BoxTracker
 from dehrnet_cli.video.oks_tracker import OksTracker
+from dehrnet_cli.video.settings import VideoSettings
 from dehrnet_cli.video.smoothing import OneEuroFilter, OneEuroSettings, PoseSmoother
 from dehrnet_cli.video.stage import VideoStage
-from dehrnet_cli.video.settings import VideoSettings
 from models import COCO17  # noqa: E402
 
 
