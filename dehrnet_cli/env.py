@@ -4,6 +4,8 @@ DEHRNET_OFFLINE: never touch the network (downloads fail fast and say what to pl
 YOLO_OFFLINE: ultralytics' own switch; the YOLO detector honours it too.
 DEHRNET_HOME: the weights cache is $DEHRNET_HOME/weights (see weights.cache.weights_dir).
 DEHRNET_DEBUG: internal errors print their traceback.
+DEHRNET_TENSORRT: ONNX models on CUDA try onnxruntime's TensorRT provider first (engines cached in
+<weights>/tensorrt); off by default until measured faster than the CUDA provider (docs/gpu.md).
 """
 
 from __future__ import annotations
@@ -31,3 +33,8 @@ def debug() -> bool:
 def home() -> str | None:
     """$DEHRNET_HOME, or None when unset or empty."""
     return os.environ.get("DEHRNET_HOME") or None
+
+
+def tensorrt() -> bool:
+    """DEHRNET_TENSORRT is set: prefer onnxruntime's TensorRT provider on CUDA."""
+    return flag("DEHRNET_TENSORRT")

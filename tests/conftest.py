@@ -9,7 +9,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# the sample data beside the checkout, or where DEHRNET_TEST_DATA says (scripts/gpu_check.sh: carried in .gpu/data)
+SHARED_DATA = Path(os.environ.get("DEHRNET_TEST_DATA") or REPO.parent / "shared" / "data")
 COCO_SAMPLE = SHARED_DATA / "coco_sample"
 MPII_SAMPLE = SHARED_DATA / "mpii_sample"
 
@@ -82,3 +83,7 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# gpu-marked tests (tests/test_gpu_*.py): `pytestmark = GPU`; scripts/gpu_check.sh runs them with -m gpu
+GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -128,7 +128,7 @@ class OnnxBackend:
         want_cuda = device in ("auto", None) or device.startswith("cuda")
         self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
         self.providers = self.session.get_providers()
-        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.device = "cuda" if self.providers[0] in ("TensorrtExecutionProvider", "CUDAExecutionProvider") else "cpu"
         if device.startswith("cuda") and self.device != "cuda":
             raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
         self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))
