@@ -63,8 +63,8 @@ QUICK = BenchSettings(batches=(4,), pipeline_batch=4, frames=8, warmup=1, repeat
 
 # --gpu: issue 19's GPU targets; each value can still be overridden by its flag
 GPU_SECTION = BenchSettings(backends=("torch",), precisions=("fp32", "fp16"), flips=(True,), people=(1, 5),
-                            sizes=((1920, 1080),), sweep=False, pipeline_batch=32, device="cuda", detector=False,
-                            peer=False, gpu=True)
+                            sizes=((1920, 1080),), sweep=False, pipeline_batch=32, repeats=3, device="cuda",
+                            detector=False, peer=False, gpu=True)
 
 
 def check_settings(settings: BenchSettings) -> None:
