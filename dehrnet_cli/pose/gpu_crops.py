@@ -5,25 +5,54 @@ Shape letters: N crops, h x w the crop (network input), H x W the frame. Works o
 CUDA it replaces the per-crop cv2.warpAffine of `geometry.warp_crops`, which at thousands of crops per
 second becomes the CPU's bottleneck.
 
-Parity with cv2.warpAffine(INTER_LINEAR, constant 0 border): OpenCV computes each source position in fixed
-point and rounds it to 1/32 pixel (INTER_BITS = 5, half up), interpolates with exact weights of that grid
-and rounds the result to uint8 (half up). Here the positions are rounded to 1/32 pixel the same way and the
-interpolated values rounded to whole numbers, so crops agree with OpenCV's to within the rounding of its
-two-part fixed-point position arithmetic: measured on a test frame, 99.90 % of crop values equal, 99.998 %
-within one level, at most 5 levels apart at sharp edges (tests/test_pose_gpu_crops.py).
+Parity with cv2.warpAffine(INTER_LINEAR, constant 0 border), whose arithmetic changed between versions (a
+probe of the installed cv2 picks the convention, `opencv_warp_convention`): OpenCV 4 computes each source
+position in fixed point, rounds it to 1/32 pixel (INTER_BITS = 5), interpolates with exact weights of that
+grid and rounds to uint8 half up; OpenCV 5 interpolates at the exact position and rounds half to even. Here
+positions are rounded the same way (or not), interpolation is exact in float32 (see `frame_to_planes`) and
+values are rounded as that cv2 rounds. Measured on a test frame (tests/test_pose_gpu_crops.py): against
+OpenCV 4.14, 99.90 % of crop values equal, 99.998 % within one level, at most 5 levels apart at sharp edges
+(its two-part fixed-point position arithmetic); against OpenCV 5.0, 99.99 % equal, at most 1 level apart.
 `grid_sample`'s zero padding treats taps outside the frame as OpenCV's constant 0 border does: a crop edge
 that cuts the frame border blends towards black, and crop pixels wholly outside are 0.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from dehrnet_cli.pose.geometry import get_affine_transform
 
-SUBPIXEL_STEPS = 32  # OpenCV's INTER_TAB_SIZE: source positions are rounded to 1/32 pixel
+SUBPIXEL_STEPS = 32  # OpenCV 4's INTER_TAB_SIZE: source positions are rounded to 1/32 pixel
+
+
+@dataclass(frozen=True)
+class WarpConvention:
+    """How the installed cv2.warpAffine rounds: source positions to 1/`subpixel_steps` pixel (None: exact
+    positions), and interpolated values half to even (else half up)."""
+
+    subpixel_steps: int | None
+    half_to_even: bool
+
+
+@functools.cache
+def opencv_warp_convention() -> WarpConvention:
+    """Probe the installed cv2 once: a step edge shifted by 1/64 pixel tells whether positions are rounded
+    to 1/32 (OpenCV 4: a 255 edge reads 8, else about 4), a half-pixel shift between 2 and 3 whether 2.5
+    rounds to 2 (half to even) or 3."""
+    edge = np.zeros((1, 8), np.uint8)
+    edge[:, 4:] = 255
+    shifted = cv2.warpAffine(edge, np.float64([[1, 0, -1 / 64], [0, 1, 0]]), (8, 1), flags=cv2.INTER_LINEAR)
+    steps = SUBPIXEL_STEPS if shifted[0, 3] >= 6 else None  # x=3 samples 3 + 1/64: 8 (rounded to 3 + 1/32) or 4
+    pair = np.array([[2, 3, 3, 3]], np.uint8)
+    half = cv2.warpAffine(pair, np.float64([[1, 0, -0.5], [0, 1, 0]]), (4, 1), flags=cv2.INTER_LINEAR)
+    return WarpConvention(steps, bool(half[0, 0] == 2))
 
 
 def crop_matrices(centers: np.ndarray, scales: np.ndarray, input_size: tuple[int, int],
@@ -49,11 +78,13 @@ def _grid_thetas(matrices: np.ndarray, input_size: tuple[int, int]) -> np.ndarra
 def sampling_grid(matrices: np.ndarray, input_size: tuple[int, int], frame_hw: tuple[int, int],
                   device: torch.device | str) -> torch.Tensor:
     """(N, h, w, 2) float32 grid_sample grid (x, y normalised with align_corners=False) of the crops of
-    `matrices` (N, 2, 3) in a frame of frame_hw (H, W), source positions rounded to 1/32 pixel as OpenCV does."""
+    `matrices` (N, 2, 3) in a frame of frame_hw (H, W), source positions rounded as the installed cv2 does."""
     w, h = input_size
     theta = torch.from_numpy(_grid_thetas(np.asarray(matrices, np.float64), input_size)).to(device, torch.float32)
     grid = F.affine_grid(theta, [len(matrices), 1, h, w], align_corners=False)  # frame pixels
-    grid = torch.floor(grid * SUBPIXEL_STEPS + 0.5) / SUBPIXEL_STEPS
+    steps = opencv_warp_convention().subpixel_steps
+    if steps is not None:
+        grid = torch.floor(grid * steps + 0.5) / steps
     size = torch.tensor([frame_hw[1], frame_hw[0]], dtype=torch.float32, device=grid.device)
     return (2 * grid + 1) / size - 1
 
@@ -76,7 +107,7 @@ def _power_of_two(size: int) -> int:
 def warp_crops_torch(planes: torch.Tensor, matrices: np.ndarray, input_size: tuple[int, int]) -> torch.Tensor:
     """(N, 3, h, w) float32 crops, whole numbers 0..255, of a frame's (1, 3, H, W) float32 planes (best from
     `frame_to_planes`, whose power-of-two size makes the interpolation exact): one
-    affine_grid + grid_sample for all N crops (bilinear, zero border), rounded half up as cv2 rounds to uint8.
+    affine_grid + grid_sample for all N crops (bilinear, zero border), rounded to whole numbers as cv2 rounds.
     The channel order is the planes' (RGB from `frame_to_planes`)."""
     w, h = input_size
     num = len(matrices)
@@ -86,7 +117,8 @@ def warp_crops_torch(planes: torch.Tensor, matrices: np.ndarray, input_size: tup
     # one batch-1 call over a (1, N*h, w) grid reads the frame once, with no N-fold expanded copy of it
     values = F.grid_sample(planes, grid.reshape(1, num * h, w, 2), mode="bilinear", padding_mode="zeros",
                            align_corners=False)
-    return torch.floor(values + 0.5).reshape(3, num, h, w).transpose(0, 1)
+    rounded = torch.round(values) if opencv_warp_convention().half_to_even else torch.floor(values + 0.5)
+    return rounded.reshape(3, num, h, w).transpose(0, 1)
 
 
 def normalize_crops_torch(crops_rgb: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...],
