@@ -18,7 +18,7 @@ from dehrnet_cli.detect.base import Detector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import BACKENDS, Backend, OnnxBackend, resolve_device
+from dehrnet_cli.pose.backends import BACKENDS, Backend, OnnxBackend, TorchBackend, resolve_device
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
 from dehrnet_cli.sinks.coco import ImageIds
@@ -38,7 +38,8 @@ class PoseEstimator:
     tests). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
     precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
     `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
-    `log` receives one-line notes (which precision runs and why); default: stderr.
+    `log` receives one-line notes (which precision runs and why); default: stderr. compile: torch.compile the
+    torch backend's network at fixed batch sizes (CUDA graphs on CUDA).
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class PoseEstimator:
         batch: int = 32,
         kpt_score_thr: float = 0.2,
         oks_thr: float | None = 0.9,
+        compile: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -81,6 +83,8 @@ class PoseEstimator:
         log = log or (lambda line: print(line, file=sys.stderr))
         self.backend = self._backend(weights, model, untrained, backend, device, half, precision,
                                      None if calib is None else Path(calib), input_size, log)
+        if compile and isinstance(self.backend, TorchBackend):  # fixed batch sizes, CUDA graphs on CUDA
+            self.backend.compile()
         settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
                                    oks_thr=oks_thr)
         self.topdown = TopDownEstimator(self.backend, settings)

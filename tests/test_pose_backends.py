@@ -69,3 +69,17 @@ def test_onnx_providers_put_tensorrt_first_only_when_asked_and_present(tmp_path,
     assert first[1]["trt_engine_cache_enable"] and first[1]["trt_engine_cache_path"] == str(tmp_path)
     monkeypatch.setattr(onnx_session.torch.cuda, "is_available", lambda: False)
     assert onnx_session.onnx_providers("cuda", every, True, tmp_path) == ["CPUExecutionProvider"]
+
+
+def test_pose_estimator_compile_makes_the_backend_pad_to_static_sizes() -> None:
+    """compile=True (predict --compile) compiles the torch backend (lazily: nothing compiles until a forward)."""
+    from typer.testing import CliRunner
+
+    from dehrnet_cli.cli.app import app
+    from dehrnet_cli.estimator import PoseEstimator
+
+    est = PoseEstimator(model=TINY, untrained=True, device="cpu", precision="fp32", detector="none", compile=True,
+                        log=lambda _: None)
+    assert est.backend.compiled and not PoseEstimator(model=TINY, untrained=True, device="cpu", precision="fp32",
+                                                      detector="none", log=lambda _: None).backend.compiled
+    assert "--compile" in CliRunner().invoke(app, ["predict", "--help"]).output

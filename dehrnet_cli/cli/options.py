@@ -50,3 +50,6 @@ BatchOpt = Annotated[int, typer.Option("--batch", help="Crops per forward pass (
 FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="Flip test (official protocol: on).")]
 
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]
+
+CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the pose network at fixed batch sizes (CUDA "
+                                          "graphs on CUDA); each new size compiles first, for a minute or more.")]

@@ -11,6 +11,7 @@ from dehrnet_cli.cli.options import (
     BackendOpt,
     BatchOpt,
     CalibOpt,
+    CompileOpt,
     DecoderOpt,
     DeviceOpt,
     FlipOpt,
@@ -49,6 +50,7 @@ def predict_command(
     precision: PrecisionOpt = "auto",
     calib: CalibOpt = None,
     batch: BatchOpt = 32,
+    compile_net: CompileOpt = False,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     kpt_thr: float = typer.Option(0.3, "--kpt-thr", help="Hide keypoints below this score; JSON v=2 above, 1 below."),
@@ -103,7 +105,7 @@ def predict_command(
             precision=precision, calib=calib, log=note_printer(quiet), input_size=parse_size(input_size),
             detector=detector, det_model=det_model, conf=conf, iou=iou,
             max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+            kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, compile=compile_net)
     except BaseException:
         frames.close()
         raise
