@@ -63,6 +63,9 @@ def test_device_path_gives_the_host_paths_poses(backend: TorchBackend, flip: boo
     scales = np.array([[96 / 200, 128 / 200], [48 / 200, 64 / 200]], np.float32)
     for a, b in zip(host.keypoints_at(frames[0], centers, scales), device.keypoints_at(frames[0], centers, scales)):
         np.testing.assert_array_equal(a, b)
+    for topdown in (host, device):  # no crops at all
+        shapes = [a.shape for a in topdown.keypoints_at(frames[0], centers[:0], scales[:0])]
+        assert shapes == [(0, 17, 2), (0, 17, 2), (0, 17)]
 
 
 def test_auto_picks_the_device_path_only_for_torch_on_cuda(backend: TorchBackend) -> None:

@@ -13,6 +13,7 @@ each frame once and warps, runs, flip-merges and decodes on the network's device
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from dehrnet_cli.postprocess.nms import oks_nms
 from dehrnet_cli.postprocess.oks import oks_sigmas
 from dehrnet_cli.postprocess.rescore import box_areas, rescore
 from dehrnet_cli.stage_data import Detections, Poses
+
+if TYPE_CHECKING:
+    from dehrnet_cli.pose.device_stage import DeviceKeypoints
 
 CROPS_ON = ("auto", "host", "device")  # where crops are warped, run and decoded
 
@@ -53,7 +57,7 @@ class TopDownEstimator:
         self.sigmas = oks_sigmas(self.spec)
         self.device_path = self._device_path(settings.crops_on)
 
-    def _device_path(self, crops_on: str):
+    def _device_path(self, crops_on: str) -> DeviceKeypoints | None:
         """The device path (`device_stage.DeviceKeypoints`) when `crops_on` asks for it, else None."""
         if crops_on not in CROPS_ON:
             raise DehrnetError(f"crops_on {crops_on!r}: use one of {', '.join(CROPS_ON)}")
@@ -87,9 +91,9 @@ class TopDownEstimator:
         (n_i, 2) and scales (n_i, 2), in order: on the device path, or cv2 crops + `heatmaps` + numpy decode."""
         if self.device_path is not None:
             return self.device_path(images, centers, scales)
-        crops = [warp_crops(image, c, s, self.config.input_size) for image, c, s in zip(images, centers, scales)
-                 if len(c)]
-        return self.codec.decode(self.heatmaps(np.concatenate(crops)))
+        w, h = self.config.input_size
+        crops = [warp_crops(image, c, s, (w, h)) for image, c, s in zip(images, centers, scales) if len(c)]
+        return self.codec.decode(self.heatmaps(np.concatenate(crops) if crops else np.zeros((0, h, w, 3), np.uint8)))
 
     def estimate(self, images: list[np.ndarray], detections: list[Detections]) -> list[Poses]:
         """Poses of every frame: images (H, W, 3) uint8 BGR and their person boxes (image pixels)."""
