@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-all demo lint bench guard clean
+.PHONY: install test test-all demo lint bench guard gpu-wheels gpu-check clean
 
 install: $(STAMP)
 
@@ -35,6 +35,15 @@ bench: install
 # the accuracy guard of the bf16/int8 (fp16 on CUDA) paths: trains its synthetic model once (~12 min on 2 cores)
 guard: install
 	$(BIN)/dehrnet guard
+
+# what the GPU machine lacks (wheels for Python 3.12, the sample data, the guard's trained model) into the ignored
+# .gpu/ (48 MiB), which a device call carries; docs/gpu.md
+gpu-wheels:
+	PYTHON=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) bash scripts/gpu_wheels.sh
+
+# issue 19's proof on a CUDA machine, with its own python3 (no venv): under 8 minutes; without CUDA it says so
+gpu-check:
+	bash scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

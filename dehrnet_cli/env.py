@@ -6,6 +6,8 @@ DEHRNET_HOME: the weights cache is $DEHRNET_HOME/weights (see weights.cache.weig
 DEHRNET_DEBUG: internal errors print their traceback.
 OMP_WAIT_POLICY: OpenMP's idle threads spin (ACTIVE) or sleep (PASSIVE); the CLI makes PASSIVE the default
 (`prefer_passive_openmp`), see docs/reliability.md "Threads".
+DEHRNET_TENSORRT: ONNX models on CUDA try onnxruntime's TensorRT provider first (engines cached in
+<weights>/tensorrt); off by default until measured faster than the CUDA provider (docs/gpu.md).
 """
 
 from __future__ import annotations
@@ -41,3 +43,8 @@ def prefer_passive_openmp() -> None:
 def home() -> str | None:
     """$DEHRNET_HOME, or None when unset or empty."""
     return os.environ.get("DEHRNET_HOME") or None
+
+
+def tensorrt() -> bool:
+    """DEHRNET_TENSORRT is set: prefer onnxruntime's TensorRT provider on CUDA."""
+    return flag("DEHRNET_TENSORRT")

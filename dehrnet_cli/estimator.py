@@ -19,7 +19,7 @@ from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import Backend, OnnxBackend, resolve_device, set_cpu_threads
+from dehrnet_cli.pose.backends import Backend, OnnxBackend, TorchBackend, resolve_device, set_cpu_threads
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.precision.auto_path import BACKENDS
 from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
@@ -45,7 +45,8 @@ class PoseEstimator:
     precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
     `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
     `log` receives one-line notes (which precision runs and why); default: stderr. threads: CPU threads of
-    torch, onnxruntime and OpenCV, set process-wide (None: leave the process's settings as they are).
+    torch, onnxruntime and OpenCV, set process-wide (None: leave the process's settings as they are). compile:
+    torch.compile the torch backend's network at fixed batch sizes (CUDA graphs on CUDA).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class PoseEstimator:
         oks_thr: float | None = TopDownSettings.oks_thr,
         expected_frames: int | None = None,
         threads: int | None = None,
+        compile: bool = False,
     ) -> None:
         if backend not in BACKENDS:
             raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
@@ -93,6 +95,8 @@ class PoseEstimator:
         crops = None if expected_frames is None else expected_frames * (2 if flip else 1)
         self.backend = self._backend(choice, backend, device, half, precision, None if calib is None else Path(calib),
                                      input_size, crops, log)
+        if compile and isinstance(self.backend, TorchBackend):  # fixed batch sizes, CUDA graphs on CUDA
+            self.backend.compile()
         settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
                                    oks_thr=oks_thr)
         self.untrained = untrained or getattr(self.backend, "untrained", False)  # an ONNX file may say so

@@ -13,7 +13,8 @@ import dehrnet_cli.estimator as estimator_module
 import dehrnet_cli.weights.pose_model as pose_model_module
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# the sample data beside the checkout, or where DEHRNET_TEST_DATA says (scripts/gpu_check.sh: carried in .gpu/data)
+SHARED_DATA = Path(os.environ.get("DEHRNET_TEST_DATA") or REPO.parent / "shared" / "data")
 COCO_SAMPLE = SHARED_DATA / "coco_sample"
 MPII_SAMPLE = SHARED_DATA / "mpii_sample"
 
@@ -130,3 +131,5 @@ def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(pose_model_module, "load_pose_model", recorded_load)
     monkeypatch.setattr(estimator_module, "make_detector", recorded_make)
     return calls
+# gpu-marked tests (tests/test_gpu_*.py): `pytestmark = GPU`; scripts/gpu_check.sh runs them with -m gpu
+GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

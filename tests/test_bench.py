@@ -202,12 +202,28 @@ def test_precision_ratios_from_measurements():
     assert not any(r.name.startswith(("bf16", "int8")) for r in compute_ratios(rows, device="cuda"))
 
 
+def _network(model: str, seconds: float, compiled: bool = False) -> Measurement:
+    config = {"model": model, "backend": "torch", "precision": "fp16", "batch": 64, "flip": False, "device": "cuda",
+              **({"compile": True} if compiled else {})}
+    return Measurement("gpu_pose", config, 256, 256, [seconds])
+
+
 def test_gpu_ratios_only_on_cuda():
-    rows = [_pose("dehrnet_w32_384x288", "torch", False, 0.01, batch=64)]
-    rows[0].config["precision"] = "fp16"
+    """Issue 19's targets from the GPU section's rows: eager and compiled rows kept apart."""
+    rows = [_pose("dehrnet_w32_384x288", "torch", False, 0.01, batch=64),
+            _network("hrnet_w32_384x288", 0.08), _network("dehrnet_w32_384x288", 0.096),
+            _network("hrnet_w32_384x288", 0.05, compiled=True), _network("dehrnet_w32_384x288", 0.06, compiled=True),
+            Measurement(PIPELINE, {"size": "1920x1080", "people": 5, "model": "dehrnet_w32_384x288", "backend": "torch",
+                                   "precision": "fp16", "batch": 32, "flip": True}, 256, 1280, [2.0])]
     ratios = {r.name: r for r in compute_ratios(rows, device="cuda")}
-    assert ratios["gpu_pose_crops_per_s"].value == pytest.approx(6400) and ratios["gpu_pose_crops_per_s"].met
+    assert ratios["gpu_hrnet_crops_per_s"].value == pytest.approx(3200) and ratios["gpu_hrnet_crops_per_s"].met is False
+    assert ratios["gpu_hrnet_crops_per_s_compiled"].value == pytest.approx(5120)
+    assert ratios["gpu_hrnet_crops_per_s_compiled"].met is True
+    assert ratios["gpu_dehrnet_overhead"].value == pytest.approx(1.2) and ratios["gpu_dehrnet_overhead"].met is False
+    assert ratios["gpu_dehrnet_overhead_compiled"].value == pytest.approx(1.2)
+    assert ratios["gpu_pipeline_fps"].value == pytest.approx(128) and ratios["gpu_pipeline_fps"].met is False
     assert "onnx_cpu_speedup" not in ratios
+    assert not any(r.name.startswith("gpu_") for r in compute_ratios(rows, device="cpu"))
 
 
 # ------------------------------------------------------------------------------------- timing
@@ -350,6 +366,28 @@ def test_bench_runs_end_to_end_and_writes_every_stage(tmp_path, one_torch_thread
     assert report["command"] and report["date"]
     markdown = out_md.read_text()
     assert markdown.startswith("# Benchmarks") and "| pipeline |" in markdown and report["command"] in markdown
+
+
+def test_gpu_section_runs_on_the_cpu_too(tmp_path, one_torch_thread):
+    """`--gpu` with the device forced to the CPU: the device-path rows (gpu_crop, gpu_decode, the device
+    path's pose row) and the network rows, no detector or peer, its own Markdown section title."""
+    out_json, out_md = tmp_path / "gpu.json", tmp_path / "gpu.md"
+    args = ["bench", "--gpu", "--device", "cpu", "--model", TINY, "--precision", "fp32", "--size", "64x48",
+            "--frames", "2", "--people", "1", "--batch", "2", "--pipeline-batch", "2", "--repeats", "1", "--warmup",
+            "0", "--no-pipeline", "--quiet", "--json", str(out_json), "--markdown", str(out_md)]
+    result = CliRunner().invoke(_bench_app(), args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out_json.read_text())
+    stages = {r["stage"] for r in report["measurements"]}
+    assert {"gpu_pose", "gpu_crop", "gpu_decode", "pose", "crop", "video_decode"} <= stages
+    assert not stages & {"detector", PEER, PIPELINE}
+    network = next(r for r in report["measurements"] if r["stage"] == "gpu_pose")
+    assert network["config"]["batch"] == 2 and network["crops_per_rep"] == 256
+    assert network["extra"]["achieved_flops_per_s"] > 0
+    assert next(r for r in report["measurements"] if r["stage"] == "pose")["config"]["path"] == "device"
+    assert "(GPU section)" in out_md.read_text()
+    result = CliRunner().invoke(_bench_app(), ["bench", "--gpu", "--quick"])
+    assert result.exit_code == 2 and "two presets" in result.output
 
 
 @pytest.mark.slow

@@ -50,7 +50,7 @@ class PipelineMeasurements:
             estimator.topdown = TopDownEstimator(estimator.backend, estimator.topdown.settings)
         estimator.detector = FixedBoxesDetector(self.boxes(size, people))
         if kind == "torch":
-            tune_torch(estimator.backend, s.compile)
+            tune_torch(estimator.backend, s.compile and not s.gpu)  # the GPU section compiles its gpu_pose rows only
         return estimator
 
     def _run_pipeline(self, estimator: Any, size: tuple[int, int], frames: int,

@@ -80,8 +80,9 @@ def stage_rows(report: BenchReport) -> list[list[str]]:
     rows = []
     for m in sorted(report.measurements, key=lambda m: _ORDER.get(m.stage, 99)):
         crops = m.crops_per_s
-        main = crops if m.stage == "pose" else m.fps
-        rows.append([m.stage, describe(m.config), "-" if m.stage == "pose" else _rate(m.fps), _rate(crops),
+        per_crop = m.stage in ("pose", "gpu_pose")
+        main = crops if per_crop else m.fps
+        rows.append([m.stage, describe(m.config), "-" if per_crop else _rate(m.fps), _rate(crops),
                      _iqr(main), _range(main)])
     return rows
 
@@ -90,7 +91,8 @@ def flops_rows(report: BenchReport) -> list[list[str]]:
     """[configuration, forward crops/s, GFLOP per forward crop, achieved, nominal peak, % of peak] per pose row
     (int8 rows in integer ops/s: the same multiply-adds, counted 2 ops each)."""
     rows = []
-    for m in (m for m in report.measurements if m.stage == "pose"):
+    counted = [m for m in report.measurements if "flops_per_forward_crop" in m.extra]  # pose and gpu_pose rows
+    for m in counted:
         extra, forwards = m.extra, m.crops_per_s.median * (2 if m.config["flip"] else 1)
         fraction, unit = extra.get("fraction_of_peak"), "OP/s" if m.config["precision"] == "int8" else "FLOP/s"
         rows.append([describe(m.config), number(forwards), f"{extra['flops_per_forward_crop'] / 1e9:.1f}",
@@ -142,7 +144,7 @@ _TABLES = (
 
 def _footer(report: BenchReport) -> list[str]:
     lines = []
-    bases = {m.extra.get("peak_basis") for m in report.measurements if m.stage == "pose"} - {None}
+    bases = {m.extra.get("peak_basis") for m in report.measurements if m.stage in ("pose", "gpu_pose")} - {None}
     lines += [f"Peak FLOP/s: {basis}." for basis in sorted(bases)]
     if report.rss:
         lines.append(f"Peak RSS: {report.rss['peak_n_bytes'] / 2**20:.0f} MiB at {report.rss['frames_n']} frames, "
@@ -191,7 +193,9 @@ def section_title(report: BenchReport) -> str:
     """What a section is keyed by: the device and the mode (a re-run on the same machine replaces it)."""
     m = report.machine
     device = m["gpu"] or f"{m['cpu']}, {m['cpu_cores']} cores"
-    return f"{device} ({'full sweep' if report.settings.get('sweep') else 'ratios only'})"
+    mode = "GPU section" if report.settings.get("gpu") else "full sweep" if report.settings.get("sweep") else \
+        "ratios only"
+    return f"{device} ({mode})"
 
 
 def update_markdown(text: str, title: str, section: str) -> str:

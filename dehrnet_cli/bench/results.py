@@ -211,13 +211,27 @@ def compute_ratios(measurements: Sequence[Measurement], rss: dict[str, Any] | No
     return ratios
 
 
+def _network_row(measurements: Sequence[Measurement], model: str, compiled: bool) -> Measurement | None:
+    """The GPU section's fp16 batch-64 row of `model`, eager or compiled."""
+    return next((m for m in measurements if m.matches("gpu_pose", model=model, precision="fp16", batch=64)
+                 and bool(m.config.get("compile")) == compiled), None)
+
+
 def _gpu_targets(measurements: Sequence[Measurement]) -> list[Ratio]:
-    """The issue's absolute GPU targets (H100): crops/s of the pose stage, frames/s of 1080p video."""
+    """Issue 19's GPU targets (H100-class), from the GPU section's rows: HRNet-W32 384x288 fp16 batch 64 crops/s
+    (the network alone, eager and compiled), DE-HRNet's time per crop against HRNet's there, and 1080p video
+    frames/s with 5 people and the flip test."""
     out = []
-    pose = find(measurements, "pose", model="dehrnet_w32_384x288", precision="fp16", batch=64, flip=False)
-    if pose is not None:
-        out.append(Ratio("gpu_pose_crops_per_s", "pose crops/s, fp16 batch 64 (H100 target)",
-                         pose.crops_per_s.median, 4000.0, True, f"dehrnet_w32_384x288 {pose.config['backend']}"))
+    for compiled, suffix, label in ((False, "", ""), (True, "_compiled", ", compiled")):
+        hr = _network_row(measurements, "hrnet_w32_384x288", compiled)
+        de = _network_row(measurements, "dehrnet_w32_384x288", compiled)
+        if hr is not None:
+            out.append(Ratio(f"gpu_hrnet_crops_per_s{suffix}", f"HRNet-W32 fp16 batch 64{label}: crops/s (H100 target)",
+                             hr.crops_per_s.median, 4000.0, True, f"the network alone on {hr.config['device']}"))
+        if hr is not None and de is not None:
+            out.append(Ratio(f"gpu_dehrnet_overhead{suffix}", f"DE-HRNet / HRNet time per crop, fp16 batch 64{label}",
+                             _time_ratio(de, hr), 1.15, False,
+                             f"{de.crops_per_s.median:.4g} vs {hr.crops_per_s.median:.4g} crops/s"))
     pipe = find(measurements, PIPELINE, size="1920x1080", people=5, flip=True)
     if pipe is not None:
         out.append(Ratio("gpu_pipeline_fps", "1080p, 5 people, flip: pipeline frames/s (H100 target)",

@@ -57,10 +57,16 @@ class BenchSettings:
     default_path: bool = True  # with `pipeline`: DEFAULT_PATH_PIPELINE on torch, onnx and the default path
     seed: int = 0
     compile: bool = False  # torch.compile the pose net (torch backend)
+    gpu: bool = False  # only the GPU section (bench.gpu): device-path rows, network rows, the pipeline
     ort_threads: int | None = None  # onnxruntime intra-op threads (None: its default)
     torch_threads: int | None = None  # torch intra-op threads (None: its default, the physical cores)
 
 QUICK = BenchSettings(batches=(4,), pipeline_batch=4, frames=8, warmup=1, repeats=3, sweep=False)
+
+# --gpu: issue 19's GPU targets; each value can still be overridden by its flag
+GPU_SECTION = BenchSettings(backends=("torch",), precisions=("fp32", "fp16"), flips=(True,), people=(1, 5),
+                            sizes=((1920, 1080),), sweep=False, pipeline_batch=32, repeats=3, device="cuda",
+                            detector=False, peer=False, gpu=True)
 
 
 def check_settings(settings: BenchSettings) -> None:
@@ -92,9 +98,12 @@ def check_settings(settings: BenchSettings) -> None:
         raise DehrnetError("--size: give video sizes of at least 16x16 pixels, e.g. 1280x720")
 
 
-def make_settings(quick: bool = False, **overrides: Any) -> BenchSettings:
-    """The full (default) or `--quick` preset with `overrides` applied (None values ignored)."""
-    return replace(QUICK if quick else BenchSettings(), **{k: v for k, v in overrides.items() if v is not None})
+def make_settings(quick: bool = False, gpu: bool = False, **overrides: Any) -> BenchSettings:
+    """The full (default), `--quick` or `--gpu` preset with `overrides` applied (None values ignored)."""
+    if quick and gpu:
+        raise DehrnetError("--quick and --gpu are two presets: give one (and narrow the other with its flags)")
+    preset = QUICK if quick else GPU_SECTION if gpu else BenchSettings()
+    return replace(preset, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def size_name(size: tuple[int, int]) -> str:
@@ -102,8 +111,6 @@ def size_name(size: tuple[int, int]) -> str:
 
 
 def tune_torch(backend: Any, compile_net: bool) -> None:
-    """Apply the bench's torch flags to a TorchBackend in place: torch.compile."""
-    import torch
-
+    """Apply the bench's torch flags to a TorchBackend in place: torch.compile at fixed batch sizes."""
     if compile_net:
-        backend.model = torch.compile(backend.model)
+        backend.compile()

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from dehrnet_cli.bench.gpu import GpuMeasurements
 from dehrnet_cli.bench.machine import cpu_peak_flops, gpu_peak_flops
 from dehrnet_cli.bench.pipeline import PipelineMeasurements
 from dehrnet_cli.bench.results import PEER, Measurement
@@ -51,7 +52,7 @@ from dehrnet_cli.stage_data import Frame
 DETECTOR_YAML, PEER_YAML = "yolo26n.yaml", "yolo11n-pose.yaml"  # the default detector; the peer of issue 7
 
 
-class Bench(PipelineMeasurements):
+class Bench(PipelineMeasurements, GpuMeasurements):
     """One benchmark run on `settings.device`; `run()` measures everything. Files (synthetic videos, ONNX
     exports, outputs) go to `workdir`; `log` receives one line per finished measurement."""
 
@@ -349,6 +350,8 @@ class Bench(PipelineMeasurements):
         """(every measurement, the memory check of the first pipeline configuration or None). The pipeline
         runs right after the pose stage, so that the two see the same machine load as far as possible."""
         s = self.s
+        if s.gpu:
+            return self.run_gpu()
         pipeline_sizes = s.sizes if s.sweep else s.sizes[:1]
         pipeline_people = s.people if s.sweep else s.people[:1]
         for size in s.sizes:

@@ -38,6 +38,9 @@ def split_precisions(values: list[str] | None) -> tuple[str, ...] | None:
 def bench_command(
     quick: bool = typer.Option(False, "--quick", help="A subset that takes under 3 minutes on a 2-core CPU: "
                                "batch 4, 8 frames, 3 repetitions, only what the target ratios need."),
+    gpu: bool = typer.Option(False, "--gpu", help="Only the GPU section (CUDA): the network alone at batch 1, 8, "
+                             "32, 64 in fp32 and fp16 (+ compiled with --compile), crops and decoding on the GPU, "
+                             "the 1080p pipeline with 1 and 5 people, flip on (docs/gpu.md)."),
     models: list[str] = typer.Option(None, "--model", "-m", help="Architecture to time (repeatable); default "
                                      "dehrnet_w32_384x288 and hrnet_w32_384x288."),
     backends: list[str] = typer.Option(None, "--backend", help="torch and/or onnx (repeatable)."),
@@ -89,6 +92,7 @@ def bench_command(
       dehrnet bench --device cuda --precision fp16 --batch 64 --json bench.json
       dehrnet bench --quick --precision bf16,int8 --model dehrnet_w32_384x288
       dehrnet bench --quick --json bench.json --markdown docs/benchmarks.md
+      dehrnet bench --gpu --compile --json gpu.json --markdown gpu.md
     """
     from dehrnet_cli.bench.report import print_report, write_json, write_markdown
     from dehrnet_cli.bench.run import run_bench
@@ -97,7 +101,7 @@ def bench_command(
     if flip is not None and flip not in FLIP_CHOICES:
         raise DehrnetError(f"--flip {flip!r}: use both, on or off")
     settings = make_settings(
-        quick, models=_given(models), backends=_given(backends), precisions=split_precisions(precisions),
+        quick, gpu, models=_given(models), backends=_given(backends), precisions=split_precisions(precisions),
         batches=_given(batches), flips=FLIP_CHOICES.get(flip), people=_given(people),
         sizes=_given([parse_video_size(s) for s in sizes or ()]), sweep=sweep, pipeline_batch=pipeline_batch,
         frames=frames, repeats=repeats, warmup=warmup, device=device, detector=detector, peer=peer,

@@ -64,3 +64,6 @@ ThreadsOpt = Annotated[int, typer.Option("--threads", callback=in_range(1), help
                                          "and OpenCV (default: $OMP_NUM_THREADS, else the cores this process may "
                                          "use).")]
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]
+
+CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the pose network at fixed batch sizes (CUDA "
+                                          "graphs on CUDA); each new size compiles first, for a minute or more.")]

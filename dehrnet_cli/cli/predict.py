@@ -12,6 +12,7 @@ from dehrnet_cli.cli.options import (
     BackendOpt,
     BatchOpt,
     CalibOpt,
+    CompileOpt,
     DecoderOpt,
     DeviceOpt,
     FlipOpt,
@@ -57,6 +58,7 @@ def predict_command(
     calib: CalibOpt = None,
     batch: BatchOpt = 32,
     threads: ThreadsOpt = None,
+    compile_net: CompileOpt = False,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     kpt_thr: float = typer.Option(0.3, "--kpt-thr", callback=in_range(0, 1),
@@ -163,7 +165,7 @@ def predict_command(
         from dehrnet_cli.pose.backends import default_threads
 
         estimator = PoseEstimator(**estimator_options, log=note_printer(quiet), expected_frames=frames.num_frames,
-                                  threads=threads or default_threads())
+                                  threads=threads or default_threads(), compile=compile_net)
     except BaseException:
         frames.close()
         raise

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
 from models import PoseHRNet, PoseNetConfig
+
+if TYPE_CHECKING:
+    import torch
 
 BACKENDS = ("torch", "onnx")
 
@@ -75,6 +78,12 @@ def resolve_device(device: str | int | None) -> str:
     return device
 
 
+def static_batch(num: int) -> int:
+    """The fixed forward size a compiled network runs `num` crops at: the next power of two, so that a few
+    shapes (1, 2, 4, ... 64 for batch 32 with the flip test) cover every batch and nothing recompiles."""
+    return 1 << max(0, num - 1).bit_length()
+
+
 class Backend(Protocol):
     name: str
     config: PoseNetConfig
@@ -113,14 +122,35 @@ class TorchBackend:
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._torch = torch
+        self.compiled = self._cuda_graphs = False
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.forward(self._torch.from_numpy(batch)).cpu().numpy()
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Normalised crops (N, 3, h, w), any float dtype and device -> heatmaps (N, K, h/4, w/4) float32 on
+        this backend's device. Compiled, each forward runs at a fixed size (`static_batch`), zero-padded."""
         torch = self._torch
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device, self.dtype, non_blocking=True)
+            x = batch.to(self.device, self.dtype, non_blocking=True)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            return self.model(x).float().cpu().numpy()
+            num = len(x)
+            size = static_batch(num) if self.compiled else num
+            if size != num:
+                x = torch.cat([x, x.new_zeros((size - num, *x.shape[1:]))])
+            if self._cuda_graphs:  # the graph's output memory is reused by the next replay: copy it out
+                torch.compiler.cudagraph_mark_step_begin()
+                return self.model(x)[:num].to(torch.float32, copy=True)
+            return self.model(x)[:num].float()
+
+    def compile(self) -> None:
+        """torch.compile the network for fixed-size batches (`static_batch`), with CUDA graphs on CUDA
+        (mode "reduce-overhead"); the first forward of each size compiles (slow), later ones replay."""
+        self.model = self._torch.compile(self.model, dynamic=False,
+                                         mode="reduce-overhead" if self.device.startswith("cuda") else None)
+        self.compiled = True
+        self._cuda_graphs = self.device.startswith("cuda")
 
 
 class OnnxBackend:
@@ -142,7 +172,7 @@ class OnnxBackend:
         want_cuda = device == "auto" or device.startswith("cuda")
         self.session = ort_session(Path(path), "cuda" if want_cuda else "cpu")
         self.providers = self.session.get_providers()
-        self.device = "cuda" if self.providers[0] == "CUDAExecutionProvider" else "cpu"
+        self.device = "cuda" if self.providers[0] in ("TensorrtExecutionProvider", "CUDAExecutionProvider") else "cpu"
         if device.startswith("cuda") and self.device != "cuda":
             raise DehrnetError(f"--device {device}: onnxruntime has no working CUDA provider here; use --device cpu")
         self.config = PoseNetConfig.from_dict(read_onnx_config(path, self.session))

@@ -24,22 +24,41 @@ def set_ort_threads(threads: int | None) -> None:
     _intra_op_threads = threads
 
 
+def onnx_providers(device: str, available: list[str], tensorrt: bool, engine_cache: Path) -> list:
+    """onnxruntime's providers, first choice first: on CUDA (when torch sees a GPU and the CUDA provider is
+    there) TensorRT first if `tensorrt` and its provider is there, its engines cached in `engine_cache` (the
+    first session of a model and input shape builds one, for minutes; later ones load it), then CUDA; CPU last."""
+    providers: list = ["CPUExecutionProvider"]
+    # onnxruntime-gpu lists CUDA even without a GPU and logs library errors when it fails: ask torch first
+    if not (device.startswith("cuda") and torch.cuda.is_available() and "CUDAExecutionProvider" in available):
+        return providers
+    providers.insert(0, "CUDAExecutionProvider")
+    if tensorrt and "TensorrtExecutionProvider" in available:
+        providers.insert(0, ("TensorrtExecutionProvider", {
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engine_cache),
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(engine_cache)}))
+    return providers
+
+
 def ort_session(path: Path, device: str = "cpu"):
-    """An onnxruntime session on CUDA when asked for and available, else CPU, with ORT's CUDA-missing
-    noise silenced on CPU machines; `set_ort_threads` threads that wait asleep instead of spinning (spinning
-    takes the cores from other work and measured no faster beside it: docs/reliability.md, "Threads")."""
+    """An onnxruntime session on CUDA when asked for and available (TensorRT first with DEHRNET_TENSORRT set,
+    engines cached in <weights>/tensorrt), else CPU, with ORT's CUDA-missing noise silenced on CPU machines;
+    `set_ort_threads` threads that wait asleep instead of spinning (spinning takes the cores from other work and
+    measured no faster beside it: docs/reliability.md, "Threads")."""
     import onnxruntime as ort
+
+    from dehrnet_cli.env import tensorrt
+    from dehrnet_cli.weights.cache import weights_dir
 
     ort.set_default_logger_severity(3)
     options = ort.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if _intra_op_threads is not None:
         options.intra_op_num_threads = _intra_op_threads
-    providers = ["CPUExecutionProvider"]
-    # onnxruntime-gpu lists CUDA even without a GPU and logs library errors when it fails: ask torch first
-    if device.startswith("cuda") and torch.cuda.is_available() \
-            and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
+    engine_cache = weights_dir() / "tensorrt"
+    providers = onnx_providers(device, ort.get_available_providers(), tensorrt(), engine_cache)
+    if not isinstance(providers[0], str):
+        engine_cache.mkdir(parents=True, exist_ok=True)
     try:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types

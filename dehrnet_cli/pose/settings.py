@@ -16,3 +16,4 @@ class TopDownSettings:
     batch: int = 32  # crops per forward pass (before flipping)
     kpt_score_thr: float = 0.2  # rescoring: keypoints above this count (official in_vis_thre)
     oks_thr: float | None = 0.9  # OKS-NMS threshold per frame (official oks_thre); None turns it off
+    crops_on: str = "auto"  # where crops are warped, run and decoded: auto, host or device (pose.topdown)

@@ -4,13 +4,20 @@ With default settings this is the official HRNet test-time protocol (shared/REFE
 `_xywh2cs` + `get_affine_transform` + bilinear warpAffine, RGB ImageNet normalisation, flip test with
 the one-pixel shift, argmax + quarter offset, rescoring and OKS-NMS. All crops of all given frames go
 through the network together, in batches of `batch` crops (2 x batch with the flip test).
+
+Where the crops are made (`crops_on`): "host" warps them with cv2 and decodes with numpy; "device" uploads
+each frame once and warps, runs, flip-merges and decodes on the network's device (`pose.device_stage`);
+"auto" (default) takes the device path for a torch backend on CUDA, the host path everywhere else.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from dehrnet_cli.pose.backends import Backend, normalize_crops
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.pose.backends import Backend, TorchBackend, normalize_crops
 from dehrnet_cli.pose.codec import HeatmapCodec
 from dehrnet_cli.pose.flip import fuse_flip_test
 from dehrnet_cli.pose.geometry import center_scale_from_xyxy, heatmap_to_image, warp_crops
@@ -19,6 +26,11 @@ from dehrnet_cli.postprocess.nms import oks_nms
 from dehrnet_cli.postprocess.oks import oks_sigmas
 from dehrnet_cli.postprocess.rescore import box_areas, rescore
 from dehrnet_cli.stage_data import Detections, Poses
+
+if TYPE_CHECKING:
+    from dehrnet_cli.pose.device_stage import DeviceKeypoints
+
+CROPS_ON = ("auto", "host", "device")  # where crops are warped, run and decoded
 
 
 class TopDownEstimator:
@@ -33,6 +45,20 @@ class TopDownEstimator:
         self.codec = HeatmapCodec(cfg.input_size, cfg.heatmap_size, cfg.sigma, settings.decoder)
         self.flip_index = self.spec.flip_index()
         self.sigmas = oks_sigmas(self.spec)
+        self.device_path = self._device_path(settings.crops_on)
+
+    def _device_path(self, crops_on: str) -> DeviceKeypoints | None:
+        """The device path (`device_stage.DeviceKeypoints`) when `crops_on` asks for it, else None."""
+        if crops_on not in CROPS_ON:
+            raise DehrnetError(f"crops_on {crops_on!r}: use one of {', '.join(CROPS_ON)}")
+        is_torch = isinstance(self.backend, TorchBackend)
+        if crops_on == "device" and not is_torch:
+            raise DehrnetError(f"crops on the device need the torch backend, not {self.backend.name}")
+        if crops_on == "host" or not is_torch or (crops_on == "auto" and not self.backend.device.startswith("cuda")):
+            return None
+        from dehrnet_cli.pose.device_stage import DeviceKeypoints
+
+        return DeviceKeypoints(self.backend, self.codec, self.flip_index, self.settings.flip, self.settings.batch)
 
     def heatmaps(self, crops_bgr: np.ndarray) -> np.ndarray:
         """(N, h, w, 3) uint8 BGR crops -> (N, K, H, W) float32 heatmaps, flip-tested if enabled."""
@@ -49,24 +75,31 @@ class TopDownEstimator:
         hm_w, hm_h = cfg.heatmap_size
         return np.concatenate(out) if out else np.zeros((0, self.spec.num_keypoints, hm_h, hm_w), np.float32)
 
+    def _coords(self, images: list[np.ndarray], centers: list[np.ndarray], scales: list[np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(coords_hm (N, K, 2) heatmap pixels, maxvals (N, K)) of the crops of every image at its centers
+        (n_i, 2) and scales (n_i, 2), in order: on the device path, or cv2 crops + `heatmaps` + numpy decode."""
+        if self.device_path is not None:
+            return self.device_path(images, centers, scales)
+        w, h = self.config.input_size
+        crops = [warp_crops(image, c, s, (w, h)) for image, c, s in zip(images, centers, scales) if len(c)]
+        return self.codec.decode(self.heatmaps(np.concatenate(crops) if crops else np.zeros((0, h, w, 3), np.uint8)))
+
     def estimate(self, images: list[np.ndarray], detections: list[Detections]) -> list[Poses]:
         """Poses of every frame: images (H, W, 3) uint8 BGR and their person boxes (image pixels)."""
         cfg = self.config
-        centers, scales, crops, owner = [], [], [], []
-        for i, (image, det) in enumerate(zip(images, detections)):
-            if len(det) == 0:
-                continue
-            c, s = center_scale_from_xyxy(det.boxes_xyxy, cfg.input_size)
+        centers, scales, owner = [], [], []
+        for i, det in enumerate(detections):
+            c, s = center_scale_from_xyxy(det.boxes_xyxy.reshape(-1, 4), cfg.input_size)
             centers.append(c)
             scales.append(s)
-            crops.append(warp_crops(image, c, s, cfg.input_size))
             owner.append(np.full(len(det), i))
-        if not crops:
+        if not any(len(c) for c in centers):
             return [Poses.empty(self.spec.num_keypoints) for _ in images]
         centers_all, scales_all = np.concatenate(centers), np.concatenate(scales)
         owner_all = np.concatenate(owner)
-        heatmaps = self.heatmaps(np.concatenate(crops))
-        keypoints_xy, kpt_scores = self.codec.decode_to_image(heatmaps, centers_all, scales_all)
+        coords_hm, kpt_scores = self._coords(images, centers, scales)
+        keypoints_xy = heatmap_to_image(coords_hm, centers_all, scales_all, self.codec.heatmap_size).astype(np.float32)
         areas = box_areas(scales_all)
         results = []
         for i, det in enumerate(detections):
@@ -95,7 +128,6 @@ class TopDownEstimator:
         """The crops of one (H, W, 3) uint8 BGR image at given centers (N, 2) and scales (N, 2) (200 px units)
         through the network and the codec: (coords_hm (N, K, 2) heatmap pixels, keypoints_xy (N, K, 2)
         float32 image pixels, kpt_scores (N, K) float32). For crops that come from annotations, not boxes."""
-        heatmaps = self.heatmaps(warp_crops(image, centers, scales, self.config.input_size))
-        coords_hm, kpt_scores = self.codec.decode(heatmaps)
+        coords_hm, kpt_scores = self._coords([image], [np.asarray(centers)], [np.asarray(scales)])
         keypoints_xy = heatmap_to_image(coords_hm, centers, scales, self.codec.heatmap_size).astype(np.float32)
         return coords_hm, keypoints_xy, kpt_scores

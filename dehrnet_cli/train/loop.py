@@ -85,7 +85,7 @@ class _Run:
         elif config.sync_bn:
             self.log("[yellow]--sync-bn: ignored (SyncBatchNorm needs several CUDA processes)")
         self.model = model
-        self.train_model = model if ctx.world == 1 else \
+        self.train_model = model if not ctx.ddp else \
             nn.parallel.DistributedDataParallel(model, device_ids=[ctx.local_rank] if self.cuda else None)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.lr_steps), config.lr_factor)
