@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.progress import note, progress_bar
+from dehrnet_cli.progress import job_progress_bar, note
 from dehrnet_cli.sinks.atomic import partial_path_for
 from dehrnet_cli.sinks.coco import CocoFileBuilder
 from dehrnet_cli.sinks.exports import PoseExports
@@ -186,18 +186,7 @@ class _Sink:
 
 
 def _progress(job: PredictJob):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return progress_bar(SpinnerColumn(), TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]:.1f} frames/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        enabled=not job.quiet)
+    return job_progress_bar("predict", "{task.fields[rate]:.1f} frames/s", enabled=not job.quiet)
 
 
 def open_job_source(job: PredictJob) -> Source:

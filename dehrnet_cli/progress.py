@@ -72,3 +72,20 @@ def progress_bar(*columns: str | ProgressColumn, enabled: bool = True, transient
     if enabled and not stderr_console.is_terminal:
         return PlainProgress(*columns, interval=PLAIN_LINE_SECONDS)
     return Progress(*columns, console=stderr_console, transient=transient, disable=not enabled)
+
+
+def job_progress_bar(title: str, *counters: str, enabled: bool = True) -> Progress:
+    """The bar of a job over a known number of things (frames, items): a spinner, `title`, the bar, done / total,
+    the `counters` (TextColumn templates over the task's fields), elapsed and remaining time."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return progress_bar(SpinnerColumn(), TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(),
+                        *(TextColumn(counter) for counter in counters), TimeElapsedColumn(), TimeRemainingColumn(),
+                        enabled=enabled)

@@ -20,7 +20,7 @@ from dehrnet_cli.corpus.layout import sweep_temp_files
 from dehrnet_cli.corpus.manifest import ERROR, MANIFEST_NAME, OK, ManifestRow, read_manifest, write_manifest
 from dehrnet_cli.corpus.plan import Plan, plan_corpus
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.progress import note, progress_bar
+from dehrnet_cli.progress import job_progress_bar, note
 
 Engine = Callable[[CorpusJob, list[tuple[int, CorpusItem]], float | None, Callable[[str], None]],
                   Iterator[tuple[int, ManifestRow]]]
@@ -175,20 +175,8 @@ def _filesystem_now(folder: Path) -> float:
 
 
 def _progress(quiet: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return progress_bar(SpinnerColumn(), TextColumn("[bold]corpus"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[ok]} ok, {task.fields[errors]} errors, "
-                                   "{task.fields[skipped]} skipped"),
-                        TextColumn("{task.fields[rate]:.2f} items/s"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        enabled=not quiet)
+    return job_progress_bar("corpus", "{task.fields[ok]} ok, {task.fields[errors]} errors, {task.fields[skipped]} "
+                            "skipped", "{task.fields[rate]:.2f} items/s", enabled=not quiet)
 
 
 def _log_summary(summary: CorpusSummary, todo: int, log: Callable[[str], None]) -> None:
