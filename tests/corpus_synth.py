@@ -89,9 +89,9 @@ def predict_corpus(corpus: Path | str, out_dir: Path, checkpoint: Path, *flags: 
     return dehrnet("predict", corpus, "--weights", checkpoint, *MODEL_FLAGS, "--out-dir", out_dir, *flags)
 
 
-def single_item_json(item: Path | str, checkpoint: Path, json_path: Path) -> bytes:
+def single_item_json(item: Path | str, checkpoint: Path, json_path: Path, *flags: object) -> bytes:
     """What plain `dehrnet predict ITEM --json` writes for one item."""
-    result = dehrnet("predict", item, "--weights", checkpoint, *MODEL_FLAGS, "--json", json_path, "--quiet")
+    result = dehrnet("predict", item, "--weights", checkpoint, *MODEL_FLAGS, "--json", json_path, "--quiet", *flags)
     assert result.exit_code == 0, result.output
     return json_path.read_bytes()
 

@@ -134,7 +134,7 @@ def predict_command(
         if single:
             raise DehrnetError(f"{single[0]}: not with --out-dir (corpus mode writes OUT/<item>.json per item; "
                                "--save-media adds the annotated media)")
-        if threads and engine == "local":  # Ray workers get one torch thread per CPU they are given
+        if threads:  # else the local engine uses predict's default and Ray workers one per CPU they are given
             estimator_options["threads"] = threads
         summary = run_corpus(CorpusJob(
             source, out_dir, estimator_options, engine=engine, address=address, workers=workers,

@@ -204,8 +204,9 @@ def _check_reachable(address: str, host: str, port: int, timeout_s: float = 5.0)
 def _pool(ray, job: CorpusJob, items: int) -> tuple[int, int, float, float, int]:
     """(workers, items per task, CPUs per worker, GPUs per worker, torch threads per worker) for `items`
     items on this cluster: about TASKS_PER_WORKER tasks per worker, no more workers than tasks, the
-    CPUs shared out after RESERVED_CPUS (fractions on a small machine) and one torch thread per whole CPU
-    (fp32 sums depend on the thread count in their last bits: a worker equals a single run with as many)."""
+    CPUs shared out after RESERVED_CPUS (fractions on a small machine) and --threads, else one torch thread
+    per whole CPU (fp32 sums depend on the thread count in their last bits: a worker equals a single run
+    with as many)."""
     total = ray.cluster_resources()
     total_cpus, total_gpus = float(total.get("CPU", 0)), float(total.get("GPU", 0))
     gpus = job.gpus_per_worker
@@ -215,7 +216,8 @@ def _pool(ray, job: CorpusJob, items: int) -> tuple[int, int, float, float, int]
     per_task = job.items_per_task or min(MAX_ITEMS_PER_TASK, max(1, math.ceil(items / (TASKS_PER_WORKER * workers))))
     workers = min(workers, math.ceil(items / per_task))  # an actor without a task would only load a model
     cpus = math.floor(100 * max(0.1, (total_cpus - RESERVED_CPUS) / workers)) / 100
-    return workers, per_task, cpus, gpus, max(1, math.floor(cpus))
+    threads = job.estimator_options.get("threads") or max(1, math.floor(cpus))
+    return workers, per_task, cpus, gpus, threads
 
 
 def _portable(job: CorpusJob) -> CorpusJob:
