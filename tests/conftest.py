@@ -80,6 +80,16 @@ def calibrate_bn(model: torch.nn.Module, input_hw: tuple[int, int], seed: int = 
     return model.eval()
 
 
+def save_seeded_checkpoint(path: Path, name: str = "dehrnet_w8_128x96", seed: int = 0, **config) -> Path:
+    """`name` (config overrides in `config`) with randomize()d weights and calibrated BN, saved with its
+    config to `path`: every process that loads it computes the same keypoints."""
+    from models import create_model, save_checkpoint
+
+    model = create_model(name, **config)
+    w, h = model.config.input_size
+    return save_checkpoint(calibrate_bn(randomize(model, seed=seed), (h, w)), path)
+
+
 @pytest.fixture(scope="session")
 def learned_model_path(tmp_path_factory) -> Path:
     """dehrnet_w8_128x96 trained as `train_synthetic_model` does, minus its 100-image validation (15 s saved):
@@ -133,3 +143,18 @@ def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 # gpu-marked tests (tests/test_gpu_*.py): `pytestmark = GPU`; scripts/gpu_check.sh runs them with -m gpu
 GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+@pytest.fixture
+def conv_input_devices(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """The device types of every tensor a Conv2d sees during the test (a real forward adds "cpu",
+    counting on the meta device adds "meta")."""
+    devices: set[str] = set()
+    forward = torch.nn.Conv2d.forward
+
+    def spy(self, x):
+        devices.add(x.device.type)
+        return forward(self, x)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
+    return devices

@@ -15,17 +15,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from conftest import calibrate_bn, randomize
+from conftest import save_seeded_checkpoint
+from seeded_images import H, W, scene
 from typer.testing import CliRunner, Result
 
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.sinks.video_writer import VideoWriter
-from models import create_model
-from models.checkpoint import save_checkpoint
 
 TINY_NAME = "dehrnet_w8_128x96"
-W, H = 64, 48
 VIDEO_FRAMES = 12
 IMAGES = {"top.png": 1, "a/000007.png": 2, "a/b/person.jpg": 3, "a/b/c/deep.png": 4}
 BROKEN = "a/broken.jpg"
@@ -35,16 +32,6 @@ ITEMS = sorted([*GOOD, BROKEN])
 # fp32: equal on AVX2 and AVX512-BF16 machines alike; torch: --backend auto would weigh each job (a corpus is long:
 # ONNX Runtime; one item is short: torch), and the two backends agree only to float rounding
 MODEL_FLAGS = ["--detector", "none", "--precision", "fp32", "--backend", "torch"]
-
-
-def scene(seed: int, width: int = W, height: int = H) -> np.ndarray:
-    """A (height, width, 3) uint8 BGR image with a person-sized blob and texture, seeded."""
-    rng = np.random.default_rng(seed)
-    image = np.full((height, width, 3), 90, np.uint8)
-    cv2.ellipse(image, (width // 2, height // 2), (width // 5, height // 3), 0, 0, 360, (40, 160, 220), -1)
-    cv2.rectangle(image, (2, 2), (width // 4, height // 4), (200, 60, 30), -1)
-    noise = rng.integers(-20, 20, image.shape)
-    return np.clip(image.astype(np.int64) + noise, 0, 255).astype(np.uint8)
 
 
 def write_image(path: Path, image: np.ndarray) -> Path:
@@ -75,9 +62,7 @@ def build_corpus(root: Path, video_frames: int = VIDEO_FRAMES) -> Path:
 
 
 def save_tiny_checkpoint(path: Path) -> Path:
-    torch.manual_seed(0)
-    model = create_model(TINY_NAME, upsample="nearest", stage_modules=(1, 1, 1), num_blocks=1)
-    return save_checkpoint(calibrate_bn(randomize(model, seed=0), (128, 96)), path)
+    return save_seeded_checkpoint(path, TINY_NAME, upsample="nearest", stage_modules=(1, 1, 1), num_blocks=1)
 
 
 def dehrnet(*args: object) -> Result:

@@ -507,20 +507,7 @@ def test_bench_refuses_bad_options_in_one_line():
     assert result.exit_code == 2 and "not a named architecture" in result.output
 
 
-def _conv_input_devices(monkeypatch) -> set[str]:
-    """The device types of every tensor that a Conv2d sees from now on (a real forward shows "cpu")."""
-    devices: set[str] = set()
-    forward = torch.nn.Conv2d.forward
-
-    def spy(self, x):
-        devices.add(x.device.type)
-        return forward(self, x)
-
-    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
-    return devices
-
-
-def test_flops_are_counted_on_the_meta_device_and_equal_a_real_forwards(monkeypatch):
+def test_flops_are_counted_on_the_meta_device_and_equal_a_real_forwards(conv_input_devices):
     """The bench hands over a real network; count_flops runs no real forward (the meta device has shapes,
     no values) and counts exactly what FlopCounterMode counts on a real forward."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -532,20 +519,20 @@ def test_flops_are_counted_on_the_meta_device_and_equal_a_real_forwards(monkeypa
     with torch.no_grad(), counter:
         net(torch.zeros(2, 3, 128, 96))
     real = counter.get_total_flops()
-    devices = _conv_input_devices(monkeypatch)
+    assert conv_input_devices == {"cpu"}  # the spy sees the real forward ...
+    conv_input_devices.clear()
     assert count_flops(net, net.config.input_size, batch=2) == real > 0
-    assert devices == {"meta"}
+    assert conv_input_devices == {"meta"}  # ... and counting none
     assert all(p.device.type == "cpu" for p in net.parameters())  # the caller's network is left as it was
 
 
 @pytest.mark.parametrize("name,paper", [("hrnet_w32_384x288", 16.0), ("hrnet_w48_384x288", 32.9),
                                         ("hrnet_w32_256x192", 7.1), ("hrnet_w48_256x192", 14.6)])
-def test_paper_gflops_are_the_hrnet_papers_figures(name, paper, monkeypatch):
+def test_paper_gflops_are_the_hrnet_papers_figures(name, paper, conv_input_devices):
     """The official get_model_summary counts conv and linear multiply-adds, as FlopCounterMode does, and
     prints them / 2**30 as "GFLOPs": the paper's 16.0 / 32.9 / 7.1 / 14.6 with nothing left out."""
-    devices = _conv_input_devices(monkeypatch)
     summary = summarize(shape_only_model(name))
     assert round(summary.paper_gflops, 1) == paper
     assert summary.paper_gflops == summary.flops / 2 / 2**30 and summary.gmacs == summary.flops / 2e9
     assert round(summary.params / 1e6, 1) == (28.5 if "w32" in name else 63.6)
-    assert devices == {"meta"}
+    assert conv_input_devices == {"meta"}

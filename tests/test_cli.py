@@ -50,17 +50,9 @@ def test_every_command_has_help_with_an_example(path):
     assert "example" in result.output.lower()
 
 
-def test_info_prints_the_official_counts_in_the_papers_unit_and_refuses_unknown_names(monkeypatch):
+def test_info_prints_the_official_counts_in_the_papers_unit_and_refuses_unknown_names(conv_input_devices):
     """The paper-unit figure (multiply-adds / 2**30, what the HRNet paper calls "GFLOPs") labelled as such,
     next to decimal GMACs and GFLOPs; a named model is counted on the meta device, with no real forward."""
-    devices: set[str] = set()
-    forward = torch.nn.Conv2d.forward
-
-    def spy(self, x):
-        devices.add(x.device.type)
-        return forward(self, x)
-
-    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
     result = _run("info", "hrnet_w32_384x288")
     assert result.exit_code == 0
     assert "28.536" in result.output and "96x72" in result.output
@@ -68,7 +60,7 @@ def test_info_prints_the_official_counts_in_the_papers_unit_and_refuses_unknown_
             if line.count("│") == 3}
     assert rows["paper GFLOPs (MACs / 2^30)"] == "16.0"
     assert rows["GMACs"] == "17.20" and rows["GFLOPs (2 x MAC)"] == "34.40"
-    assert devices == {"meta"}
+    assert conv_input_devices == {"meta"}
     result = _run("info", "hrnet_w32_384x289")
     assert result.exit_code == 2
     assert "neither a named model" in result.output

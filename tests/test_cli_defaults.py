@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, calibrate_bn, randomize
+from conftest import REPO, save_seeded_checkpoint
 from typer.testing import CliRunner
 
-import models
 from dehrnet_cli.cli import app
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.precision.auto_path import (
@@ -41,9 +40,7 @@ CUDA = MachineFacts(cuda=True, native_bf16=False, bf16_guard_passed=None, where=
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
-    models.save_checkpoint(calibrate_bn(randomize(models.create_model(TINY)), (128, 96)), path)
-    return path
+    return save_seeded_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny.pt", TINY)
 
 
 @pytest.fixture

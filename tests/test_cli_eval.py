@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from conftest import calibrate_bn, randomize
+from conftest import save_seeded_checkpoint
 from typer.testing import CliRunner
 
 import models
@@ -41,9 +41,7 @@ def _run(*args: str):
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    models.save_checkpoint(calibrate_bn(randomize(models.create_model(TINY)), (128, 96)), path)
-    return path
+    return save_seeded_checkpoint(tmp_path_factory.mktemp("weights") / "tiny.pt", TINY)
 
 
 @pytest.fixture
@@ -136,7 +134,7 @@ def test_mpii_results_file_gt_scores_100(mpii_sample, tmp_path):
 
 def test_mpii_run_writes_predictions(mpii_sample, tmp_path):
     weights = tmp_path / "mpii_tiny.pt"
-    models.save_checkpoint(calibrate_bn(randomize(models.create_model(TINY, keypoints=MPII16)), (128, 96)), weights)
+    save_seeded_checkpoint(weights, TINY, keypoints=MPII16)
     result = _run("--mpii", mpii_sample, "--ann", mpii_sample / "test_mpii.json", "--headboxes",
                   _head_boxes_file(mpii_sample, tmp_path), "--weights", weights, "--device", "cpu",
                   "--save-results", tmp_path / "preds.json", "--limit", "3", "-q")

@@ -21,6 +21,7 @@ import pytest
 import torch
 from conftest import calibrate_bn, randomize
 from PIL import Image
+from seeded_images import H, W, scene
 from typer.testing import CliRunner, Result
 
 from dehrnet_cli import __version__
@@ -37,7 +38,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY_NAME = "dehrnet_w8_128x96"
 TINY = ["--model", TINY_NAME, "--untrained", "--no-flip"]  # the flip test is off where it does not matter
-W, H = 64, 48
 VIDEO_FRAMES = 20
 ERROR_PREFIX = "dehrnet: error: "
 
@@ -67,16 +67,6 @@ def only_error(result: Result, exit_code: int, *needles: str) -> str:
     line = error_line(result, exit_code, *needles)
     assert result.stderr.strip() == line, result.stderr
     return line
-
-
-def scene(seed: int, width: int = W, height: int = H) -> np.ndarray:
-    """A (height, width, 3) uint8 BGR test image: smooth shapes with texture, seeded."""
-    rng = np.random.default_rng(seed)
-    image = np.full((height, width, 3), 90, np.uint8)
-    cv2.ellipse(image, (width // 2, height // 2), (width // 5, height // 3), 0, 0, 360, (40, 160, 220), -1)
-    cv2.rectangle(image, (2, 2), (width // 4, height // 4), (200, 60, 30), -1)
-    noise = rng.integers(-20, 20, image.shape)
-    return np.clip(image.astype(np.int64) + noise, 0, 255).astype(np.uint8)
 
 
 def write_png(path: Path, image: np.ndarray) -> Path:

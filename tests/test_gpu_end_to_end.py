@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import GPU, calibrate_bn, randomize
+from conftest import GPU, save_seeded_checkpoint
 from typer.testing import CliRunner
 
-import models
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.precision.guard import guard_model_path
 
@@ -30,9 +29,7 @@ def weights(tmp_path_factory) -> tuple[Path, bool]:
     if guard_model_path().is_file():
         shutil.copy(guard_model_path(), folder / "trained.pt")
         return folder / "trained.pt", True
-    models.save_checkpoint(calibrate_bn(randomize(models.create_model("dehrnet_w8_128x96")), (128, 96)),
-                           folder / "tiny.pt")
-    return folder / "tiny.pt", False
+    return save_seeded_checkpoint(folder / "tiny.pt"), False
 
 
 def _run(*args: object) -> str:

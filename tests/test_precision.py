@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import calibrate_bn, randomize
+from conftest import calibrate_bn, randomize, save_seeded_checkpoint
 from typer.testing import CliRunner
 
 import dehrnet_cli.precision.resolve as precision_module
@@ -140,9 +140,7 @@ def _verdict(path: str, loss_points: float) -> None:
 @pytest.fixture
 def trained_like_checkpoint(tmp_path):
     """A checkpoint file (the guard applies to real weights, not to --untrained ones)."""
-    from models.checkpoint import save_checkpoint
-
-    return save_checkpoint(calibrate_bn(randomize(create_model("dehrnet_w8_128x96")), (128, 96)), tmp_path / "w.pt")
+    return save_seeded_checkpoint(tmp_path / "w.pt")
 
 
 def test_a_path_the_guard_refused_is_refused_with_the_loss_and_a_passed_one_runs(

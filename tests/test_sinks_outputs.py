@@ -14,13 +14,13 @@ from pathlib import Path
 
 import cv2
 import pytest
+from seeded_images import scene
 from test_cli_predict import (
     TINY,
     _fail_at_frame,
     error_line,
     only_error,
     predict,
-    scene,
     temp_leftovers,
     write_png,
 )
