@@ -10,7 +10,6 @@ nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import time
@@ -68,19 +67,12 @@ def onnxruntime_version() -> str:
     return "none"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cached_export(weights: Path, suffix: str = ".onnx", opset: int = EXPORT_OPSET) -> CachedExport:
     """The cache entry of the checkpoint `weights` (which need not be exported yet)."""
     from dehrnet_cli.weights.cache import weights_dir
+    from dehrnet_cli.weights.download import sha256_file
 
-    stem = f"{Path(weights).stem}-{file_sha256(Path(weights))[:12]}-op{opset}-ort{onnxruntime_version()}"
+    stem = f"{Path(weights).stem}-{sha256_file(Path(weights))[:12]}-op{opset}-ort{onnxruntime_version()}"
     folder = weights_dir() / "onnx"
     return CachedExport(folder / f"{stem}{suffix}", folder / f"{stem}.costs.json")
 
