@@ -49,19 +49,17 @@ def import_ray():
 
 
 class PoseWorker:
-    """A Ray Data actor: one detector + pose model for its lifetime, `threads` torch threads; each call
-    runs a batch of rows (pyarrow) and returns their manifest rows with the item index."""
+    """A Ray Data actor: one detector + pose model for its lifetime, `threads` CPU threads (torch, OpenCV,
+    onnxruntime); each call runs a batch of rows (pyarrow) and returns their manifest rows with the item index."""
 
     def __init__(self, job: CorpusJob, fresh_after: float | None, threads: int) -> None:
-        import torch
-
         from dehrnet_cli.estimator import PoseEstimator
 
-        torch.set_num_threads(threads)
         if not Path(job.out_dir).is_dir():
             raise DehrnetError(f"--out-dir {job.out_dir}: not visible on worker {worker_name()}; on a cluster, "
                                "give a folder every node mounts (NFS, EFS, Filestore, a FUSE bucket)")
-        self.runner = ItemRunner(job, PoseEstimator(**job.estimator_options, log=lambda line: None), fresh_after)
+        options = {**job.estimator_options, "threads": threads}
+        self.runner = ItemRunner(job, PoseEstimator(**options, log=lambda line: None), fresh_after)
 
     def __call__(self, batch):
         import pyarrow as pa
