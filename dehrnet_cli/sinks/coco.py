@@ -23,6 +23,11 @@ def category(spec: KeypointSpec) -> dict:
             "keypoints": list(spec.names), "skeleton": [[a + 1, b + 1] for a, b in spec.skeleton]}
 
 
+def _plain(value: float) -> float:
+    """A float for JSON without a sign on zero (round(-0.0001, 3) is -0.0, which COCO tools print as "-0.0")."""
+    return float(value) + 0.0
+
+
 def poses_to_results(poses: Poses, image_id: int) -> list[dict]:
     """One COCO result per person, exactly the official HRNet / mmpose results list: image_id, category_id,
     keypoints [x, y, score]*K and score (plus track_id when tracking). No bbox: COCOeval's loadRes would take
@@ -31,16 +36,11 @@ def poses_to_results(poses: Poses, image_id: int) -> list[dict]:
     for n in range(len(poses)):
         triples = np.concatenate([poses.keypoints_xy[n], poses.kpt_scores[n][:, None]], axis=1)
         entry = {"image_id": int(image_id), "category_id": PERSON_CATEGORY_ID,
-                 "keypoints": [round(float(v), 3) for v in triples.ravel()], "score": float(poses.scores[n])}
+                 "keypoints": [_plain(round(float(v), 3)) for v in triples.ravel()], "score": float(poses.scores[n])}
         if poses.track_ids is not None:
             entry["track_id"] = int(poses.track_ids[n])
         results.append(entry)
     return results
-
-
-def _plain(value: float) -> float:
-    """A float for JSON without a sign on zero (round(-0.0001, 3) is -0.0, which COCO tools print as "-0.0")."""
-    return float(value) + 0.0
 
 
 class CocoFileBuilder:
@@ -62,11 +62,7 @@ class CocoFileBuilder:
     def add(self, image_id: int, file_name: str, size: tuple[int, int], poses: Poses) -> None:
         self.images.append({"id": int(image_id), "file_name": file_name, "width": int(size[0]),
                             "height": int(size[1])})
-        for result in poses_to_results(poses, image_id):
-            result["keypoints"] = [_plain(v) for v in result["keypoints"]]
-            if "bbox" in result:
-                result["bbox"] = [_plain(v) for v in result["bbox"]]
-            self.results.append(result)
+        self.results.extend(poses_to_results(poses, image_id))
         for n in range(len(poses)):
             scores = poses.kpt_scores[n]
             visible = np.where(scores > self.kpt_thr, 2, 1)
