@@ -84,13 +84,13 @@ def annotated_location(out: Path, source: Source) -> OutputLocation:
 
 
 def check_output(out: Path, source: Source) -> None:
-    """Refuse an --out that cannot hold this source's output, would overwrite an input, or would be written twice
-    in this run (two images with one annotated name), before any work."""
+    """Refuse an --out of the wrong kind for this source, that would overwrite an input, or that would be written
+    twice in this run (two images with one annotated name), before any work. Whether it can be written there is
+    `sinks.locations`' check of `annotated_location`."""
     if source.kind != "images":
         video_out = plan_video_output(out, source)
         if source.kind == "video" and video_out.resolve() == Path(source.name).resolve():
             raise DehrnetError(f"--out {out}: is the input video itself; give another file name")
-        check_location(annotated_location(out, source))
         return
     if out.suffix.lower() in VIDEO_OUT_SUFFIXES:
         raise DehrnetError(f"--out {out}: image sources write annotated copies into a folder; give a folder")
@@ -101,7 +101,6 @@ def check_output(out: Path, source: Source) -> None:
         count = len(source.paths) if isinstance(source, ImageSource) else "several"
         raise DehrnetError(f"--out {out}: names an image file, but {source.name} holds {count} images; give a "
                            f"folder for their annotated copies, e.g. {out.with_suffix('')}/")
-    check_location(annotated_location(out, source))
     if isinstance(source, ImageSource):
         _check_image_names(out, source)
 
