@@ -124,7 +124,7 @@ def predict_command(
         precision=precision, calib=calib, input_size=parse_size(input_size), detector=detector,
         det_model=det_model, conf=detector_conf(video, detector, conf, boxes is not None), iou=iou,
         max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-        kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms)
+        kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, compile=compile_net)
     if out_dir is not None:  # corpus mode (issue 15): every item as `predict ITEM --json`, on this process or Ray
         from dehrnet_cli.corpus import CorpusJob, run_corpus
 
@@ -165,7 +165,7 @@ def predict_command(
         from dehrnet_cli.pose.backends import default_threads
 
         estimator = PoseEstimator(**estimator_options, log=note_printer(quiet), expected_frames=frames.num_frames,
-                                  threads=threads or default_threads(), compile=compile_net)
+                                  threads=threads or default_threads())
     except BaseException:
         frames.close()
         raise
