@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dehrnet_cli.errors import DehrnetError
-
-if TYPE_CHECKING:  # the video stage imports torch; a job is described without it
-    from dehrnet_cli.video.stage import VideoSettings
+from dehrnet_cli.video.settings import VideoSettings
 
 ENGINES = ("local", "ray")
 

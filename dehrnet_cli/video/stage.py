@@ -89,5 +89,3 @@ class VideoStage:
         if self.smoother is not None:
             poses = self.smoother(poses, frame_time_s(frame, self.fps))
         return poses
-
-
