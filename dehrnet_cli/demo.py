@@ -89,5 +89,6 @@ def main() -> int:
         print(f"  {path}")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -74,6 +74,7 @@ class Poses:
         return cls(z((0, 4), np.float32), z((0,), np.float32), z((0, num_keypoints, 2), np.float32),
                    z((0, num_keypoints), np.float32), z((0,), np.float32), z((0,), np.float32))
 
+
 FALLBACK_FPS = 30.0  # frame times of sources that know neither times nor a frame rate
 
 

@@ -258,4 +258,3 @@ def convert_checkpoint(src: str | Path, dst: str | Path, config: str | PoseNetCo
     info = model.checkpoint_info
     return save_checkpoint(model, dst, meta={"converted_from": Path(src).name, "source_kind": info.kind,
                                              "warm_start": info.warm_start})
-

@@ -95,8 +95,6 @@ class PoseNetConfig:
         return cls(**values)
 
 
-
-
 def _cfg(name: str, **kwargs) -> PoseNetConfig:
     return PoseNetConfig(name=name, **kwargs)
 

@@ -18,6 +18,8 @@ from .dem import DEM
 from .dysample import DySample
 
 BN_MOMENTUM = 0.1
+
+
 def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
 

@@ -141,6 +141,8 @@ def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(pose_model_module, "load_pose_model", recorded_load)
     monkeypatch.setattr(estimator_module, "make_detector", recorded_make)
     return calls
+
+
 # gpu-marked tests (tests/test_gpu_*.py): `pytestmark = GPU`; scripts/gpu_check.sh runs them with -m gpu
 GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 

@@ -336,6 +336,8 @@ def test_ann_gives_the_image_ids_of_non_numeric_file_names(tmp_path: Path) -> No
     saved = json.loads((tmp_path / "results.json").read_text())
     assert sorted(r["image_id"] for r in saved) == [7, 1001, 1001]
     assert sorted(a["image_id"] for a in doc["annotations"]) == [7, 1001, 1001]
+
+
 def test_boxes_of_other_images_are_one_clear_error(tmp_path: Path, images_dir: Path, model_loads: list[str]) -> None:
     dets = boxes_file(tmp_path / "dets.json", {785: [[10, 5, 30, 40]], 40083: [[1, 1, 9, 9]]})
     json_path = tmp_path / "r.json"

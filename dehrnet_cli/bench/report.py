@@ -131,6 +131,7 @@ def machine_line(report: BenchReport) -> str:
     device = m["gpu"] or f"{m['cpu']} ({m['cpu_cores']} cores, {m['torch_threads']} torch threads)"
     return f"{device}; {m['os']}; Python {m['python']}; {versions}"
 
+
 _TABLES = (
     ("Stages alone and the whole pipeline", ["stage", "configuration", "frames/s", "crops/s", "IQR", "min-max"],
      stage_rows),

@@ -152,6 +152,7 @@ def _time_ratio(slow: Measurement, fast: Measurement) -> float:
     """Time per crop of `slow` / time per crop of `fast` (= crops/s of fast / crops/s of slow)."""
     return fast.crops_per_s.median / slow.crops_per_s.median
 
+
 # (name, label, (backend, precision) of the reduced path, of the fp32 path it is compared with, target)
 _PRECISION_TARGETS = (
     ("bf16_speedup_torch", "bf16 speed-up over fp32 (torch)", ("torch", "bf16"), ("torch", "fp32"), 2.5),

@@ -61,6 +61,7 @@ class BenchSettings:
     ort_threads: int | None = None  # onnxruntime intra-op threads (None: its default)
     torch_threads: int | None = None  # torch intra-op threads (None: its default, the physical cores)
 
+
 QUICK = BenchSettings(batches=(4,), pipeline_batch=4, frames=8, warmup=1, repeats=3, sweep=False)
 
 # --gpu: issue 19's GPU targets; each value can still be overridden by its flag

@@ -375,5 +375,3 @@ class Bench(PipelineMeasurements, GpuMeasurements):
             if s.peer:
                 self.measure_peer(size)
         return self.measurements, rss
-
-

@@ -165,8 +165,6 @@ def eval_command(
     _write_outputs(save_results, scored.results, report, scored.to_report(settings))
 
 
-
-
 def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | None, report: Path | None,
                      settings: dict, quiet: bool) -> None:
     """--coco-results: score an existing COCO results list (the first `limit` images when given)."""

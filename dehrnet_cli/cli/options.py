@@ -22,6 +22,7 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise DehrnetError(f"--input-size {text!r}: expected HxW, e.g. 256x192") from None
     return w, h
 
+
 def in_range(low: float | None = None, high: float | None = None) -> Callable[[float | None], float | None]:
     """A typer callback refusing a number outside [low, high] (or NaN) as a usage error. Used instead of typer's
     min/max, which print `<float range> [0.0<=x<=1.0]` in the --help type column and squeeze the help text."""

@@ -54,6 +54,7 @@ class AugmentSettings:
         if bad:
             raise DehrnetError(f"invalid augmentation settings: {', '.join(bad)}; probabilities lie in [0, 1]")
 
+
 NO_AUGMENT = AugmentSettings(scale_factor=0.0, rotation_prob=0.0, flip=False, half_body_prob=0.0)
 
 

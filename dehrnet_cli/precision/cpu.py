@@ -54,6 +54,7 @@ def read_cpu_info() -> CpuInfo:
         pass
     return parse_cpuinfo(text, usable, max_mhz)
 
+
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of native bf16 units, best first
 
 INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")  # dot-product int8 units, best first

@@ -34,5 +34,6 @@ def train_synthetic_model(out_path: Path, steps: int = 300, seed: int = 0, model
     return save_checkpoint(trained, out_path, meta={"trained_on": "synthetic people", "steps": steps, "seed": seed,
                                                     "val_pck@0.1": pck})
 
+
 # lighter than the paper's recipe: a few hundred CPU steps must be enough to learn
 SYNTHETIC_AUGMENT = AugmentSettings(scale_factor=0.25, rotation_factor=30.0, rotation_prob=0.5, half_body_prob=0.1)
