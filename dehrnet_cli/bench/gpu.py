@@ -61,7 +61,7 @@ class GpuMeasurements:
 
     def measure_networks(self) -> None:
         """gpu_pose rows: forwards of device-resident crops, round-robin over every configuration."""
-        from dehrnet_cli.bench.model_cost import count_flops
+        from dehrnet_cli.bench.model_cost import count_flops, shape_only_model
         from dehrnet_cli.pose.backends import TorchBackend
         from models import create_model
 
@@ -70,9 +70,9 @@ class GpuMeasurements:
         compiled = [(m, s.precisions[-1], max(s.batches)) for m in s.models] if s.compile else []
         flops: dict[str, int] = {}
         for model_name in s.models:
-            net = create_model(model_name).eval()
-            flops[model_name] = count_flops(net, net.config.input_size, batch=1)
-            w, h = net.config.input_size
+            shapes = shape_only_model(model_name)  # counted on the meta device: no weights to build
+            flops[model_name] = count_flops(shapes, shapes.config.input_size, batch=1)
+            w, h = shapes.config.input_size
             for precision in self._network_precisions():
                 backend = TorchBackend(create_model(model_name).eval(), self.device, precision=precision)
                 for batch in s.batches:
