@@ -13,10 +13,8 @@ import json
 import os
 from pathlib import Path
 
-import cv2
-import numpy as np
 from conftest import save_seeded_checkpoint
-from seeded_images import H, W, scene
+from seeded_images import H, W, save_image, scene
 from typer.testing import CliRunner, Result
 
 from dehrnet_cli.cli.app import app
@@ -34,14 +32,6 @@ ITEMS = sorted([*GOOD, BROKEN])
 MODEL_FLAGS = ["--detector", "none", "--precision", "fp32", "--backend", "torch"]
 
 
-def write_image(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(path.suffix, image)
-    assert ok
-    path.write_bytes(encoded.tobytes())
-    return path
-
-
 def write_video(path: Path, num_frames: int, seed: int = 100) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with VideoWriter(path, 10.0, (W, H)) as writer:
@@ -53,10 +43,10 @@ def write_video(path: Path, num_frames: int, seed: int = 100) -> Path:
 def build_corpus(root: Path, video_frames: int = VIDEO_FRAMES) -> Path:
     """The test corpus under `root` (see the module docstring); returns `root`."""
     for rel, seed in IMAGES.items():
-        write_image(root / rel, scene(seed, W + 4 * seed, H + 2 * seed))
+        save_image(root / rel, scene(seed, W + 4 * seed, H + 2 * seed))
     (root / BROKEN).write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     write_video(root / VIDEO, video_frames)
-    write_image(root / "a" / ".hidden.png", scene(9))
+    save_image(root / "a" / ".hidden.png", scene(9))
     (root / "a" / "notes.txt").write_text("not an item\n")
     return root
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -16,3 +18,12 @@ def scene(seed: int, width: int = W, height: int = H) -> np.ndarray:
     cv2.rectangle(image, (2, 2), (width // 4, height // 4), (200, 60, 30), -1)
     noise = rng.integers(-20, 20, image.shape)
     return np.clip(image.astype(np.int64) + noise, 0, 255).astype(np.uint8)
+
+
+def save_image(path: Path, image: np.ndarray) -> Path:
+    """`image` encoded by `path`'s suffix (.png, .jpg, ...) and written there, its folders made; returns `path`."""
+    ok, encoded = cv2.imencode(path.suffix, image)
+    assert ok, path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encoded.tobytes())
+    return path

@@ -21,7 +21,7 @@ import pytest
 import torch
 from conftest import calibrate_bn, randomize
 from PIL import Image
-from seeded_images import H, W, scene
+from seeded_images import H, W, save_image, scene
 from typer.testing import CliRunner, Result
 
 from dehrnet_cli import __version__
@@ -67,14 +67,6 @@ def only_error(result: Result, exit_code: int, *needles: str) -> str:
     line = error_line(result, exit_code, *needles)
     assert result.stderr.strip() == line, result.stderr
     return line
-
-
-def write_png(path: Path, image: np.ndarray) -> Path:
-    ok, encoded = cv2.imencode(".png", image)
-    assert ok
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded.tobytes())
-    return path
 
 
 def write_video(path: Path, num_frames: int = VIDEO_FRAMES, fps: float = 10.0) -> Path:
@@ -132,8 +124,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def images_dir(tmp_path: Path) -> Path:
     """Two small images with COCO-style numeric names (image ids 1 and 2)."""
     folder = tmp_path / "images"
-    write_png(folder / "000001.png", scene(1))
-    write_png(folder / "000002.png", scene(2, 50, 70))
+    save_image(folder / "000001.png", scene(1))
+    save_image(folder / "000002.png", scene(2, 50, 70))
     return folder
 
 
@@ -209,24 +201,24 @@ def _odd_images(folder: Path) -> dict[str, str]:
     gray = cv2.cvtColor(base, cv2.COLOR_BGR2GRAY)
     pairs: dict[str, str] = {}
 
-    write_png(folder / "gray8.png", gray)
-    write_png(folder / "gray8_ref.png", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    save_image(folder / "gray8.png", gray)
+    save_image(folder / "gray8_ref.png", cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
     pairs["gray8.png"] = "gray8_ref.png"
 
     deep = rng.integers(0, 65536, (H, W, 3), dtype=np.uint16)  # not a multiple of 257: catches a bad cast
-    write_png(folder / "bgr16.png", deep)
-    write_png(folder / "bgr16_ref.png", ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8))
+    save_image(folder / "bgr16.png", deep)
+    save_image(folder / "bgr16_ref.png", ((deep.astype(np.uint32) + 128) // 257).astype(np.uint8))
     pairs["bgr16.png"] = "bgr16_ref.png"
 
     gray_deep = deep[:, :, 1]
-    write_png(folder / "gray16.png", gray_deep)
+    save_image(folder / "gray16.png", gray_deep)
     gray_ref = ((gray_deep.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    write_png(folder / "gray16_ref.png", cv2.cvtColor(gray_ref, cv2.COLOR_GRAY2BGR))
+    save_image(folder / "gray16_ref.png", cv2.cvtColor(gray_ref, cv2.COLOR_GRAY2BGR))
     pairs["gray16.png"] = "gray16_ref.png"
 
     alpha = rng.integers(0, 256, (H, W, 1), dtype=np.uint8)  # alpha is dropped, not composited
-    write_png(folder / "bgra.png", np.concatenate([base, alpha], axis=2))
-    write_png(folder / "bgra_ref.png", base)
+    save_image(folder / "bgra.png", np.concatenate([base, alpha], axis=2))
+    save_image(folder / "bgra_ref.png", base)
     pairs["bgra.png"] = "bgra_ref.png"
 
     Image.fromarray(np.concatenate([gray[:, :, None], alpha], axis=2), "LA").save(folder / "gray_alpha.png")
@@ -282,7 +274,7 @@ def test_exif_orientation_ignored_unless_asked(tmp_path: Path, exif: bool) -> No
 def test_tiny_outside_and_non_finite_boxes(tmp_path: Path, tiny_checkpoint: Path) -> None:
     """Boxes no pose can come from are skipped with one warning per kind that counts them, boxes partly outside
     are clipped to the image, and no NaN reaches the JSON (issue 14)."""
-    write_png(tmp_path / "images" / "000001.png", scene(5))
+    save_image(tmp_path / "images" / "000001.png", scene(5))
     boxes = [[20, 20, 1, 1],  # 1 x 1 px: kept
              [W - 10, H - 10, 40, 30],  # partly outside: clipped to the image
              [30, 10, 0, 0],  # zero size
@@ -322,7 +314,7 @@ def test_ann_gives_the_image_ids_of_non_numeric_file_names(tmp_path: Path) -> No
     --boxes detections are looked up by those ids."""
     ids = {"alpha.png": 1001, "beta.png": 7, "gamma.png": 42}  # source order alpha, beta, gamma
     for n, name in enumerate(ids):
-        write_png(tmp_path / "images" / name, scene(n))
+        save_image(tmp_path / "images" / name, scene(n))
     ann = tmp_path / "ann.json"
     ann.write_text(json.dumps({"images": [{"id": i, "file_name": f"val/{name}", "width": W, "height": H}
                                           for name, i in reversed(ids.items())], "annotations": [],
@@ -585,8 +577,8 @@ def test_console_script_with_spaces_in_paths_and_hog(tmp_path: Path) -> None:
     """The real `dehrnet` script, with spaces in every path and the HOG detector on an image smaller
     than its 64x128 window (which crashes OpenCV's detectMultiScale: run in a child process)."""
     folder = tmp_path / "my photos"
-    write_png(folder / "a b.png", scene(6))
-    write_png(folder / "c d.png", scene(7, 100, 160))
+    save_image(folder / "a b.png", scene(6))
+    save_image(folder / "c d.png", scene(7, 100, 160))
     json_path = tmp_path / "out dir" / "my results.json"
     script = Path(sys.executable).with_name("dehrnet")
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "dehrnet_cli"]

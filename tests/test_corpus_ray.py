@@ -26,8 +26,8 @@ from corpus_synth import (
     save_tiny_checkpoint,
     single_item_json,
     temp_leftovers,
-    write_image,
 )
+from seeded_images import save_image
 
 from dehrnet_cli.corpus import CorpusJob, run_corpus
 
@@ -117,7 +117,7 @@ def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(ray_session, tmp
     corpus = build_corpus(tmp_path / "corpus", video_frames=KILL_VIDEO_FRAMES)
     rng = np.random.default_rng(0)
     for name in BIG:  # noise PNGs larger than the video: first in the task, done before the video starts
-        write_image(corpus / name, rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8))
+        save_image(corpus / name, rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8))
     local, distributed = tmp_path / "local", tmp_path / "ray"
     assert predict_corpus(corpus, local, checkpoint, "--save-media", "--threads", 1).exit_code == 0
     killed: list[tuple[int, dict]] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from seeded_images import scene
+from seeded_images import save_image, scene
 from test_cli_predict import (
     TINY,
     _fail_at_frame,
@@ -22,7 +22,6 @@ from test_cli_predict import (
     only_error,
     predict,
     temp_leftovers,
-    write_png,
 )
 
 from dehrnet_cli.sinks.locations import OutputLocation, check_locations
@@ -36,8 +35,8 @@ NO_DETECTOR = ["--detector", "none"]
 @pytest.fixture
 def images_dir(tmp_path: Path) -> Path:
     """Two small images with COCO-style numeric names (image ids 1 and 2)."""
-    write_png(tmp_path / "images" / "000001.png", scene(1))
-    write_png(tmp_path / "images" / "000002.png", scene(2, 50, 70))
+    save_image(tmp_path / "images" / "000001.png", scene(1))
+    save_image(tmp_path / "images" / "000002.png", scene(2, 50, 70))
     return tmp_path / "images"
 
 
@@ -45,9 +44,9 @@ def images_dir(tmp_path: Path) -> Path:
 def nested(tmp_path: Path) -> Path:
     """shots/a/bus.png, shots/b/bus.png and shots/b/deep/car.png: two images with one file name."""
     shots = tmp_path / "shots"
-    write_png(shots / "a" / "bus.png", scene(1))
-    write_png(shots / "b" / "bus.png", scene(2, 50, 70))
-    write_png(shots / "b" / "deep" / "car.png", scene(3))
+    save_image(shots / "a" / "bus.png", scene(1))
+    save_image(shots / "b" / "bus.png", scene(2, 50, 70))
+    save_image(shots / "b" / "deep" / "car.png", scene(3))
     return shots
 
 
@@ -81,7 +80,7 @@ def test_nested_sources_mirror_their_folders_under_out_and_in_file_name(tmp_path
 def test_two_images_with_one_annotated_name_are_refused_with_both_paths(tmp_path: Path,
                                                                         model_loads: list[str]) -> None:
     folder = tmp_path / "mixed"
-    write_png(folder / "x.png", scene(1))
+    save_image(folder / "x.png", scene(1))
     cv2.imwrite(str(folder / "x.pgm"), cv2.cvtColor(scene(2), cv2.COLOR_BGR2GRAY))  # annotated as x.png too
     out = tmp_path / "annotated"
     result = predict(folder, *TINY, *NO_DETECTOR, "--out", out, "--json", tmp_path / "r.json")
@@ -91,7 +90,7 @@ def test_two_images_with_one_annotated_name_are_refused_with_both_paths(tmp_path
 
 
 def test_a_list_naming_one_image_twice_is_refused(tmp_path: Path, model_loads: list[str]) -> None:
-    write_png(tmp_path / "a" / "bus.png", scene(1))
+    save_image(tmp_path / "a" / "bus.png", scene(1))
     listing = tmp_path / "list.txt"
     listing.write_text("a/bus.png\n./a/bus.png\n")
     result = predict(listing, *TINY, *NO_DETECTOR, "--json", tmp_path / "r.json")
@@ -100,7 +99,7 @@ def test_a_list_naming_one_image_twice_is_refused(tmp_path: Path, model_loads: l
 
 
 def test_one_image_with_an_image_out_writes_that_file(tmp_path: Path) -> None:
-    image = write_png(tmp_path / "bus.png", scene(1))
+    image = save_image(tmp_path / "bus.png", scene(1))
     out = tmp_path / "result.jpg"
     result = predict(image, *TINY, *NO_DETECTOR, "--out", out)
     assert result.exit_code == 0, result.output
@@ -212,7 +211,7 @@ def test_ctrl_c_mid_folder_keeps_partial_coco_files_of_the_images_done(tmp_path:
                                                                        ) -> None:
     folder = tmp_path / "images"
     for n in range(1, 13):
-        write_png(folder / f"{n:06d}.png", scene(n))
+        save_image(folder / f"{n:06d}.png", scene(n))
     done = _fail_at_frame(monkeypatch, 8, KeyboardInterrupt())
     out, json_path, results_path = tmp_path / "ann", tmp_path / "r.json", tmp_path / "res.json"
     result = predict(folder, *TINY, *NO_DETECTOR, "--out", out, "--json", json_path, "--save-results", results_path)

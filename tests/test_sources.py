@@ -13,6 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
+from seeded_images import save_image
 
 import dehrnet_cli.sources.video as sources
 from dehrnet_cli.errors import DehrnetError
@@ -31,14 +32,6 @@ def _image(value: int) -> np.ndarray:
     return image
 
 
-def _write_png(path: Path, image: np.ndarray) -> Path:
-    ok, encoded = cv2.imencode(".png", image)
-    assert ok
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encoded.tobytes())
-    return path
-
-
 def _make_video(path: Path, num_frames: int = 30, fps: float = 30000 / 1001) -> Path:
     with VideoWriter(path, fps, (W, H)) as writer:
         for i in range(num_frames):
@@ -50,7 +43,7 @@ def _make_video(path: Path, num_frames: int = 30, fps: float = 30000 / 1001) -> 
 
 
 def test_single_image_file(tmp_path: Path) -> None:
-    path = _write_png(tmp_path / "one.png", _image(40))
+    path = save_image(tmp_path / "one.png", _image(40))
     with open_source(str(path)) as source:
         frames = list(source)
     assert (source.kind, source.is_live, source.num_frames, source.fps, source.size) == (
@@ -62,13 +55,13 @@ def test_single_image_file(tmp_path: Path) -> None:
 
 def test_folder_is_sorted_and_skips_a_corrupt_image(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "frames"
-    _write_png(folder / "c.png", _image(30))
-    _write_png(folder / "a.png", _image(10))
+    save_image(folder / "c.png", _image(30))
+    save_image(folder / "a.png", _image(10))
     (folder / "b.jpg").write_bytes(b"not a jpeg at all")
-    _write_png(folder / ".hidden.png", _image(99))  # e.g. a partial output: left out
+    save_image(folder / ".hidden.png", _image(99))  # e.g. a partial output: left out
     (folder / "notes.md").write_text("not an image")
     (folder / "sub").mkdir()
-    _write_png(folder / "sub" / "d.png", _image(50))  # not recursive
+    save_image(folder / "sub" / "d.png", _image(50))  # not recursive
     source = open_source(str(folder))
     assert source.num_frames == 3
     frames = list(source)
@@ -82,14 +75,14 @@ def test_folder_is_sorted_and_skips_a_corrupt_image(tmp_path: Path, capsys: pyte
 
 def test_glob_pattern(tmp_path: Path) -> None:
     for name in ("x2.png", "x1.png", "y1.png"):
-        _write_png(tmp_path / name, _image(20))
+        save_image(tmp_path / name, _image(20))
     source = open_source(str(tmp_path / "x*.png"))
     assert [f.path.name for f in source] == ["x1.png", "x2.png"]
 
 
 def test_txt_list_is_relative_to_its_folder(tmp_path: Path) -> None:
-    _write_png(tmp_path / "imgs" / "p.png", _image(1))
-    _write_png(tmp_path / "q.png", _image(2))
+    save_image(tmp_path / "imgs" / "p.png", _image(1))
+    save_image(tmp_path / "q.png", _image(2))
     listing = tmp_path / "lists" / "val.txt"
     listing.parent.mkdir()
     listing.write_text(f"# two images\n../imgs/p.png\n\n{tmp_path / 'q.png'}\n", encoding="utf-8")
@@ -98,7 +91,7 @@ def test_txt_list_is_relative_to_its_folder(tmp_path: Path) -> None:
 
 
 def test_txt_list_naming_a_missing_file_is_an_error(tmp_path: Path) -> None:
-    _write_png(tmp_path / "p.png", _image(1))
+    save_image(tmp_path / "p.png", _image(1))
     listing = tmp_path / "list.txt"
     listing.write_text("p.png\ngone.png\n")
     with pytest.raises(DehrnetError, match=r"line 2 names .*gone\.png"):
@@ -119,7 +112,7 @@ def test_grayscale_16bit_and_alpha_become_bgr8(tmp_path: Path) -> None:
     deep[0, 0], deep[0, 1] = 65535, 65280  # 65280 / 257 = 254.0 (a shift by 8 bits would give 255)
     bgra = np.dstack([_image(60), np.full((H, W), 7, np.uint8)])
     for name, image in (("gray", gray), ("deep", deep), ("bgra", bgra)):
-        _write_png(tmp_path / f"{name}.png", image)
+        save_image(tmp_path / f"{name}.png", image)
     out = {p.stem: read_image(p) for p in tmp_path.glob("*.png")}
     for image in out.values():
         assert image.shape == (H, W, 3) and image.dtype == np.uint8
