@@ -47,7 +47,7 @@ def make_sample_video(image: Path, out: Path, frames: int = 24, size: tuple[int,
 
 
 def _real_estimator() -> PoseEstimator:
-    return PoseEstimator(detector="yolo", device="auto")  # the defaults of dehrnet predict
+    return PoseEstimator(detector="yolo", device="auto").prepare()  # the defaults of dehrnet predict
 
 
 def main() -> int:

@@ -6,6 +6,7 @@ DEHRNET_HOME: the weights cache is $DEHRNET_HOME/weights (see weights.cache.weig
 DEHRNET_DEBUG: internal errors print their traceback.
 OMP_WAIT_POLICY: OpenMP's idle threads spin (ACTIVE) or sleep (PASSIVE); the CLI makes PASSIVE the default
 (`prefer_passive_openmp`), see docs/reliability.md "Threads".
+OMP_NUM_THREADS: the default CPU threads of a command (`default_threads`).
 DEHRNET_TENSORRT: ONNX models on CUDA try onnxruntime's TensorRT provider first (engines cached in
 <weights>/tensorrt); off by default until measured faster than the CUDA provider (docs/gpu.md).
 """
@@ -48,3 +49,19 @@ def home() -> str | None:
 def tensorrt() -> bool:
     """DEHRNET_TENSORRT is set: prefer onnxruntime's TensorRT provider on CUDA."""
     return flag("DEHRNET_TENSORRT")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: what `taskset`, cgroups and schedulers allow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """The CLI's --threads default: $OMP_NUM_THREADS when set, else `usable_cores()`."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return usable_cores()

@@ -1,180 +1,185 @@
-"""`PoseEstimator`: the Python API (and what the CLI builds): detector + top-down pose stage.
+"""`PoseEstimator`: the Python API, and what every command runs: a person detector and the top-down pose stage,
+built from specs; every image or frame comes back as a `PoseResult`.
 
-    est = PoseEstimator(weights="best.pt")          # or model="hrnet_w32.coco_384x288"
-    poses = est(image_bgr)                           # Poses of one image
-    for frame, poses in est.predict("video.mp4"):    # any source: file, folder, glob, video, camera
+    est = PoseEstimator(weights="best.pt")          # or model="hrnet_w32.coco_384x288"; detector="none", ...
+    result = est("bus.jpg")                          # a path, a BGR uint8 array, a PIL image, grayscale, BGRA
+    results = est([img1, img2])                      # a list: batched, a list of results
+    result.plot(); result.to_coco(); result.to_df(); result.save("out.jpg"); result[0]
+    for result in est.predict("video.mp4"):          # any source: file, folder, glob, video, camera, stream
         ...
+    PoseEstimator.from_specs(ModelSpec(...), RuntimeSpec(...), DetectorSpec(...), TopDownSettings(...))
+
+Building one is cheap: the specs are checked and the model named is found, nothing is loaded. The detector and
+the pose network are built once the first job's length is known (the first call: its images; `predict`: the
+source's frame count; or `prepare(expected_frames)`), because the fastest CPU engine depends on it
+(precision.auto_path: ONNX Runtime repays its one-time export only on long jobs).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from dehrnet_cli.detect.base import Detector
 from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
+from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
-from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import Backend, OnnxBackend, TorchBackend, resolve_device, set_cpu_threads
-from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
-from dehrnet_cli.precision.auto_path import BACKENDS
-from dehrnet_cli.precision.backend_factory import Log, make_pose_backend, require_guard
-from dehrnet_cli.sinks.coco import ImageIds
+from dehrnet_cli.pose.backends import Backend
+from dehrnet_cli.pose.settings import TopDownSettings
+from dehrnet_cli.pose.topdown import TopDownEstimator
+from dehrnet_cli.precision.backend_factory import make_pose_backend
+from dehrnet_cli.precision.runtime import RuntimeSpec
+from dehrnet_cli.progress import note
+from dehrnet_cli.sinks.outputs import frame_name
+from dehrnet_cli.sinks.result import PoseResult
 from dehrnet_cli.sources.base import Source
 from dehrnet_cli.sources.images import ImageSource
+from dehrnet_cli.sources.in_memory import to_frame
 from dehrnet_cli.sources.open import open_source
 from dehrnet_cli.stage_data import Frame, Poses
 from dehrnet_cli.video.settings import VideoSettings
 from dehrnet_cli.video.stage import VideoStage
-from dehrnet_cli.weights.model_choice import ModelChoice, choose_model
+from dehrnet_cli.weights.model_choice import ModelSpec
+from models import KeypointSpec, PoseNetConfig
+
+Log = Callable[[str], None]
 
 
 class PoseEstimator:
-    """Person detector + DE-HRNet/HRNet pose stage with the official HRNet test protocol by default.
+    """Person detector + DE-HRNet/HRNet pose stage, the official HRNet test protocol by default.
 
-    weights: a checkpoint (dehrnet, official HRNet, mmpose) or an exported .onnx; model: a registry
-    weights name or, with untrained=True, an architecture name (random weights, for timing and smoke
-    tests); neither: the local DE-HRNet weights, else the HRNet-W32 384x288 COCO baseline, fetched on first
-    use (weights.model_choice). detector: "yolo" (det_model), "hog", "none" (whole image), or boxes=dets.json.
-    backend: "auto" (CUDA: torch; CPU: ONNX Runtime or torch, whichever finishes a job of `expected_frames`
-    frames sooner, precision.auto_path), "torch" or "onnx"; expected_frames None means a long job.
-    precision: auto, fp32, bf16, fp16 (CUDA; half=True is the same) or int8 (ONNX Runtime, quantized on
-    `calib` images); reduced precisions must pass the accuracy guard (dehrnet_cli.precision).
-    `log` receives one-line notes (which precision runs and why); default: stderr. threads: CPU threads of
-    torch, onnxruntime and OpenCV, set process-wide (None: leave the process's settings as they are). compile:
-    torch.compile the torch backend's network at fixed batch sizes (CUDA graphs on CUDA).
+    weights: a checkpoint (dehrnet, official HRNet, mmpose) or an exported .onnx; model: a registry weights name
+    or, with untrained=True, an architecture (random weights); neither: the local DE-HRNet weights, else the
+    HRNet-W32 384x288 COCO baseline, fetched on first use. device: auto, cpu, cuda, cuda:N; backend: auto (the
+    fastest engine for the job), torch or onnx; precision: auto, fp32, bf16, fp16 (CUDA) or int8. detector: yolo
+    (det_model), hog, none (the whole image), or boxes=dets.json (a COCO detections file); conf: its score
+    threshold. flip: the flip test; batch: crops per forward pass. threads: CPU threads, set process-wide when
+    the network is built (None: the process's settings stay). log: one-line notes (which model and engine run,
+    and why); default: stderr. Everything else: `from_specs`.
     """
 
-    def __init__(
-        self,
-        weights: str | Path | None = None,
-        *,
-        model: str | None = None,
-        untrained: bool = False,
-        backend: str = "auto",
-        device: str = "auto",
-        half: bool = False,
-        precision: str = "auto",
-        calib: str | Path | None = None,
-        log: Log | None = None,
-        input_size: tuple[int, int] | None = None,
-        detector: str = "yolo",
-        det_model: str = DEFAULT_YOLO,
-        conf: float | None = None,
-        iou: float = 0.7,
-        max_people: int | None = None,
-        boxes: str | Path | None = None,
-        ann: str | Path | None = None,
-        flip: bool = True,
-        decoder: str = "msra",
-        batch: int = 32,
-        kpt_score_thr: float = TopDownSettings.kpt_score_thr,
-        oks_thr: float | None = TopDownSettings.oks_thr,
-        expected_frames: int | None = None,
-        threads: int | None = None,
-        compile: bool = False,
-    ) -> None:
-        if backend not in BACKENDS:
-            raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
-        if batch < 1:
-            raise DehrnetError(f"--batch {batch}: must be at least 1")
-        choice = choose_model(weights, model, untrained)  # a bad name or file fails before any model work
-        self.model_choice = choice
-        if threads is not None:  # CPU threads of torch, onnxruntime and OpenCV (process-wide)
-            set_cpu_threads(threads)
-        self.ann = None if ann is None else Path(ann)
-        # the detector first: a missing detector file must stop us before any slow model work
-        self.detector: Detector = make_detector(detector, boxes=None if boxes is None else Path(boxes),
-                                                det_model=det_model, conf=conf, iou=iou, max_people=max_people,
-                                                device=device)
-        log = log or (lambda line: print(line, file=sys.stderr))
-        crops = None if expected_frames is None else expected_frames * (2 if flip else 1)
-        self.backend = self._backend(choice, backend, device, half, precision, None if calib is None else Path(calib),
-                                     input_size, crops, log)
-        if compile and isinstance(self.backend, TorchBackend):  # fixed batch sizes, CUDA graphs on CUDA
-            self.backend.compile()
-        settings = TopDownSettings(flip=flip, decoder=decoder, batch=batch, kpt_score_thr=kpt_score_thr,
-                                   oks_thr=oks_thr)
-        self.untrained = untrained or getattr(self.backend, "untrained", False)  # an ONNX file may say so
-        self.topdown = TopDownEstimator(self.backend, settings)
-        self.config = self.topdown.config
-        self.spec = self.topdown.spec
+    def __init__(self, weights: str | Path | None = None, *, model: str | None = None, untrained: bool = False,
+                 device: str = "auto", backend: str = "auto", precision: str = "auto", detector: str = "yolo",
+                 det_model: str = DEFAULT_YOLO, conf: float | None = None, boxes: str | Path | None = None,
+                 flip: bool = True, batch: int = 32, threads: int | None = None, log: Log | None = None) -> None:
+        self._setup(ModelSpec(None if weights is None else Path(weights), model, untrained),
+                    RuntimeSpec(backend, device, precision, threads),
+                    DetectorSpec(detector, det_model, conf, boxes=None if boxes is None else Path(boxes)),
+                    TopDownSettings(flip=flip, batch=batch), log)
 
-    @staticmethod
-    def _backend(choice: ModelChoice, kind: str, device: str, half: bool, precision: str, calib: Path | None,
-                 input_size: tuple[int, int] | None, crops: int | None, log: Log) -> Backend:
-        if choice.is_onnx:  # by content: an ONNX model runs on onnxruntime
-            if kind == "torch":
-                raise DehrnetError(f"{choice.weights}: an ONNX model runs with --backend onnx (or auto)")
-            backend = OnnxBackend(choice.weights, device)
-            wanted = "fp16" if half else precision
-            if wanted not in ("auto", backend.precision):
-                raise DehrnetError(f"{choice.weights}: this ONNX model computes in {backend.precision}, not {wanted}; "
-                                   "export one with dehrnet export (--int8 or --half), or pass the checkpoint")
-            log(f"onnx precision {backend.precision} on {backend.device}: {choice.weights.name} is an ONNX model, "
-                "run by onnxruntime in its own precision")
-            if backend.precision == "int8":
-                require_guard("int8", "cpu", log)
-            return backend
-        return make_pose_backend(choice, kind, resolve_device(device), precision, half, calib, input_size, crops, log)
+    @classmethod
+    def from_specs(cls, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec = RuntimeSpec(),
+                   detector: DetectorSpec = DetectorSpec(), pose: TopDownSettings = TopDownSettings(),
+                   log: Log | None = None) -> PoseEstimator:
+        """An estimator of any model, runtime, detector and pose settings (specs are checked when made)."""
+        estimator = cls.__new__(cls)
+        estimator._setup(model, runtime, detector, pose, log)
+        return estimator
 
-    def __call__(self, image_bgr: np.ndarray, image_id: int = 1) -> Poses:
-        """Poses of one (H, W, 3) uint8 BGR image."""
-        if not (isinstance(image_bgr, np.ndarray) and image_bgr.ndim == 3 and image_bgr.shape[2] == 3):
-            shape = getattr(image_bgr, "shape", type(image_bgr).__name__)
-            raise DehrnetError(f"expected an (H, W, 3) uint8 BGR image, got {shape}")
-        frame = Frame(0, image_bgr)
-        return self.topdown.estimate([image_bgr], self.detector([frame], [image_id]))[0]
+    @classmethod
+    def from_parts(cls, backend: Backend, detector: Detector, pose: TopDownSettings = TopDownSettings(),
+                   log: Log | None = None) -> PoseEstimator:
+        """An estimator around a pose backend and a detector already built (benchmarks, tests, your own detector:
+        any callable `frames -> list[Detections]`)."""
+        estimator = cls.__new__(cls)
+        estimator.model_spec, estimator.runtime, estimator.settings = ModelSpec(), RuntimeSpec(), pose
+        estimator.detector_spec, estimator.model_choice = None, None
+        estimator.log = log or note
+        estimator._detector, estimator._topdown = detector, TopDownEstimator(backend, pose)
+        return estimator
 
-    def estimate_frames(self, frames: list[Frame], image_ids: list[int]) -> list[Poses]:
+    def _setup(self, model: ModelSpec, runtime: RuntimeSpec, detector: DetectorSpec, pose: TopDownSettings,
+               log: Log | None) -> None:
+        self.model_spec, self.runtime, self.detector_spec, self.settings = model, runtime, detector, pose
+        self.model_choice = model.choose()  # a bad name or file, or an offline default, fails here
+        detector.check_files()  # a missing boxes file or detector fails before any slow model work
+        self.log: Log = log or note
+        self._detector: Detector | None = None
+        self._topdown: TopDownEstimator | None = None
+
+    def prepare(self, expected_frames: int | None = None) -> PoseEstimator:
+        """Build the detector and the pose network (once) for a job of `expected_frames` frames (None: long or
+        unknown), which decides the engine when the runtime says auto."""
+        if self._detector is None:
+            self._detector = make_detector(self.detector_spec, self.runtime.device)
+        if self._topdown is None:
+            crops = None if expected_frames is None else expected_frames * (2 if self.settings.flip else 1)
+            backend = make_pose_backend(self.model_choice, self.runtime, self.model_spec.input_size, crops,
+                                        self.log)
+            self._topdown = TopDownEstimator(backend, self.settings)
+        return self
+
+    @property
+    def topdown(self) -> TopDownEstimator:
+        return self.prepare()._topdown
+
+    @property
+    def detector(self) -> Detector:
+        return self.prepare()._detector
+
+    @property
+    def backend(self) -> Backend:
+        return self.topdown.backend
+
+    @property
+    def config(self) -> PoseNetConfig:
+        return self.topdown.config
+
+    @property
+    def keypoints(self) -> KeypointSpec:
+        """The keypoint set the model predicts (names, skeleton, flip pairs)."""
+        return self.topdown.spec
+
+    @property
+    def untrained(self) -> bool:
+        """Random weights: asked for, or an ONNX file that says it was exported from them."""
+        return self.model_spec.untrained or bool(getattr(self.backend, "untrained", False))
+
+    def __call__(self, images: Any) -> PoseResult | list[PoseResult]:
+        """The result of one image, or a list of results for a list of images (batched together). An image is a
+        path, a uint8 numpy array ((H, W, 3) BGR, (H, W) gray, (H, W, 4) BGRA) or a PIL image."""
+        many = isinstance(images, (list, tuple))
+        frames = [to_frame(image, index) for index, image in enumerate(images if many else [images])]
+        self.prepare(len(frames))
+        results = [PoseResult.of_frame(frame, poses, self.keypoints)
+                   for frame, poses in zip(frames, self.estimate_frames(frames))]
+        return results if many else results[0]
+
+    def estimate_frames(self, frames: list[Frame]) -> list[Poses]:
         """Detect and estimate several frames at once (all their crops share forward passes)."""
-        return self.topdown.estimate([f.image for f in frames], self.detector(frames, image_ids))
+        return self.topdown.estimate([f.image for f in frames], self.detector(frames))
 
-    def image_ids_for(self, source: Source) -> ImageIds:
-        paths = source.paths if isinstance(source, ImageSource) else None
-        return ImageIds(self.ann, paths)
-
-    def predict(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False,
-                video: VideoSettings | None = None) -> Iterator[tuple[Frame, Poses]]:
-        """(frame, poses) for every frame of a source (a path, glob, camera index, URL or Source);
-        `video`: tracking, smoothing and detection every N frames (see video.stage.VideoSettings)."""
-        for frame, _, poses in self.predictions(source, frames_per_batch, exif, video):
-            yield frame, poses
-
-    def predictions(self, source: str | Source, frames_per_batch: int = 4, exif: bool = False,
-                    video: VideoSettings | None = None) -> Iterator[tuple[Frame, int, Poses]]:
-        """(frame, COCO image id, poses); files are batched `frames_per_batch` frames at a time, live
-        sources one frame at a time (latency first). With `video`, a fresh VideoStage (trackers,
-        filters) serves this source run."""
-        src = open_source(str(source), exif=exif) if not isinstance(source, Source) else source
-        ids = self.image_ids_for(src)
-        boxes_file = self.detector if isinstance(self.detector, BoxesFileDetector) else None
-        planned_ids = ids.of_source(src.paths if isinstance(src, ImageSource) else None, src.num_frames)
-        if boxes_file is not None:  # a file for other images: one clear line now, not "0 people" at the end
-            boxes_file.check_image_ids(planned_ids, src.name)
-        per_batch = 1 if src.is_live else max(1, frames_per_batch)
-        pending: list[Frame] = []
+    def predict(self, source: str | Path | int | Source, video: VideoSettings | None = None,
+                frames_per_batch: int = 4, exif: bool = False) -> Iterator[PoseResult]:
+        """One PoseResult per frame of a source (a path, glob, camera index, URL or an opened Source), in order.
+        Files are batched `frames_per_batch` frames at a time, live sources one frame at a time (latency first);
+        `video`: tracking, smoothing and detection every N frames, with a fresh state for this source."""
+        src = source if isinstance(source, Source) else open_source(str(source), exif=exif)
         try:
+            self.prepare(src.num_frames)
+            boxes_file = self.detector if isinstance(self.detector, BoxesFileDetector) else None
+            if boxes_file is not None:  # a file for other images: one clear line now, not "0 people" at the end
+                boxes_file.for_source(src.paths if isinstance(src, ImageSource) else None, src.num_frames, src.name)
             estimate = self.estimate_frames
             if video is not None and video.active:
                 estimate = VideoStage(self.detector, self.topdown, video, src.fps).estimate
+            per_batch = 1 if src.is_live else max(1, frames_per_batch)
+            pending: list[Frame] = []
             for frame in src:
                 pending.append(frame)
                 if len(pending) >= per_batch:
-                    yield from self._flush(pending, ids, estimate)
+                    yield from self._results(src, pending, estimate)
                     pending = []
             if pending:
-                yield from self._flush(pending, ids, estimate)
+                yield from self._results(src, pending, estimate)
         finally:
             src.close()
-            if boxes_file is not None:
-                boxes_file.warn_outside()
+            if isinstance(self._detector, BoxesFileDetector):
+                self._detector.warn_outside()
 
-    def _flush(self, frames: list[Frame], ids: ImageIds,
-               estimate: Callable[[list[Frame], list[int]], list[Poses]]) -> Iterator[tuple[Frame, int, Poses]]:
-        image_ids = [ids(f.path, f.index) for f in frames]
-        yield from zip(frames, image_ids, estimate(frames, image_ids))
+    def _results(self, source: Source, frames: list[Frame], estimate: Callable[[list[Frame]], list[Poses]]
+                 ) -> Iterator[PoseResult]:
+        for frame, poses in zip(frames, estimate(frames)):
+            yield PoseResult.of_frame(frame, poses, self.keypoints, frame_name(source, frame))

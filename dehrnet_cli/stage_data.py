@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -78,7 +79,14 @@ class Poses:
 FALLBACK_FPS = 30.0  # frame times of sources that know neither times nor a frame rate
 
 
-def frame_time_s(frame: Frame, fps: float | None) -> float:
+class Timed(Protocol):
+    """Anything with a frame's index and presentation time (a Frame, a PoseResult)."""
+
+    index: int
+    time_s: float | None
+
+
+def frame_time_s(frame: Timed, fps: float | None) -> float:
     """A frame's time in seconds: its presentation time, else index / fps (FALLBACK_FPS if unknown)."""
     if frame.time_s is not None:
         return float(frame.time_s)

@@ -80,6 +80,25 @@ def calibrate_bn(model: torch.nn.Module, input_hw: tuple[int, int], seed: int = 
     return model.eval()
 
 
+TINY_MODEL = "dehrnet_w8_128x96"
+
+
+def tiny_estimator(detector: str = "none", boxes: Path | None = None, ann: Path | None = None, backend: str = "auto",
+                   seed: int = 0, **pose):
+    """A PoseEstimator of the tiny architecture with random weights (seeded when it is built) on the CPU;
+    `pose`: TopDownSettings fields (flip, oks_thr, batch...)."""
+    from dehrnet_cli.detect.spec import DetectorSpec
+    from dehrnet_cli.estimator import PoseEstimator
+    from dehrnet_cli.pose.settings import TopDownSettings
+    from dehrnet_cli.precision.runtime import RuntimeSpec
+    from dehrnet_cli.weights.model_choice import ModelSpec
+
+    torch.manual_seed(seed)
+    estimator = PoseEstimator.from_specs(ModelSpec(name=TINY_MODEL, untrained=True), RuntimeSpec(backend, "cpu"),
+                                         DetectorSpec(detector, boxes=boxes, ann=ann), TopDownSettings(**pose))
+    return estimator.prepare()
+
+
 def save_seeded_checkpoint(path: Path, name: str = "dehrnet_w8_128x96", seed: int = 0, **config) -> Path:
     """`name` (config overrides in `config`) with randomize()d weights and calibrated BN, saved with its
     config to `path`: every process that loads it computes the same keypoints."""

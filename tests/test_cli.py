@@ -171,7 +171,7 @@ def test_predict_numbers_out_of_range_are_usage_errors(run_main, flag, value, ne
 
 def test_device_index_means_cuda_as_in_ultralytics(monkeypatch):
     from dehrnet_cli.errors import DehrnetError
-    from dehrnet_cli.pose.backends import normalize_device, resolve_device
+    from dehrnet_cli.pose.device import normalize_device, resolve_device
 
     assert [normalize_device(d) for d in ("0", 1, " CUDA:1 ", "cpu", None)] == ["cuda:0", "cuda:1", "cuda:1", "cpu",
                                                                                 "auto"]

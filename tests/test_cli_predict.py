@@ -386,11 +386,11 @@ def test_video_out_for_images_fails_before_any_work(tmp_path: Path, images_dir: 
 def test_out_never_overwrites_the_inputs(tmp_path: Path, images_dir: Path, model_loads: list[str]) -> None:
     originals = {p: p.read_bytes() for p in images_dir.iterdir()}
     result = predict(images_dir, *TINY, "--detector", "none", "--out", images_dir)
-    only_error(result, 2, str(images_dir), "input images")
+    only_error(result, 2, str(images_dir), "is the source image", "which this run reads")
     video = write_video(tmp_path / "clip.mp4", num_frames=2)
     video_bytes = video.read_bytes()
     result = predict(video, *TINY, "--detector", "none", "--out", video)
-    only_error(result, 2, str(video), "input video")
+    only_error(result, 2, str(video), "is the source", "which this run reads")
     assert model_loads == []
     assert {p: p.read_bytes() for p in images_dir.iterdir()} == originals
     assert video.read_bytes() == video_bytes
@@ -488,11 +488,11 @@ def _fail_at_frame(monkeypatch: pytest.MonkeyPatch, frame_index: int, error: Bas
     done: list[int] = []
     real = PoseEstimator.estimate_frames
 
-    def estimate_frames(self: PoseEstimator, frames: list[Frame], image_ids: list[int]) -> list[Poses]:
+    def estimate_frames(self: PoseEstimator, frames: list[Frame]) -> list[Poses]:
         if any(f.index >= frame_index for f in frames):
             raise error
         done.extend(f.index for f in frames)
-        return real(self, frames, image_ids)
+        return real(self, frames)
 
     monkeypatch.setattr(PoseEstimator, "estimate_frames", estimate_frames)
     return done

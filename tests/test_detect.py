@@ -13,17 +13,18 @@ from dehrnet_cli.detect.base import WholeImageDetector, keep_top
 from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import make_detector
 from dehrnet_cli.detect.hog import HOG_WINDOW_WH, HogDetector
+from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.detect.yolo import YoloPersonDetector, locate_yolo_weights
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.stage_data import Detections, Frame
 
 
-def _frame(w: int = 320, h: int = 240, index: int = 0) -> Frame:
-    return Frame(index, np.random.default_rng(index).integers(0, 256, (h, w, 3), dtype=np.uint8))
+def _frame(w: int = 320, h: int = 240, index: int = 0, path: Path | None = None) -> Frame:
+    return Frame(index, np.random.default_rng(index).integers(0, 256, (h, w, 3), dtype=np.uint8), path)
 
 
 def test_whole_image_is_one_box_of_score_one() -> None:
-    dets = WholeImageDetector()([_frame(320, 240), _frame(64, 48, 1)], [1, 2])
+    dets = WholeImageDetector()([_frame(320, 240), _frame(64, 48, 1)])
     assert [d.boxes_xyxy.tolist() for d in dets] == [[[0, 0, 320, 240]], [[0, 0, 64, 48]]]
     assert all(d.scores.tolist() == [1.0] for d in dets)
 
@@ -48,12 +49,15 @@ def test_boxes_file_by_image_id_with_threshold_category_and_top_n(tmp_path: Path
         {"image_id": 7, "category_id": 3, "bbox": [1, 1, 50, 50], "score": 1.0},  # not a person
         {"image_id": 7, "bbox": [100, 100, 10, 10], "score": 0.6},  # category defaults to person
         {"image_id": 8, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.95}])
-    seven, nothing, eight = BoxesFileDetector(path, conf=0.5)([_frame(), _frame(), _frame()], [7, 9, 8])
+    frames = [_frame(index=n, path=tmp_path / f"{image_id:012d}.jpg") for n, image_id in enumerate((7, 9, 8))]
+    seven, nothing, eight = BoxesFileDetector(path, conf=0.5)(frames)  # ids from the numeric file names
     assert seven.boxes_xyxy.tolist() == [[10, 20, 40, 60], [100, 100, 110, 110]]
     assert seven.scores.tolist() == pytest.approx([0.9, 0.6])
     assert len(nothing) == 0 and nothing.boxes_xyxy.shape == (0, 4)
     assert eight.boxes_xyxy.tolist() == [[1, 2, 4, 6]]
-    assert len(BoxesFileDetector(path, max_people=1)([_frame()], [7])[0]) == 1
+    assert len(BoxesFileDetector(path, max_people=1)(frames[:1])[0]) == 1
+    video_frames = [_frame(index=n) for n in range(8)]  # no paths: frame n is image n + 1
+    assert [len(d) for d in BoxesFileDetector(path)(video_frames)] == [0] * 6 + [3, 1]
 
 
 @pytest.mark.parametrize(("content", "message"), [
@@ -71,23 +75,23 @@ def test_bad_boxes_files_are_one_clear_error(tmp_path: Path, content: str | None
 def test_hog_gives_no_boxes_on_images_smaller_than_its_window() -> None:
     w, h = HOG_WINDOW_WH
     small = [_frame(w - 1, h + 10), _frame(w + 10, h - 1, 1)]  # OpenCV 4 would crash on these
-    assert [len(d) for d in HogDetector()(small, [1, 2])] == [0, 0]
-    (det,) = HogDetector(max_people=2)([_frame(200, 300)], [1])
+    assert [len(d) for d in HogDetector()(small)] == [0, 0]
+    (det,) = HogDetector(max_people=2)([_frame(200, 300)])
     assert det.boxes_xyxy.shape[1:] == (4,) and len(det) <= 2 and ((det.scores > 0) & (det.scores < 1)).all()
 
 
 def test_factory_boxes_file_wins_and_unknown_kind_is_refused(tmp_path: Path) -> None:
     path = _boxes_file(tmp_path, [])
-    assert isinstance(make_detector("hog", boxes=path), BoxesFileDetector)
-    assert isinstance(make_detector("none"), WholeImageDetector)
-    assert isinstance(make_detector("hog"), HogDetector)
+    assert isinstance(make_detector(DetectorSpec("hog", boxes=path)), BoxesFileDetector)
+    assert isinstance(make_detector(DetectorSpec("none")), WholeImageDetector)
+    assert isinstance(make_detector(DetectorSpec("hog")), HogDetector)
     with pytest.raises(DehrnetError, match="--detector 'yoloo'.*yolo, none, hog"):
-        make_detector("yoloo")
+        make_detector(DetectorSpec("yoloo"))
 
 
 def test_yolo_from_yaml_returns_person_boxes_per_frame() -> None:
     detector = YoloPersonDetector("yolo11n.yaml", conf=0.0, max_people=3, device="cpu")
-    dets = detector([_frame(), _frame(index=1)], [1, 2])
+    dets = detector([_frame(), _frame(index=1)])
     assert len(dets) == 2
     for det in dets:
         assert det.boxes_xyxy.dtype == np.float32 and det.boxes_xyxy.shape == (len(det), 4) and len(det) <= 3
@@ -124,7 +128,7 @@ def test_boxes_file_skips_unusable_entries_with_one_warning_and_clips_to_the_ima
         {"image_id": 1, "bbox": [10, 10, 5, 5], "score": float("inf")}])
     detector = BoxesFileDetector(path)
     assert capsys.readouterr().err.count("dehrnet: warning:") == 1  # one warning for the three unusable entries
-    (det,) = detector([_frame()], [1])
+    (det,) = detector([_frame()])
     assert det.boxes_xyxy.tolist() == [[300, 200, 320, 240]]
     assert detector.outside == 1
     detector.warn_outside()
@@ -133,12 +137,12 @@ def test_boxes_file_skips_unusable_entries_with_one_warning_and_clips_to_the_ima
 
 def test_boxes_file_for_other_images_is_refused(tmp_path: Path) -> None:
     detector = BoxesFileDetector(_boxes_file(tmp_path, [{"image_id": 785, "bbox": [1, 1, 5, 5], "score": 1}]))
-    detector.check_image_ids([785, 786], "val2017")  # one match is enough
-    detector.check_image_ids([], "a live camera")  # ids unknown up front: nothing to check
+    detector.for_source([tmp_path / "000000000785.jpg", tmp_path / "000000000786.jpg"], 2, "val2017")  # one match
+    detector.for_source(None, None, "a live camera")  # ids unknown up front: nothing to check
     with pytest.raises(DehrnetError, match=r"its image ids \(785\) match none of val2017 \(1..3, 3 ids\)"):
-        detector.check_image_ids([1, 2, 3], "val2017")
+        detector.for_source(None, 3, "val2017")
     with pytest.raises(DehrnetError, match="no person boxes"):
-        BoxesFileDetector(_boxes_file(tmp_path, [])).check_image_ids([1], "x")
+        BoxesFileDetector(_boxes_file(tmp_path, [])).for_source(None, 1, "x")
 
 
 class _RecordingHog:
@@ -158,8 +162,8 @@ def test_hog_works_on_a_downscaled_copy_and_maps_boxes_back() -> None:
     detector = HogDetector()
     detector.hog = _RecordingHog()
     big = Frame(0, np.zeros((3000, 4000, 3), np.uint8))  # 4000 x 3000: HOG time grows with the pixel count
-    (det,) = detector([big], [1])
+    (det,) = detector([big])
     assert detector.hog.shapes == [(960, 1280, 3)] and HOG_MAX_SIDE == 1280
     np.testing.assert_allclose(det.boxes_xyxy, [[312.5, 156.25, 512.5, 556.25]])  # x 3.125 back to the image
-    detector([_frame(640, 480)], [1])
+    detector([_frame(640, 480)])
     assert detector.hog.shapes[-1] == (480, 640, 3)  # small images are used as they are

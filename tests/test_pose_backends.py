@@ -78,10 +78,15 @@ def test_pose_estimator_compile_makes_the_backend_pad_to_static_sizes() -> None:
     from typer.testing import CliRunner
 
     from dehrnet_cli.cli.app import app
+    from dehrnet_cli.detect.spec import DetectorSpec
     from dehrnet_cli.estimator import PoseEstimator
+    from dehrnet_cli.precision.runtime import RuntimeSpec
+    from dehrnet_cli.weights.model_choice import ModelSpec
 
-    est = PoseEstimator(model=TINY, untrained=True, device="cpu", precision="fp32", detector="none", compile=True,
-                        log=lambda _: None)
-    assert est.backend.compiled and not PoseEstimator(model=TINY, untrained=True, device="cpu", precision="fp32",
-                                                      detector="none", log=lambda _: None).backend.compiled
+    def estimator(compile_net: bool) -> PoseEstimator:
+        return PoseEstimator.from_specs(ModelSpec(name=TINY, untrained=True),
+                                        RuntimeSpec("auto", "cpu", "fp32", compile=compile_net),
+                                        DetectorSpec("none"), log=lambda _: None)
+
+    assert estimator(True).backend.compiled and not estimator(False).backend.compiled
     assert "--compile" in CliRunner().invoke(app, ["predict", "--help"]).output

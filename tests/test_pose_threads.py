@@ -12,9 +12,10 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
+from dehrnet_cli.env import default_threads
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose import onnx_session
-from dehrnet_cli.pose.backends import default_threads, set_cpu_threads
+from dehrnet_cli.pose.backends import set_cpu_threads
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.backends import TorchBackend
 from dehrnet_cli.precision.cpu import CpuInfo, cpu_units, native_bf16
 from dehrnet_cli.precision.resolve import resolve_precision
+from dehrnet_cli.precision.runtime import precision_of
 from models import create_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -75,13 +76,14 @@ def test_explicit_bf16_on_a_cpu_without_it_runs_but_says_it_is_slow(cpu) -> None
 def test_impossible_combinations_are_one_line_errors(cpu, precision, device, backend, half, message) -> None:
     cpu(AVX2)
     with pytest.raises(DehrnetError, match=message):
-        resolve_precision(precision, device, backend, half)
+        resolve_precision(precision_of(precision, half), device, backend)
 
 
-def test_half_is_an_alias_for_fp16_on_cuda(cpu) -> None:
+def test_half_is_folded_into_fp16_at_the_edge(cpu) -> None:
     cpu(AVX2)
-    assert resolve_precision("auto", "cuda", "torch", half=True)[0] == "fp16"
-    assert resolve_precision("fp16", "cuda", "torch", half=True)[0] == "fp16"
+    assert precision_of("auto", True) == precision_of("fp16", True) == "fp16"
+    assert precision_of("bf16", False) == "bf16"
+    assert resolve_precision(precision_of("auto", True), "cuda", "torch")[0] == "fp16"
 
 
 def test_torch_bf16_backend_keeps_fp32_input_and_output_and_stays_close() -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_estimator
 from pycocotools.coco import COCO
 
 import models
@@ -140,11 +142,6 @@ def test_topdown_wiring_equals_the_official_steps_written_out(coco_sample):
         np.testing.assert_allclose(poses.kpt_scores[n], maxvals[0], rtol=1e-5)
 
 
-def _estimator(**kwargs) -> PoseEstimator:
-    torch.manual_seed(0)
-    return PoseEstimator(model=TINY, untrained=True, device="cpu", **kwargs)
-
-
 def test_predict_json_loads_in_pycocotools_with_ids_sizes_and_keypoints_inside(coco_sample, tmp_path):
     gt = json.loads((coco_sample / "test_coco.json").read_text())
     size_of = {im["id"]: (im["width"], im["height"]) for im in gt["images"]}
@@ -159,7 +156,7 @@ def test_predict_json_loads_in_pycocotools_with_ids_sizes_and_keypoints_inside(c
     (tmp_path / "dets.json").write_text(json.dumps(dets))
     job = PredictJob(str(coco_sample), json_path=tmp_path / "out" / "pred.json",
                      results_path=tmp_path / "res.json", quiet=True)
-    summary = run_predict(_estimator(boxes=tmp_path / "dets.json", oks_thr=None), job)
+    summary = run_predict(tiny_estimator(boxes=tmp_path / "dets.json", oks_thr=None), job)
     assert summary.frames == 4
     coco = COCO(str(tmp_path / "out" / "pred.json"))
     assert {im["id"]: (im["width"], im["height"]) for im in coco.dataset["images"]} == size_of
@@ -182,7 +179,7 @@ def test_predict_on_ultralytics_sample_images_with_whole_image_boxes(tmp_path):
     if not images:
         pytest.skip("ultralytics ships no sample images in this version")
     job = PredictJob(str(assets), out=tmp_path / "annotated", json_path=tmp_path / "p.json", quiet=True)
-    summary = run_predict(_estimator(detector="none"), job)
+    summary = run_predict(tiny_estimator(), job)
     assert summary.frames == len(images) and summary.people == len(images)
     doc = json.loads((tmp_path / "p.json").read_text())
     assert [im["file_name"] for im in doc["images"]] == [p.name for p in images]
@@ -197,8 +194,8 @@ def test_a_synthetic_video_round_trips_with_frame_count_fps_and_size(tmp_path):
         for _ in range(12):
             writer.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
     job = PredictJob(str(tmp_path / "in.mp4"), out=tmp_path / "out.mp4", json_path=tmp_path / "v.json", quiet=True)
-    summary = run_predict(_estimator(detector="none"), job)
-    assert summary.frames == 12 and summary.outputs[0] == tmp_path / "out.mp4"
+    summary = run_predict(tiny_estimator(), job)
+    assert summary.frames == 12 and tmp_path / "out.mp4" in summary.outputs
     with av.open(str(tmp_path / "out.mp4")) as container:
         stream = container.streams.video[0]
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
@@ -212,18 +209,23 @@ def test_a_synthetic_video_round_trips_with_frame_count_fps_and_size(tmp_path):
 class _StoppedAfter:
     """An estimator stand-in that yields `n` frames of a source, then sees Ctrl-C."""
 
-    spec = CONFIG.keypoints
+    keypoints = CONFIG.keypoints
+    backend = SimpleNamespace(name="stand-in", precision="fp32", device="cpu")
 
     def __init__(self, n: int) -> None:
         self.n = n
 
-    def predictions(self, source, frames_per_batch, exif, video=None):
+    def prepare(self, expected_frames=None):
+        return self
+
+    def predict(self, source, video=None, frames_per_batch=4):
+        from dehrnet_cli.sinks.result import PoseResult
         from dehrnet_cli.stage_data import Poses
 
         for frame in source:
             if frame.index == self.n:
                 raise KeyboardInterrupt
-            yield frame, frame.index + 1, Poses.empty(CONFIG.num_keypoints)
+            yield PoseResult.of_frame(frame, Poses.empty(CONFIG.num_keypoints), self.keypoints, f"cam#{frame.index}")
 
 
 def test_ctrl_c_ends_a_live_run_and_writes_every_output(tmp_path):
@@ -254,7 +256,7 @@ def test_the_pipeline_defaults_are_the_official_ones_and_come_from_topdown_setti
 
     official = (0.2, 0.9)
     assert (TopDownSettings.kpt_score_thr, TopDownSettings.oks_thr) == official
-    api = inspect.signature(PoseEstimator.__init__).parameters
-    assert (api["kpt_score_thr"].default, api["oks_thr"].default) == official
+    api = inspect.signature(PoseEstimator.from_specs).parameters
+    assert api["pose"].default == TopDownSettings()
     options = {param.name: param.default for param in get_command(app).commands["predict"].params}
     assert (options["kpt_score_thr"], options["oks_nms"]) == official

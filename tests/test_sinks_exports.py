@@ -12,15 +12,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
+from conftest import tiny_estimator
 from typer.testing import CliRunner
 
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.estimator import PoseEstimator
 from dehrnet_cli.predict import PredictJob, run_predict
-from dehrnet_cli.sinks.crops import CropSaver, crop_box
-from dehrnet_cli.sinks.keypoints_csv import CSV_COLUMNS, PoseCsvWriter, read_pose_csv
+from dehrnet_cli.sinks.crops import CropsSink, crop_box
+from dehrnet_cli.sinks.keypoints_csv import CSV_COLUMNS, CsvSink, read_pose_csv
+from dehrnet_cli.sinks.result import PoseResult
 from dehrnet_cli.sinks.video_writer import VideoWriter
 from dehrnet_cli.sources.threaded import ThreadedSource
 from dehrnet_cli.stage_data import Frame, Poses
@@ -48,19 +49,25 @@ def _hidden_leftovers(folder: Path) -> list[Path]:
 # ----------------------------------------------------------------------------------------- CSV
 
 
+def _result(index: int, time_s: float | None, poses: Poses, image: np.ndarray | None = None,
+            path: Path | None = None) -> PoseResult:
+    image = np.zeros((300, 300, 3), np.uint8) if image is None else image
+    return PoseResult.of_frame(Frame(index, image, path, time_s), poses, COCO17)
+
+
 def test_csv_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     frames = [(0, 0.0, _poses(rng, 2, [4, 9])), (1, 1 / 30, _poses(rng, 0, [])), (2, 2 / 30, _poses(rng, 1, [9]))]
     path = tmp_path / "out" / "poses.csv"
-    writer = PoseCsvWriter(path, COCO17)
+    sink = CsvSink(path, COCO17)
     for index, time_s, poses in frames:
-        writer.add(index, time_s, poses)
+        sink.add(_result(index, time_s, poses))
     assert not path.exists()  # nothing under the final name until the run ends
-    assert writer.close() == path and _hidden_leftovers(tmp_path) == []
+    assert sink.finish() == [path] and _hidden_leftovers(tmp_path) == []
     assert path.read_text().splitlines()[0] == ",".join(CSV_COLUMNS)
 
     table = read_pose_csv(path)
-    assert len(table["frame"]) == (2 + 0 + 1) * 17 == writer.rows
+    assert len(table["frame"]) == (2 + 0 + 1) * 17 == sink.rows
     for index, time_s, poses in frames:
         rows = table["frame"] == index
         if not len(poses):
@@ -76,20 +83,23 @@ def test_csv_round_trip(tmp_path: Path) -> None:
 
 
 def test_csv_without_tracking_or_times_leaves_those_cells_empty(tmp_path: Path) -> None:
-    writer = PoseCsvWriter(tmp_path / "p.csv", COCO17)
-    writer.add(0, None, _poses(np.random.default_rng(1), 1, None))
-    table = read_pose_csv(writer.close())
+    sink = CsvSink(tmp_path / "p.csv", COCO17, timed=False)
+    sink.add(_result(0, None, _poses(np.random.default_rng(1), 1, None)))
+    table = read_pose_csv(sink.finish()[0])
     assert np.isnan(table["time"]).all() and (table["track_id"] == -1).all()
     assert (tmp_path / "p.csv").read_text().splitlines()[1].startswith("0,,,0,nose,")
 
 
-def test_csv_abort_keeps_a_partial_file_or_nothing(tmp_path: Path) -> None:
-    writer = PoseCsvWriter(tmp_path / "p.csv", COCO17)
-    writer.add(0, 0.0, _poses(np.random.default_rng(2), 1, [1]))
-    assert writer.abort() == tmp_path / "p.partial.csv"
-    assert len(read_pose_csv(tmp_path / "p.partial.csv")["frame"]) == 17
-    empty = PoseCsvWriter(tmp_path / "q.csv", COCO17)
-    assert empty.abort() is None
+def test_csv_abort_keeps_the_done_frames_as_a_partial_file_or_nothing(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    sink = CsvSink(tmp_path / "p.csv", COCO17)
+    for index in range(3):
+        sink.add(_result(index, index / 30, _poses(rng, 1, [1])))
+    assert sink.abort(2) == [tmp_path / "p.partial.csv"]  # the third frame was not done by every sink
+    assert read_pose_csv(tmp_path / "p.partial.csv")["frame"].tolist() == [0] * 17 + [1] * 17
+    empty = CsvSink(tmp_path / "q.csv", COCO17)
+    empty.add(_result(0, 0.0, _poses(rng, 1, [1])))
+    assert empty.abort(0) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.partial.csv"]
 
 
@@ -97,7 +107,7 @@ def test_csv_abort_keeps_a_partial_file_or_nothing(tmp_path: Path) -> None:
 def test_csv_bad_paths(tmp_path: Path, name: str, message: str) -> None:
     (tmp_path / "folder.csv").mkdir()
     with pytest.raises(DehrnetError, match=message):
-        PoseCsvWriter(tmp_path / name, COCO17)
+        CsvSink(tmp_path / name, COCO17)
 
 
 def test_read_pose_csv_rejects_other_files(tmp_path: Path) -> None:
@@ -114,24 +124,25 @@ def test_crops_per_track_and_per_person(tmp_path: Path) -> None:
     boxes = np.array([[10, 20, 50, 100], [140, 100, 200, 150]], np.float32)  # the second runs off the image
     poses = Poses(boxes, np.ones(2, np.float32), np.zeros((2, 17, 2), np.float32), np.ones((2, 17), np.float32),
                   np.ones(2, np.float32), np.ones(2, np.float32), np.array([3, 12]))
-    saver = CropSaver(tmp_path / "crops", suffix=".png")
-    saver.add(Frame(7, image), poses)
-    saver.add(Frame(8, image, tmp_path / "shot.jpg"), replace(poses, track_ids=None))
+    sink = CropsSink(tmp_path / "crops", suffix=".png")
+    sink.add(_result(7, None, poses, image))
+    sink.add(_result(8, None, replace(poses, track_ids=None), image, tmp_path / "shot.jpg"))
     first = cv2.imread(str(tmp_path / "crops" / "track_0003" / "000007.png"))
     left, top, right, bottom = crop_box(boxes[0], (160, 120))
     assert (left, top, right, bottom) == (8, 16, 52, 104)  # grown by 10 % about the centre
     np.testing.assert_array_equal(first, image[top:bottom, left:right])
     assert cv2.imread(str(tmp_path / "crops" / "track_0012" / "000007.png")).shape == (23, 23, 3)  # clipped
     assert sorted(p.name for p in (tmp_path / "crops").glob("shot_p*.png")) == ["shot_p0.png", "shot_p1.png"]
-    assert saver.count == 4
+    assert sink.count == 4
+    assert sink.abort(1) == [tmp_path / "crops"] and sink.count == 2  # the crops of frame 8 go
+    assert not list((tmp_path / "crops").glob("shot_p*.png"))
 
 
 # ---------------------------------------------------------------------------- predict wiring
 
 
-def _estimator(**kwargs) -> PoseEstimator:
-    torch.manual_seed(0)
-    return PoseEstimator(model=TINY, untrained=True, device="cpu", flip=False, **kwargs)
+def _estimator() -> PoseEstimator:
+    return tiny_estimator(flip=False)
 
 
 def _video(path: Path, frames: int = 10, fps: float = 25.0) -> Path:
@@ -146,7 +157,7 @@ def test_predict_writes_track_ids_smoothed_csv_and_crops(tmp_path: Path) -> None
     video = _video(tmp_path / "in.mp4")
     job = PredictJob(str(video), json_path=tmp_path / "p.json", csv_path=tmp_path / "p.csv",
                      crops_dir=tmp_path / "crops", quiet=True, video=video_settings(smooth=True))
-    summary = run_predict(_estimator(detector="none"), job)
+    summary = run_predict(_estimator(), job)
     assert summary.frames == 10 and set(summary.outputs) == {tmp_path / "p.json", tmp_path / "p.csv",
                                                              tmp_path / "crops"}
     doc = json.loads((tmp_path / "p.json").read_text())
@@ -174,17 +185,17 @@ def _fake_camera(num_frames: int, period_s: float, stop: threading.Event):
 
 def test_live_source_drops_stale_frames_and_keeps_times_for_smoothing(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    estimator = _estimator(detector="none")  # first: the camera starts producing as soon as it is opened
+    estimator = _estimator()  # first: the camera starts producing as soon as it is opened
     stop = threading.Event()
     camera = ThreadedSource("camera", "fake camera", _fake_camera(60, 0.002, stop), is_live=True, fps=500.0)
     seen: list[tuple[int, float]] = []
     real = VideoStage.estimate
 
-    def slow_estimate(self: VideoStage, frames: list[Frame], image_ids: list[int]) -> list[Poses]:
+    def slow_estimate(self: VideoStage, frames: list[Frame]) -> list[Poses]:
         assert len(frames) == 1  # live: one frame at a time, latency first
         seen.append((frames[0].index, frames[0].time_s))
         time.sleep(0.02)  # a model ten times slower than the camera
-        return real(self, frames, image_ids)
+        return real(self, frames)
 
     monkeypatch.setattr(VideoStage, "estimate", slow_estimate)
     job = PredictJob("camera", csv_path=tmp_path / "live.csv", quiet=True, video=video_settings(smooth=True))
@@ -201,17 +212,17 @@ def test_live_source_drops_stale_frames_and_keeps_times_for_smoothing(tmp_path: 
 
 
 def test_ctrl_c_ends_a_tracked_live_run_and_writes_the_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    estimator = _estimator(detector="none")
+    estimator = _estimator()
     stop = threading.Event()
     camera = ThreadedSource("camera", "fake camera", _fake_camera(1000, 0.005, stop), is_live=True)
     calls = []
     real = VideoStage.estimate
 
-    def interrupted(self: VideoStage, frames: list[Frame], image_ids: list[int]) -> list[Poses]:
+    def interrupted(self: VideoStage, frames: list[Frame]) -> list[Poses]:
         calls.append(frames[0].index)
         if len(calls) == 4:
             raise KeyboardInterrupt
-        return real(self, frames, image_ids)
+        return real(self, frames)
 
     monkeypatch.setattr(VideoStage, "estimate", interrupted)
     job = PredictJob("camera", csv_path=tmp_path / "live.csv", quiet=True, video=VideoSettings(track=True))
@@ -243,7 +254,7 @@ def test_video_settings_from_flags() -> None:
 def test_cli_flag_errors_fail_before_any_model_loads(tmp_path: Path, flags: list[str], needle: str,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     loads = []
-    monkeypatch.setattr(PoseEstimator, "__init__", lambda *a, **k: loads.append(1))
+    monkeypatch.setattr(PoseEstimator, "_setup", lambda *a, **k: loads.append(1))
     video = _video(tmp_path / "in.mp4", frames=2)
     args = ["predict", str(video), "--model", TINY, "--untrained", "--detector", "none"]
     result = CliRunner().invoke(app, args + [f.format(tmp=tmp_path) for f in flags])

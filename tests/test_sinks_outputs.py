@@ -24,7 +24,7 @@ from test_cli_predict import (
     temp_leftovers,
 )
 
-from dehrnet_cli.sinks.locations import OutputLocation, check_locations
+from dehrnet_cli.sinks.plan import RunPlan
 from dehrnet_cli.sources.images import relative_names
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -106,7 +106,7 @@ def test_one_image_with_an_image_out_writes_that_file(tmp_path: Path) -> None:
     assert out.is_file() and cv2.imread(str(out)).shape == (48, 64, 3)
     assert f"wrote {out}" in result.stdout
     result = predict(image, *TINY, *NO_DETECTOR, "--out", image)
-    only_error(result, 2, str(image), "input image itself")
+    only_error(result, 2, str(image), "which this run reads")
 
 
 def test_a_folder_source_with_an_image_file_out_is_refused(tmp_path: Path, images_dir: Path,
@@ -188,10 +188,13 @@ def test_an_output_naming_an_input_is_refused(tmp_path: Path, images_dir: Path, 
     assert dets.read_text() == "[]" and model_loads == []
 
 
-def test_check_locations_accepts_separate_outputs(tmp_path: Path) -> None:
-    check_locations([OutputLocation("--json", tmp_path / "new" / "r.json"),
-                     OutputLocation("--out", tmp_path / "new", folder=True),
-                     OutputLocation("--csv", tmp_path / "p.csv")], [("--boxes", tmp_path / "dets.json")])
+def test_the_run_plan_accepts_separate_outputs(tmp_path: Path) -> None:
+    plan = RunPlan()
+    plan.read("--boxes", tmp_path / "dets.json")
+    plan.write("--json", tmp_path / "new" / "r.json")
+    plan.write("--out", tmp_path / "new", folder=True, files=[tmp_path / "new" / "a.png"])
+    plan.write("--csv", tmp_path / "p.csv")
+    plan.check()
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
 

@@ -37,21 +37,18 @@ class PipelineMeasurements:
         """A PoseEstimator of the first model (random weights) on `kind` in `precision`, with the bench's
         torch flags and a detector that returns the `people` fixed boxes of the video at `size`."""
         from dehrnet_cli.estimator import PoseEstimator
-        from dehrnet_cli.pose.topdown import TopDownEstimator
+        from dehrnet_cli.pose.backends import TorchBackend
+        from dehrnet_cli.pose.settings import TopDownSettings
+        from models import create_model
 
         s, model = self.s, self.s.models[0]
-        plain = "fp32" if precision == "int8" else precision  # int8 is swapped in below
-        onnx = self.onnx_file(model, plain) if kind == "onnx" else None
-        estimator = PoseEstimator(onnx, model=None if onnx else model, untrained=onnx is None, backend=kind,
-                                  device=self.device, precision=plain, detector="none", flip=flip,
-                                  batch=s.pipeline_batch, log=self.log)
-        if kind == "onnx":  # the pose stage's backend: --ort-threads applied, int8 without the accuracy guard
-            estimator.backend = self.backend(model, kind, precision)
-            estimator.topdown = TopDownEstimator(estimator.backend, estimator.topdown.settings)
-        estimator.detector = FixedBoxesDetector(self.boxes(size, people))
-        if kind == "torch":
-            tune_torch(estimator.backend, s.compile and not s.gpu)  # the GPU section compiles its gpu_pose rows only
-        return estimator
+        if kind == "onnx":  # --ort-threads applied, int8 without the accuracy guard
+            backend = self.backend(model, kind, precision)
+        else:
+            backend = TorchBackend(create_model(model).eval(), self.device, precision=precision)
+            tune_torch(backend, s.compile and not s.gpu)  # the GPU section compiles its gpu_pose rows only
+        return PoseEstimator.from_parts(backend, FixedBoxesDetector(self.boxes(size, people)),
+                                        TopDownSettings(flip=flip, batch=s.pipeline_batch), self.log)
 
     def _run_pipeline(self, estimator: Any, size: tuple[int, int], frames: int,
                       per_batch: int) -> tuple[float, int, int]:
@@ -111,10 +108,10 @@ class PipelineMeasurements:
         if not checkpoint.exists():
             save_checkpoint(create_model(self.s.models[0]).eval(), checkpoint)
         with bench_weights_home(self.workdir / "home"):
-            estimator = PoseEstimator(checkpoint, backend="auto", device=self.device, detector="none", flip=True,
-                                      batch=self.s.pipeline_batch, log=self.log)
-        estimator.detector = FixedBoxesDetector(self.boxes(size, people))
-        return estimator
+            chosen = PoseEstimator(checkpoint, backend="auto", device=self.device, detector="none", flip=True,
+                                   batch=self.s.pipeline_batch, log=self.log).prepare()  # a long video
+        return PoseEstimator.from_parts(chosen.backend, FixedBoxesDetector(self.boxes(size, people)),
+                                        chosen.settings, self.log)
 
     def measure_default_path(self) -> None:
         """The pipeline at DEFAULT_PATH_PIPELINE (1280x720, 1 person, flip on) on explicit torch fp32, explicit ONNX

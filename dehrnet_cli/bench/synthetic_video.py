@@ -61,7 +61,7 @@ class FixedBoxesDetector:
     def __init__(self, boxes_xyxy: np.ndarray) -> None:
         self.detections = Detections(np.asarray(boxes_xyxy, np.float32), np.ones(len(boxes_xyxy), np.float32))
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         return [self.detections for _ in frames]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from dehrnet_cli.cli.command import command, console, err_console, note_printer
+from dehrnet_cli.cli.command import command, console, note_printer
 from dehrnet_cli.cli.eval_tables import print_coco, print_mpii
 from dehrnet_cli.cli.options import (
     BackendOpt,
@@ -23,21 +23,13 @@ from dehrnet_cli.cli.options import (
     ThreadsOpt,
     UntrainedOpt,
     WeightsOpt,
-    parse_size,
+    model_spec,
+    runtime_spec,
 )
+from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
-from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.layout import EVAL_YOLO_CONF, coco_annotation_for, eval_detector_conf, mpii_eval_paths
-from dehrnet_cli.sinks.atomic import write_json_atomic
-from dehrnet_cli.sinks.locations import OutputLocation, check_locations
-from dehrnet_cli.weights.model_choice import choose_model
-
-
-def _write_outputs(save_results: Path | None, results: list, report: Path | None, document: dict) -> None:
-    if save_results is not None:
-        console.print(f"wrote {write_json_atomic(save_results, results)}")
-    if report is not None:
-        console.print(f"wrote {write_json_atomic(report, document, indent=2)}")
+from dehrnet_cli.eval.layout import EVAL_YOLO_CONF
+from dehrnet_cli.pose.settings import TopDownSettings
 
 
 @command("eval")
@@ -96,119 +88,16 @@ def eval_command(
       dehrnet eval --mpii mpii --weights mpii_w32.pth
       dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
     """
-    modes = [name for name, given in (("--coco", coco and not coco_results), ("--coco-results", coco_results),
-                                      ("--mpii", mpii and not mpii_results), ("--mpii-results", mpii_results))
-             if given]
-    if len(modes) != 1:
-        raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE"
-                           + (f" (got {', '.join(modes)})" if modes else ""))
-    if gt_boxes and boxes is not None:
-        raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
-    if limit is not None and limit < 1:
-        raise DehrnetError(f"--limit {limit}: give a positive number of images (MPII: people)")
-    outputs = [OutputLocation(flag, path) for flag, path in (("--save-results", save_results), ("--report", report))
-               if path is not None]
-    read = (("--ann", ann), ("--coco-results", coco_results), ("--mpii-results", mpii_results), ("--boxes", boxes),
-            ("--weights", weights))
-    check_locations(outputs, [(flag, path) for flag, path in read if path is not None])  # before any work
-    settings: dict = {"mode": modes[0].lstrip("-"), "limit": limit}
-    if coco_results is not None:
-        _score_coco_file(coco_results, ann or (coco_annotation_for(coco) if coco else None), limit, report,
-                         settings, quiet)
-        return
-    if mpii_results is not None:
-        _score_mpii_file(mpii_results, mpii_eval_paths(mpii, ann, headboxes), limit, report, settings, quiet)
-        return
-    if mpii is not None:
-        images_dir, ann_file, hb_file = mpii_eval_paths(mpii, ann, headboxes)
-        settings.update(ann=str(ann_file), headboxes=str(hb_file), images=str(images_dir))
+    from dehrnet_cli.eval.job import EvalJob, evaluate
+
+    job = EvalJob(coco, coco_results, mpii, mpii_results, ann, headboxes, gt_boxes, limit, save_results, report, quiet)
+    outcome = evaluate(job, model_spec(weights, model, untrained, input_size),
+                       runtime_spec(backend, device, precision, half, threads, calib=calib),
+                       DetectorSpec(detector, det_model, conf, max_people=max_people, boxes=boxes),
+                       TopDownSettings(flip, decoder, batch), log=note_printer(quiet))
+    if outcome.coco is not None:
+        print_coco(outcome.coco, quiet)
     else:
-        images_dir, ann_file = coco, ann or coco_annotation_for(coco)
-        if not ann_file.is_file():
-            raise DehrnetError(f"annotation file {ann_file}: no such file; give --ann FILE (a COCO "
-                               "person_keypoints_*.json for the images in --coco)")
-    if not Path(images_dir).is_dir():
-        raise DehrnetError(f"image folder {images_dir}: no such folder")
-    choose_model(weights, model, untrained)  # a bad --weights / --model, or an offline default, fails before torch
-    from dehrnet_cli.eval.run import run_coco_eval, run_mpii_eval
-    from dehrnet_cli.pose.backends import default_threads
-
-    det_conf = eval_detector_conf(conf, detector, boxes)
-    use_detector = coco is not None and not gt_boxes
-    estimator = _estimator(weights, model=model, untrained=untrained, backend=backend,
-                           device=device, half=half, precision=precision, calib=calib,
-                           log=note_printer(quiet),
-                           input_size=parse_size(input_size), detector=detector if use_detector else "none",
-                           det_model=det_model, conf=det_conf, max_people=max_people,
-                           boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch,
-                           expected_frames=limit or _image_count(images_dir),
-                           threads=threads or default_threads())
-    topdown = estimator.topdown
-    chosen = estimator.model_choice
-    settings.update(model=estimator.config.name, weights=str(chosen.weights or chosen.architecture),
-                    untrained=untrained,
-                    input_size=list(estimator.config.input_size), backend=estimator.backend.name,
-                    device=estimator.backend.device, precision=estimator.backend.precision,
-                    flip=flip, decoder=decoder, batch=batch,
-                    kpt_score_thr=topdown.settings.kpt_score_thr, oks_thr=topdown.settings.oks_thr)
-    if mpii is not None:
-        scored = run_mpii_eval(topdown, images_dir, ann_file, hb_file, progress=not quiet, limit=limit)
-        print_mpii(scored, quiet)
-        predictions = scored.pop("predictions")
-        _write_outputs(save_results, predictions, report, {"pckh": scored, "settings": settings})
-        return
-    settings.update(ann=str(ann_file), images=str(coco), boxes="gt" if gt_boxes else str(boxes) if boxes else
-                    f"yolo ({det_model}, conf {det_conf})" if detector == "yolo" else detector)
-    scored = run_coco_eval(topdown, coco, ann_file, "gt" if gt_boxes else estimator.detector,
-                                      limit=limit, progress=not quiet)
-    print_coco(scored, quiet)
-    _write_outputs(save_results, scored.results, report, scored.to_report(settings))
-
-
-def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | None, report: Path | None,
-                     settings: dict, quiet: bool) -> None:
-    """--coco-results: score an existing COCO results list (the first `limit` images when given)."""
-    from dehrnet_cli.eval.coco import load_coco_gt, read_coco_results, score_coco_results
-
-    if ann_file is None:
-        raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
-    image_ids = load_coco_gt(ann_file).getImgIds()[:limit] if limit else None
-    scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids,
-                                source=f"--coco-results {results_file}")
-    settings.update(results=str(results_file), ann=str(ann_file))
-    print_coco(scored, quiet)
-    _write_outputs(None, [], report, scored.to_report(settings))
-
-
-def _score_mpii_file(results_file: Path, paths: tuple[Path | None, Path, Path], limit: int | None,
-                     report: Path | None, settings: dict, quiet: bool) -> None:
-    """--mpii-results: score an existing MPII predictions json (annotation order)."""
-    from dehrnet_cli.datasets.mpii import load_mpii_annotations
-    from dehrnet_cli.eval.mpii import load_headboxes, read_mpii_results, score_mpii
-
-    _, ann_file, hb_file = paths
-    annotations = load_mpii_annotations(ann_file)
-    head_boxes = load_headboxes(hb_file, annotations)
-    preds = read_mpii_results(results_file, annotations)
-    scored = score_mpii(preds[:limit], annotations[:limit], head_boxes[:limit])
-    settings.update(results=str(results_file), ann=str(ann_file), headboxes=str(hb_file))
-    print_mpii(scored, quiet)
-    _write_outputs(None, [], report, {"pckh": scored, "settings": settings})
-
-
-def _image_count(images_dir: Path) -> int:
-    """The image files of an evaluation folder (what --backend auto weighs; one listing, no image read)."""
-    from dehrnet_cli.sources.base import IMAGE_SUFFIXES
-
-    return sum(1 for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _estimator(weights: Path | None, **options):
-    """The pose stage (and, for detector boxes, the detector) that the flags ask for: PoseEstimator(weights,
-    **options)."""
-    from dehrnet_cli.estimator import PoseEstimator
-
-    estimator = PoseEstimator(weights, **options)
-    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
-        err_console.print(f"[bold yellow]UNTRAINED WEIGHTS - the numbers are meaningless[/] ({estimator.config.name})")
-    return estimator
+        print_mpii(outcome.pckh, quiet)
+    for path in outcome.written:
+        console.print(f"wrote {path}")

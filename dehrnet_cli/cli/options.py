@@ -9,7 +9,23 @@ from typing import Annotated
 
 import typer
 
+from dehrnet_cli.env import default_threads
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.precision.runtime import RuntimeSpec, precision_of
+from dehrnet_cli.weights.model_choice import ModelSpec
+
+
+def model_spec(weights: Path | None, model: str | None, untrained: bool, input_size: str | None) -> ModelSpec:
+    """--weights, --model, --untrained and --input-size as a ModelSpec."""
+    return ModelSpec(weights, model, untrained, parse_size(input_size))
+
+
+def runtime_spec(backend: str, device: str, precision: str, half: bool, threads: int | None,
+                 compile_net: bool = False, calib: Path | None = None) -> RuntimeSpec:
+    """The runtime flags as a RuntimeSpec: --half folded into the precision, --threads defaulting to
+    $OMP_NUM_THREADS, else the cores this process may use."""
+    return RuntimeSpec(backend, device, precision_of(precision, half), threads or default_threads(), compile_net,
+                       calib)
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

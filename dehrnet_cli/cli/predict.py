@@ -24,11 +24,14 @@ from dehrnet_cli.cli.options import (
     UntrainedOpt,
     WeightsOpt,
     in_range,
-    parse_size,
+    model_spec,
+    runtime_spec,
 )
+from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.settings import TopDownSettings
+from dehrnet_cli.video.settings import detector_conf, video_settings
 
 
 @command("predict")
@@ -110,73 +113,53 @@ def predict_command(
       dehrnet predict 0 --weights best.pt --track --det-every 5 --show
       dehrnet predict clips/ --weights best.pt --out-dir poses/ --engine ray --workers 8
     """
-    # everything up to the PoseEstimator runs without torch, ultralytics or onnxruntime: bad input fails in
-    # well under a second (tests/test_cli_defaults.py checks sys.modules)
-    from dehrnet_cli.detect.yolo import locate_yolo_weights
-    from dehrnet_cli.predict import PredictJob, open_job_source, run_predict
-    from dehrnet_cli.sinks.render import UNTRAINED_BANNER
-    from dehrnet_cli.video.settings import detector_conf, video_settings
-    from dehrnet_cli.weights.model_choice import choose_model
+    from dehrnet_cli.predict import UNTRAINED_BANNER, PredictJob, predict  # OpenCV, PyAV: not for --help
 
     video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
-    estimator_options = dict(  # PoseEstimator's keywords, the same for one source and for a corpus
-        weights=weights, model=model, untrained=untrained, backend=backend, device=device, half=half,
-        precision=precision, calib=calib, input_size=parse_size(input_size), detector=detector,
-        det_model=det_model, conf=detector_conf(video, detector, conf, boxes is not None), iou=iou,
-        max_people=max_people, boxes=boxes, ann=ann, flip=flip, decoder=decoder, batch=batch,
-        kpt_score_thr=kpt_score_thr, oks_thr=None if oks_nms >= 1 else oks_nms, compile=compile_net)
-    if out_dir is not None:  # corpus mode (issue 15): every item as `predict ITEM --json`, on this process or Ray
+    runtime = runtime_spec(backend, device, precision, half, threads, compile_net, calib)
+    specs = dict(model=model_spec(weights, model, untrained, input_size), runtime=runtime,
+                 detector=DetectorSpec(detector, det_model, detector_conf(video, detector, conf, boxes is not None),
+                                       iou, max_people, boxes, ann),
+                 pose=TopDownSettings(flip, decoder, batch, kpt_score_thr, None if oks_nms >= 1 else oks_nms))
+    single = {"--out": out, "--json": json_path, "--save-results": save_results, "--csv": csv_path,
+              "--save-crops": save_crops, "--show": show}
+    corpus = {"--engine": engine != "local", "--address": address, "--workers": workers,
+              "--gpus-per-worker": gpus_per_worker, "--save-media": save_media, "--overwrite": overwrite}
+    _check_mode(out_dir, single, corpus)
+    log = note_printer(quiet)
+    if out_dir is not None:  # corpus mode: every item as `predict ITEM --json`, on this process or Ray
         from dehrnet_cli.corpus import CorpusJob, run_corpus
 
-        single = [flag for flag, value in (("--out", out), ("--json", json_path), ("--save-results", save_results),
-                                           ("--csv", csv_path), ("--save-crops", save_crops), ("--show", show))
-                  if value]
-        if single:
-            raise DehrnetError(f"{single[0]}: not with --out-dir (corpus mode writes OUT/<item>.json per item; "
-                               "--save-media adds the annotated media)")
-        if threads:  # else the local engine uses predict's default and Ray workers one per CPU they are given
-            estimator_options["threads"] = threads
-        summary = run_corpus(CorpusJob(
-            source, out_dir, estimator_options, engine=engine, address=address, workers=workers,
-            gpus_per_worker=gpus_per_worker, save_media=save_media, overwrite=overwrite, quiet=quiet, exif=exif,
-            kpt_thr=kpt_thr, draw_boxes=draw_boxes, banner=UNTRAINED_BANNER if untrained else None, video=video),
-            log=note_printer(quiet))
+        specs["runtime"] = replace(runtime, threads=threads)  # None: each engine's own default
+        summary = run_corpus(CorpusJob(source, out_dir, **specs, engine=engine, address=address, workers=workers,
+                                       gpus_per_worker=gpus_per_worker, save_media=save_media, overwrite=overwrite,
+                                       quiet=quiet, exif=exif, kpt_thr=kpt_thr, draw_boxes=draw_boxes,
+                                       banner=UNTRAINED_BANNER if untrained else None, video=video), log=log)
         if summary.manifest is not None:
             console.print(f"wrote {summary.manifest}")
         return
-    for flag, value in (("--engine", engine != "local"), ("--address", address), ("--workers", workers),
-                        ("--gpus-per-worker", gpus_per_worker), ("--save-media", save_media),
-                        ("--overwrite", overwrite)):
-        if value:
-            raise DehrnetError(f"{flag}: only in corpus mode (give --out-dir OUT)")
-    if out is None and json_path is None and save_results is None and csv_path is None and save_crops is None \
-            and not show:
-        raise DehrnetError("nothing to write: give --out, --json, --save-results, --csv, --save-crops or --show")
-    read = (("--boxes", boxes), ("--ann", ann), ("--weights", weights), ("--calib", calib))
-    job = PredictJob(source, out, json_path, save_results, kpt_thr, draw_boxes, show, quiet, exif,
-                     banner=UNTRAINED_BANNER if untrained else None, video=video, csv_path=csv_path,
-                     crops_dir=save_crops, inputs=tuple((flag, path) for flag, path in read if path is not None))
-    choose_model(weights, model, untrained)  # a bad --weights / --model, or an offline default, fails here
-    if detector == "yolo" and boxes is None:
-        locate_yolo_weights(det_model)  # ... and YOLO weights that cannot be found offline
-    frames = open_job_source(job)  # ... and a bad source or output, before the detector and model load
-    try:
-        from dehrnet_cli.estimator import PoseEstimator
-        from dehrnet_cli.pose.backends import default_threads
-
-        estimator = PoseEstimator(**estimator_options, log=note_printer(quiet), expected_frames=frames.num_frames,
-                                  threads=threads or default_threads())
-    except BaseException:
-        frames.close()
-        raise
-    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
-        err_console.print(f"[bold yellow]{UNTRAINED_BANNER}[/] ({estimator.config.name}, random weights)")
-        job = replace(job, banner=UNTRAINED_BANNER)
-    summary = run_predict(estimator, job, frames)
+    reads = tuple((flag, path) for flag, path in (("--boxes", boxes), ("--ann", ann), ("--weights", weights),
+                                                  ("--calib", calib)) if path is not None)
+    job = PredictJob(source, out, json_path, save_results, csv_path, save_crops, ann, kpt_thr, draw_boxes, show,
+                     quiet, exif, banner=UNTRAINED_BANNER if untrained else None, video=video, reads=reads)
+    summary = predict(job, **specs, log=log)
     if summary.skipped:  # each was named in a warning when it was met
         err_console.print(f"skipped {len(summary.skipped)} unreadable file(s) (see the warnings above)")
     if not quiet:
         err_console.print(f"{summary.frames} frames, {summary.people} people, {summary.fps:.1f} frames/s "
-                          f"({estimator.backend.name} {estimator.backend.precision} on {estimator.backend.device})")
+                          f"({summary.engine})")
         for path in summary.outputs:
             console.print(f"wrote {path}")
+
+
+def _check_mode(out_dir: Path | None, single: dict, corpus: dict) -> None:
+    """Single-run outputs only without --out-dir, corpus flags only with it, and something to write."""
+    if out_dir is not None:
+        given = [flag for flag, value in single.items() if value]
+        if given:
+            raise DehrnetError(f"{given[0]}: not with --out-dir (corpus mode writes OUT/<item>.json per item; "
+                               "--save-media adds the annotated media)")
+        return
+    given = [flag for flag, value in corpus.items() if value]
+    if given:
+        raise DehrnetError(f"{given[0]}: only in corpus mode (give --out-dir OUT)")

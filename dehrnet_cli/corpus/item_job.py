@@ -20,7 +20,7 @@ from dehrnet_cli.corpus.layout import ItemOutputs, counts_of, is_complete, item_
 from dehrnet_cli.corpus.manifest import ERROR, OK, ManifestRow
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.estimator import PoseEstimator
-from dehrnet_cli.predict import PredictJob, open_job_source, run_predict
+from dehrnet_cli.predict import PredictJob, open_job, run_predict
 from dehrnet_cli.sources.images import ImageReadError
 
 
@@ -49,9 +49,9 @@ class ItemRunner:
         try:
             with self._local_copy(item) as local:
                 predict_job = self._predict_job(local, outputs)
-                source = open_job_source(predict_job)
-                source.name = item.source  # the JSON's info.source and messages name the item, not a fetched copy
-                summary = run_predict(self.estimator, predict_job, source, log=lambda line: None)
+                opened = open_job(predict_job)
+                opened.source.name = item.source  # the JSON's info.source and messages name the item, not a copy
+                summary = run_predict(self.estimator, predict_job, opened, log=lambda line: None)
         except KeyboardInterrupt:
             raise
         except ImageReadError as e:
@@ -66,8 +66,9 @@ class ItemRunner:
 
     def _predict_job(self, local: Path, outputs: ItemOutputs) -> PredictJob:
         job = self.job
-        return PredictJob(str(local), out=outputs.predict_out, json_path=outputs.json, kpt_thr=job.kpt_thr,
-                          draw_boxes=job.draw_boxes, quiet=True, exif=job.exif, banner=job.banner, video=job.video)
+        return PredictJob(str(local), out=outputs.predict_out, json_path=outputs.json, ann=job.detector.ann,
+                          kpt_thr=job.kpt_thr, draw_boxes=job.draw_boxes, quiet=True, exif=job.exif,
+                          banner=job.banner, video=job.video)
 
     @contextmanager
     def _local_copy(self, item: CorpusItem) -> Iterator[Path]:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from dehrnet_cli.corpus.item_job import ItemRunner
 from dehrnet_cli.corpus.items import CorpusItem
 from dehrnet_cli.corpus.job import CorpusJob
 from dehrnet_cli.corpus.manifest import ManifestRow
+from dehrnet_cli.env import default_threads
 from dehrnet_cli.estimator import PoseEstimator
-from dehrnet_cli.pose.backends import default_threads
 
 
 def run_local(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: float | None,
               log: Callable[[str], None]) -> Iterator[tuple[int, ManifestRow]]:
     """(index, row) per item of `todo`, in order; the detector and pose model load once, first (a bad
     --weights fails before any item). Threads: --threads, else what `predict ITEM` uses (the same bytes out)."""
-    options = {"threads": default_threads(), **job.estimator_options}
-    runner = ItemRunner(job, PoseEstimator(**options, log=log), fresh_after)
+    runtime = replace(job.runtime, threads=job.runtime.threads or default_threads())
+    runner = ItemRunner(job, PoseEstimator.from_specs(job.model, runtime, job.detector, job.pose, log).prepare(),
+                        fresh_after)
     for index, item in todo:
         yield index, runner(item)

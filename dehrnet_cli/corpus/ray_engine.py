@@ -32,7 +32,6 @@ RESERVED_CPUS = 0.5  # left to Ray Data's own tasks and actors: a pool holding e
 TASKS_PER_WORKER = 20  # tasks are sized so that each worker gets about this many: balance and progress steps
 MAX_ITEMS_PER_TASK = 32  # what a killed worker's task redoes at most; ~12 ms of Ray overhead per task here
 ACTOR_INIT_DEATHS = 3  # actors that may fail to start in a row before the job fails (a bad --model)
-_PATH_OPTIONS = ("weights", "boxes", "ann", "calib", "det_model")
 _ROW_FIELDS = [f.name for f in fields(ManifestRow)]
 _QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}  # workers log to Ray's files, not here
 
@@ -58,8 +57,10 @@ class PoseWorker:
         if not Path(job.out_dir).is_dir():
             raise DehrnetError(f"--out-dir {job.out_dir}: not visible on worker {worker_name()}; on a cluster, "
                                "give a folder every node mounts (NFS, EFS, Filestore, a FUSE bucket)")
-        options = {**job.estimator_options, "threads": threads}
-        self.runner = ItemRunner(job, PoseEstimator(**options, log=lambda line: None), fresh_after)
+        runtime = replace(job.runtime, threads=threads)
+        estimator = PoseEstimator.from_specs(job.model, runtime, job.detector, job.pose, log=lambda line: None)
+        estimator.prepare()  # a model that cannot load fails the actor's start, not every item
+        self.runner = ItemRunner(job, estimator, fresh_after)
 
     def __call__(self, batch):
         import pyarrow as pa
@@ -93,7 +94,7 @@ def run_ray(job: CorpusJob, todo: list[tuple[int, CorpusItem]], fresh_after: flo
                      "bytes": item.size} for index, item in ordered]
             dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / per_task))
             results = dataset.map_batches(
-                PoseWorker, fn_constructor_kwargs={"job": _portable(job), "fresh_after": fresh_after,
+                PoseWorker, fn_constructor_kwargs={"job": job.portable(), "fresh_after": fresh_after,
                                                    "threads": threads},
                 batch_size=1, batch_format="pyarrow", num_cpus=cpus, num_gpus=gpus or None,
                 compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1))
@@ -156,10 +157,9 @@ def check_ray(job: CorpusJob) -> None:
     host_port = _host_port(job.address) if job.address else None
     if host_port is not None:
         _check_reachable(job.address, *host_port)
-    for name in ("weights", "boxes", "ann", "calib"):
-        value = job.estimator_options.get(name)
-        if value is not None and not Path(value).exists():
-            raise DehrnetError(f"--{name} {value}: no such file (with --engine ray it must be readable here and on "
+    for flag, path in job.files():
+        if not path.exists():
+            raise DehrnetError(f"{flag} {path}: no such file (with --engine ray it must be readable here and on "
                                "every worker, at the same path)")
 
 
@@ -214,19 +214,8 @@ def _pool(ray, job: CorpusJob, items: int) -> tuple[int, int, float, float, int]
     per_task = job.items_per_task or min(MAX_ITEMS_PER_TASK, max(1, math.ceil(items / (TASKS_PER_WORKER * workers))))
     workers = min(workers, math.ceil(items / per_task))  # an actor without a task would only load a model
     cpus = math.floor(100 * max(0.1, (total_cpus - RESERVED_CPUS) / workers)) / 100
-    threads = job.estimator_options.get("threads") or max(1, math.floor(cpus))
+    threads = job.runtime.threads or max(1, math.floor(cpus))
     return workers, per_task, cpus, gpus, threads
-
-
-def _portable(job: CorpusJob) -> CorpusJob:
-    """`job` with its local file options made absolute: workers may start in another folder (OUT is
-    already absolute: run_corpus resolved it)."""
-    options = dict(job.estimator_options)
-    for name in _PATH_OPTIONS:
-        value = options.get(name)
-        if value is not None and Path(value).exists():
-            options[name] = Path(value).resolve()
-    return replace(job, estimator_options=options)
 
 
 @contextmanager

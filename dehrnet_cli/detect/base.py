@@ -1,4 +1,4 @@
-"""What every person detector is: `(frames, image ids) -> one Detections per frame`; the whole-image
+"""What every person detector is: `frames -> one Detections per frame`; the whole-image
 "detector" (one box per frame) and the top-N rule they share.
 """
 
@@ -12,7 +12,7 @@ from dehrnet_cli.stage_data import Detections, Frame
 
 
 class Detector(Protocol):
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]: ...
+    def __call__(self, frames: list[Frame]) -> list[Detections]: ...
 
 
 def keep_top(det: Detections, max_people: int | None) -> Detections:
@@ -26,5 +26,5 @@ def keep_top(det: Detections, max_people: int | None) -> Detections:
 class WholeImageDetector:
     """One box per frame covering the whole image (score 1): for single-person crops."""
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         return [Detections(np.array([[0, 0, *f.size]], np.float32), np.ones(1, np.float32)) for f in frames]

@@ -1,4 +1,6 @@
-"""Person boxes from a COCO detections list (--boxes dets.json), looked up by image id.
+"""Person boxes from a COCO detections list (--boxes dets.json), looked up by each frame's COCO image id (from
+--ann, else the numeric file name, else the frame's position: `sinks.coco.ImageIds`, the rule the COCO outputs
+follow too).
 
 Boxes no pose can come from are left out, each kind with one warning that counts them: entries with a NaN or
 infinite number or no area when the file is read, and boxes entirely outside their image when the run ends
@@ -17,6 +19,7 @@ import numpy as np
 
 from dehrnet_cli.detect.base import keep_top
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.sinks.coco import ImageIds
 from dehrnet_cli.sources.base import warn
 from dehrnet_cli.stage_data import Detections, Frame
 
@@ -30,7 +33,8 @@ def _id_range(ids: Collection[int]) -> str:
 class BoxesFileDetector:
     """Boxes from a COCO detections list (image_id, category_id, bbox [x, y, w, h], score)."""
 
-    def __init__(self, path: Path, conf: float = 0.0, max_people: int | None = None) -> None:
+    def __init__(self, path: Path, conf: float = 0.0, max_people: int | None = None,
+                 ann: Path | None = None) -> None:
         path = Path(path)
         if not path.is_file():
             raise DehrnetError(f"--boxes {path}: no such file")
@@ -61,12 +65,19 @@ class BoxesFileDetector:
             warn(f"--boxes {path}: skipped {len(unusable)} of {len(entries)} entries with a NaN or infinite number "
                  f"or no area (the first is entry {unusable[0]})")
         self.path = path
+        self.ann = ann
+        self.frame_ids = ImageIds(ann)  # the ids of the frames of the source running now (for_source)
         self.max_people = max_people
         self.outside = 0  # boxes met so far that lie entirely outside their image
 
-    def check_image_ids(self, image_ids: Collection[int], images: str) -> None:
-        """Refuse a file none of whose image ids is among `image_ids` (those of `images`, named in the message):
-        every frame would get no box, and the run "0 people" after all its work."""
+    def for_source(self, paths: list[Path] | None, num_frames: int | None, name: str) -> None:
+        """Look frames up by the image ids of this source (image `paths`, else frames 1..num_frames), and refuse a
+        file none of whose image ids is among them (every frame would get no box, and the run "0 people" after all
+        its work); `name` names the source in the message."""
+        self.frame_ids = ImageIds(self.ann, paths)
+        self._check_image_ids(self.frame_ids.of_source(paths, num_frames), name)
+
+    def _check_image_ids(self, image_ids: Collection[int], images: str) -> None:
         if not image_ids:
             return
         if not self.image_ids:
@@ -76,10 +87,10 @@ class BoxesFileDetector:
                                f"{images} ({_id_range(image_ids)}); image ids come from --ann, else from numeric "
                                "file names (000000000785.jpg is 785), else 1..N in source order")
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         out = []
-        for frame, image_id in zip(frames, image_ids):
-            rows = self.by_image.get(image_id, [])
+        for frame in frames:
+            rows = self.by_image.get(self.frame_ids(frame.path, frame.index), [])
             boxes = np.array([r[0] for r in rows], np.float64).reshape(-1, 4)
             scores = np.array([r[1] for r in rows], np.float32)
             width, height = frame.size

@@ -30,7 +30,7 @@ class HogDetector:
         self.conf = conf
         self.max_people = max_people
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         import cv2
 
         out = []

@@ -58,7 +58,7 @@ class YoloPersonDetector:
         self.conf, self.iou, self.max_people = conf, iou, max_people
         self.device = None if device == "auto" else device
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         import torch
 
         threads = torch.get_num_threads()  # ultralytics' select_device lowers it to cores - 1 for good

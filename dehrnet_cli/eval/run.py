@@ -36,6 +36,7 @@ class GroundTruthBoxes:
 
     def __init__(self, gt: COCO) -> None:
         self.gt = gt
+        self.ids_by_name = {Path(image["file_name"]).name: image_id for image_id, image in gt.imgs.items()}
 
     def boxes_xywh(self, image_id: int) -> np.ndarray:
         """(N, 4) float64 cleaned boxes x, y, w, h (image pixels) of one image."""
@@ -47,10 +48,10 @@ class GroundTruthBoxes:
                 boxes.append(box)
         return np.asarray(boxes, np.float64).reshape(-1, 4)
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         out = []
-        for image_id in image_ids:
-            xywh = self.boxes_xywh(image_id)
+        for frame in frames:
+            xywh = self.boxes_xywh(self.ids_by_name[frame.path.name])
             xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
             out.append(Detections(xyxy, np.ones(len(xyxy), np.float32)))
         return out
@@ -115,9 +116,9 @@ def run_coco_eval(
     image_ids = gt.getImgIds()[:limit] if limit is not None else gt.getImgIds()
     paths = _image_paths(gt, image_ids, images_dir, ann_file)
     detector: Detector = GroundTruthBoxes(gt) if isinstance(boxes, str) and boxes == "gt" else \
-        BoxesFileDetector(Path(boxes)) if isinstance(boxes, (str, Path)) else boxes
+        BoxesFileDetector(Path(boxes), ann=ann_file) if isinstance(boxes, (str, Path)) else boxes
     if isinstance(detector, BoxesFileDetector):  # boxes of another split: one clear line, not AP 0 at the end
-        detector.check_image_ids(image_ids, f"the images of {ann_file}")
+        detector.for_source(paths, None, f"the images of {ann_file}")
     settings = topdown.settings
     no_nms = TopDownEstimator(topdown.backend, replace(settings, oks_thr=None))
     timer.seconds["load"] = time.perf_counter() - start
@@ -130,7 +131,7 @@ def run_coco_eval(
             with timer("read"):
                 frames = [Frame(first + n, read_image(p), p) for n, p in enumerate(batch_paths)]
             with timer("detect"):
-                detections = detector(frames, ids)
+                detections = detector(frames)
             with timer("inference"):
                 all_poses = no_nms.estimate([f.image for f in frames], detections)
             with timer("nms"):

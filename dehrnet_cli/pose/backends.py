@@ -6,13 +6,13 @@ training and inference) and return heatmaps (N, K, h/4, w/4) float32 as numpy ar
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.pose.device import normalize_device, resolve_device
 from models import PoseHRNet, PoseNetConfig
 
 if TYPE_CHECKING:
@@ -29,18 +29,6 @@ def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[f
     return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
-def default_threads() -> int:
-    """The CLI's --threads default: $OMP_NUM_THREADS when set, else the CPU cores this process may run on (its
-    affinity mask: what `taskset`, cgroups and schedulers allow)."""
-    given = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if given.isdigit() and int(given) > 0:
-        return int(given)
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
-
-
 def set_cpu_threads(threads: int) -> int:
     """Run torch, OpenCV and the onnxruntime sessions opened from now on with `threads` threads each; returns
     it. Process-wide: torch and OpenCV have one setting per process."""
@@ -55,27 +43,6 @@ def set_cpu_threads(threads: int) -> int:
     cv2.setNumThreads(threads)
     set_ort_threads(threads)
     return threads
-
-
-def normalize_device(device: str | int | None) -> str:
-    """The device as dehrnet spells it: lower case, and a bare index as ultralytics means it ('0' -> 'cuda:0')."""
-    text = str("auto" if device is None else device).strip().lower()
-    return f"cuda:{text}" if text.isdigit() else text
-
-
-def resolve_device(device: str | int | None) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; '0' -> 'cuda:0'; 'cuda' without a GPU is a user error."""
-    import torch
-
-    given = device
-    device = normalize_device(device)
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not (device == "cpu" or device == "cuda" or device.startswith("cuda:") and device[5:].isdigit()):
-        raise DehrnetError(f"--device {given!r}: use auto, cpu, cuda, cuda:N or N (= cuda:N)")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DehrnetError(f"--device {given}: torch sees no CUDA device here; use --device cpu")
-    return device
 
 
 def static_batch(num: int) -> int:
@@ -103,17 +70,16 @@ class TorchBackend:
     name = "torch"
     _DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
-    def __init__(self, model: PoseHRNet, device: str = "auto", half: bool = False,
-                 precision: str | None = None, channels_last: bool = True) -> None:
+    def __init__(self, model: PoseHRNet, device: str = "auto", precision: str = "fp32",
+                 channels_last: bool = True) -> None:
         import torch
 
         self.device = resolve_device(device)
-        precision = precision or ("fp16" if half else "fp32")
         if precision not in self._DTYPES:
             raise DehrnetError(f"--precision {precision}: the torch backend runs fp32, bf16 or fp16 "
                                "(int8 runs through --backend onnx)")
         if precision == "fp16" and not self.device.startswith("cuda"):
-            raise DehrnetError("--half/--precision fp16 needs a CUDA device (use --device cuda, or bf16/fp32 on CPU)")
+            raise DehrnetError("--precision fp16 needs a CUDA device (use --device cuda, or bf16/fp32 on CPU)")
         self.config = model.config
         self.precision = precision
         self.dtype = getattr(torch, self._DTYPES[precision])

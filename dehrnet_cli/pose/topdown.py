@@ -30,9 +30,6 @@ from dehrnet_cli.stage_data import Detections, Poses
 if TYPE_CHECKING:
     from dehrnet_cli.pose.device_stage import DeviceKeypoints
 
-CROPS_ON = ("auto", "host", "device")  # where crops are warped, run and decoded
-
-
 class TopDownEstimator:
     """Poses of people in given boxes. `estimate(images, detections)` works on any number of frames."""
 
@@ -49,8 +46,6 @@ class TopDownEstimator:
 
     def _device_path(self, crops_on: str) -> DeviceKeypoints | None:
         """The device path (`device_stage.DeviceKeypoints`) when `crops_on` asks for it, else None."""
-        if crops_on not in CROPS_ON:
-            raise DehrnetError(f"crops_on {crops_on!r}: use one of {', '.join(CROPS_ON)}")
         is_torch = isinstance(self.backend, TorchBackend)
         if crops_on == "device" and not is_torch:
             raise DehrnetError(f"crops on the device need the torch backend, not {self.backend.name}")

@@ -67,7 +67,7 @@ def _onnx_repays(crops: int | None, export_ready: bool, costs: ExportCosts | Non
                    f"{threshold}")
 
 
-def choose_run_path(backend: str, precision: str, device: str, half: bool, facts: MachineFacts,
+def choose_run_path(backend: str, precision: str, device: str, facts: MachineFacts,
                     has_checkpoint: bool, crops: int | None, export_ready: bool = False,
                     costs: ExportCosts | None = None) -> RunPath:
     """The RunPath of the flags (see the module docstring). `device` is resolved; `crops`: the forward crops the
@@ -78,15 +78,15 @@ def choose_run_path(backend: str, precision: str, device: str, half: bool, facts
         raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
     precision = (precision or "auto").lower()
     device_words = "CUDA" if facts.cuda else facts.where
-    if facts.cuda or backend == "torch" or precision in ("bf16", "int8", "fp16") or half:
+    if facts.cuda or backend == "torch" or precision in ("bf16", "int8", "fp16"):
         kind = "torch" if backend == "auto" else backend
-        concrete, note = resolve_precision(precision, device, kind, half)
+        concrete, note = resolve_precision(precision, device, kind)
         if concrete == "int8":
             kind = "onnx"
         elif precision == "auto" and concrete == "bf16" and not facts.bf16_guard_passed:
             concrete, note = "fp32", f"precision fp32 on {device_words}{_bf16_hint(facts)}"
         return RunPath(kind, concrete, f"{kind} {note}")
-    concrete, note = resolve_precision(precision, device, "onnx", half)  # fp32 here: auto or asked
+    concrete, note = resolve_precision(precision, device, "onnx")  # fp32 here: auto or asked
     if precision == "auto" and facts.native_bf16 and facts.bf16_guard_passed:
         return RunPath("torch", "bf16", f"torch precision bf16 (auto: {device_words} has native bf16 and its "
                                         "accuracy guard passed)")

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.pose.backends import Backend, OnnxBackend, TorchBackend
+from dehrnet_cli.pose.backends import Backend, OnnxBackend, TorchBackend, set_cpu_threads
+from dehrnet_cli.pose.device import resolve_device
 from dehrnet_cli.precision.auto_path import MachineFacts, RunPath, choose_run_path
 from dehrnet_cli.precision.onnx_cache import CachedExport, ExportCosts, cached_export, export_and_measure
+from dehrnet_cli.precision.runtime import RuntimeSpec
 from dehrnet_cli.weights.model_choice import ModelChoice
 from models import PoseHRNet
 
@@ -112,14 +114,45 @@ def require_guard(precision: str, device: str, log: Log) -> None:
     enforce(guard_report(precision, device, log))
 
 
-def make_pose_backend(choice: ModelChoice, kind: str, device: str, precision: str, half: bool,
-                      calib: Path | None, input_size: tuple[int, int] | None, crops: int | None, log: Log) -> Backend:
-    """The backend that runs the checkpoint (or random weights) of `choice` for resolved `device`: the path of
-    `choose_run_path` for a job of `crops` forward crops (None: unknown), its line logged, the accuracy guard
-    enforced for reduced precisions of trained weights. An automatic ONNX Runtime choice whose export fails
-    says so in one line and runs torch."""
+def make_pose_backend(choice: ModelChoice, runtime: RuntimeSpec, input_size: tuple[int, int] | None,
+                      crops: int | None, log: Log) -> Backend:
+    """The backend that runs `choice` as `runtime` asks, for a job of `crops` forward crops (None: unknown): an
+    ONNX file on onnxruntime in its own precision; a checkpoint (or random weights) on the path of
+    `choose_run_path`, its line logged, the accuracy guard enforced for reduced precisions of trained weights
+    (an automatic ONNX Runtime choice whose export fails says so in one line and runs torch). Sets the CPU
+    threads first when `runtime` names them; compiles a torch network when asked."""
+    if runtime.threads is not None:
+        set_cpu_threads(runtime.threads)
+    device = resolve_device(runtime.device)
+    if choice.is_onnx:
+        return _onnx_file_backend(choice, runtime, device, log)
+    backend = _checkpoint_backend(choice, runtime, device, input_size, crops, log)
+    if runtime.compile and isinstance(backend, TorchBackend):  # fixed batch sizes, CUDA graphs on CUDA
+        backend.compile()
+    return backend
+
+
+def _onnx_file_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, log: Log) -> Backend:
+    """An .onnx --weights file: onnxruntime runs it in the precision it was exported in."""
+    if runtime.backend == "torch":
+        raise DehrnetError(f"{choice.weights}: an ONNX model runs with --backend onnx (or auto)")
+    backend = OnnxBackend(choice.weights, device)
+    if runtime.precision not in ("auto", backend.precision):
+        raise DehrnetError(f"{choice.weights}: this ONNX model computes in {backend.precision}, not "
+                           f"{runtime.precision}; export one with dehrnet export (--int8 or --half), or pass the "
+                           "checkpoint")
+    log(f"onnx precision {backend.precision} on {backend.device}: {choice.weights.name} is an ONNX model, run by "
+        "onnxruntime in its own precision")
+    if backend.precision == "int8":
+        require_guard("int8", "cpu", log)
+    return backend
+
+
+def _checkpoint_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, input_size: tuple[int, int] | None,
+                        crops: int | None, log: Log) -> Backend:
     from dehrnet_cli.weights.pose_model import load_pose_model
 
+    kind, calib = runtime.backend, runtime.calib
     loaded: list[PoseHRNet] = []
 
     def net() -> PoseHRNet:  # the checkpoint is read only by the paths that need it
@@ -135,7 +168,7 @@ def make_pose_backend(choice: ModelChoice, kind: str, device: str, precision: st
             net()  # fetches the registry checkpoint, so that its content keys the export
         entry = cached_export(_checkpoint_path(choice))
     costs = ExportCosts.read(entry.costs) if entry is not None else None
-    path = choose_run_path(kind, precision, device, half, facts, checkpoint, crops,
+    path = choose_run_path(kind, runtime.precision, device, facts, checkpoint, crops,
                            export_ready=entry is not None and entry.ready, costs=costs)
     if not loaded and (path.backend == "torch" or entry is None or not entry.ready):
         net()  # a bad checkpoint fails here, before the path's line

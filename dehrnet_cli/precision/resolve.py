@@ -17,17 +17,13 @@ from dehrnet_cli.precision.cpu import cpu_info, cpu_units, native_bf16
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
-def resolve_precision(precision: str, device: str, backend: str, half: bool = False) -> tuple[str, str]:
+def resolve_precision(precision: str, device: str, backend: str) -> tuple[str, str]:
     """(concrete precision, one line saying which path runs and why) for the user's flags.
 
-    `device` is a resolved device ("cpu", "cuda", "cuda:N"); `half` is the old --half flag (= fp16)."""
+    `device` is a resolved device ("cpu", "cuda", "cuda:N")."""
     precision = (precision or "auto").lower()
     if precision not in PRECISIONS:
         raise DehrnetError(f"--precision {precision!r}: use one of {', '.join(PRECISIONS)}")
-    if half:
-        if precision not in ("auto", "fp16"):
-            raise DehrnetError(f"--half means --precision fp16; it contradicts --precision {precision}")
-        precision = "fp16"
     cuda = device.startswith("cuda")
     info = None if cuda else cpu_info()
     where = "CUDA" if cuda else f"CPU {info.model} ({cpu_units(info)})"

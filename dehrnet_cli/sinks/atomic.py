@@ -1,14 +1,18 @@
-"""Atomic output files: write a temp file in the same folder, then os.replace it onto the final name.
+"""Atomic output files, written once for every writer: a `StagedFile` is written under a hidden temp name beside
+its final path, then either published onto the final name (one rename) or kept as `NAME.partial.EXT`.
 
-A reader never sees a half-written file under the final name: it is either the old file, the new
-file, or absent. The temp name (`.name.partial-XXXXXXXX.ext`) is hidden, says that it is partial,
-and keeps the real extension last so that encoders (OpenCV, FFmpeg) pick the right format.
+A reader never sees a half-written file under the final name: it is either the old file, the new file, or
+absent. The temp name (`.name.partial-XXXXXXXX.ext`) is hidden, says that it is partial, and keeps the real
+extension last so that encoders (OpenCV, FFmpeg) pick the right format. A write that fails (a full disk, a
+folder gone read-only) raises `OutputWriteError` naming the output and the cause, and leaves no temp file.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.errors import DehrnetError, InternalError
+
+# temp_path_for's names: .STEM.partial-XXXXXXXX.SUFFIX
+TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.partial-[0-9a-f]{8}(?P<suffix>\.[^.]*)?$")
+
+
+class OutputWriteError(InternalError):
+    """An output that could not be written (disk full, permissions changed during the run): exit 1, with the
+    output and the cause named, not a traceback."""
 
 
 def temp_path_for(final: Path) -> Path:
@@ -32,9 +44,21 @@ def partial_path_for(final: Path) -> Path:
     return final.with_name(f"{final.stem}.partial{final.suffix}")
 
 
+def final_name_of_temp(name: str) -> str | None:
+    """The final file name a temp name (`temp_path_for`) stands for, or None for any other name."""
+    match = TEMP_NAME.match(name)
+    return None if match is None else f"{match['stem']}{match['suffix'] or ''}"
+
+
+def write_error(what: str, error: OSError) -> OutputWriteError:
+    """The one line for an output that failed to write: `what` names it (`--json out.json`)."""
+    cause = "no space left on the device" if error.errno == errno.ENOSPC else (error.strerror or str(error))
+    return OutputWriteError(f"{what}: cannot write it ({cause})")
+
+
 def prepare_output(final: Path) -> Path:
     """Check that `final` can be written as a file and create its parent folder; return it as a Path. (Commands
-    check their outputs before the work, naming the flag: sinks.locations.)"""
+    check their outputs before the work, naming the flag: sinks.plan.)"""
     final = Path(final).expanduser()
     if final.is_dir():
         raise DehrnetError(f"{final}: is a folder; give a file name for this output")
@@ -45,37 +69,86 @@ def prepare_output(final: Path) -> Path:
     return final
 
 
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temp path beside `final`; move it onto `final` on success, delete it on any exception.
-
-    The body must create the file at the yielded path. KeyboardInterrupt also removes the temp file,
-    and an existing file at `final` stays untouched unless the body succeeds.
-    """
-    final = prepare_output(final)
-    tmp = temp_path_for(final)
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        yield tmp
-        os.replace(tmp, final)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StagedFile:
+    """One output file on its way to `final`: its content goes to `temp` (a hidden name beside it); then
+    `publish()` moves it onto `final`, `keep_partial()` onto `partial` (NAME.partial.EXT), or `discard()`
+    deletes it. `what` names the output in messages (default: its path)."""
+
+    def __init__(self, final: Path, what: str | None = None) -> None:
+        self.final = prepare_output(final)
+        self.temp = temp_path_for(self.final)
+        self.partial = partial_path_for(self.final)
+        self.what = what or str(self.final)
+
+    def write_bytes(self, data: bytes) -> None:
+        """Replace the temp file's content with `data` (flushed to disk)."""
+        try:
+            with open(self.temp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self.discard()
+            raise write_error(self.what, e) from None
+
+    def _move(self, target: Path) -> Path:
+        try:
+            _fsync(self.temp)
+            os.replace(self.temp, target)
+        except OSError as e:
+            self.discard()
+            raise write_error(self.what, e) from None
+        return target
+
+    def publish(self) -> Path:
+        """Move the complete temp file onto the final name; returns it."""
+        return self._move(self.final)
+
+    def keep_partial(self) -> Path | None:
+        """Move the temp file onto NAME.partial.EXT and return that path; None when there is no temp file."""
+        if not self.temp.exists():
+            return None
+        return self._move(self.partial)
+
+    def discard(self) -> None:
+        self.temp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(final: Path, what: str | None = None) -> Iterator[Path]:
+    """Yield a temp path beside `final`; move it onto `final` on success, delete it on any exception (Ctrl-C
+    included). The body creates the file at the yielded path; an existing `final` stays untouched unless the
+    body succeeds."""
+    staged = StagedFile(final, what)
+    try:
+        yield staged.temp
+    except OSError as e:
+        staged.discard()
+        raise write_error(staged.what, e) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        staged.discard()
         raise
+    staged.publish()
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> Path:
+def write_bytes_atomic(path: Path, data: bytes, what: str | None = None) -> Path:
     """Write `data` to `path` atomically (flushed to disk before the rename); return the path."""
-    final = Path(path).expanduser()
-    with atomic_path(final) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    return final
+    staged = StagedFile(path, what)
+    staged.write_bytes(data)
+    return staged.publish()
 
 
-def write_text_atomic(path: Path, text: str, encoding: str = "utf-8") -> Path:
+def write_text_atomic(path: Path, text: str, encoding: str = "utf-8", what: str | None = None) -> Path:
     """Write `text` to `path` atomically; return the path."""
-    return write_bytes_atomic(path, text.encode(encoding))
+    return write_bytes_atomic(path, text.encode(encoding), what)
 
 
 def _json_default(value: Any) -> Any:
@@ -93,9 +166,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def write_json_atomic(path: Path, obj: Any, indent: int | None = None, allow_nan: bool = True) -> Path:
-    """Write `obj` as JSON (UTF-8, numpy values converted) to `path` atomically; return the path. With
-    `allow_nan=False` a NaN or infinity raises ValueError instead of becoming a bare `NaN`, which JSON does not
-    have (pycocotools and browsers refuse the file)."""
+def json_bytes(obj: Any, indent: int | None = None, allow_nan: bool = True) -> bytes:
+    """`obj` as UTF-8 JSON with a final newline (numpy values converted). With `allow_nan=False` a NaN or infinity
+    raises ValueError instead of becoming a bare `NaN`, which JSON does not have (pycocotools and browsers refuse
+    the file)."""
     text = json.dumps(obj, indent=indent, ensure_ascii=False, default=_json_default, allow_nan=allow_nan)
-    return write_text_atomic(path, text + "\n")
+    return (text + "\n").encode("utf-8")
+
+
+def write_json_atomic(path: Path, obj: Any, indent: int | None = None, allow_nan: bool = True,
+                      what: str | None = None) -> Path:
+    """Write `obj` as JSON (`json_bytes`) to `path` atomically; return the path."""
+    return write_bytes_atomic(path, json_bytes(obj, indent, allow_nan), what)

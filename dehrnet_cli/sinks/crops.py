@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
-from dehrnet_cli.sinks.outputs import check_export_paths
+from dehrnet_cli.sinks.result import PoseResult
 from dehrnet_cli.sinks.video_writer import write_image
-from dehrnet_cli.stage_data import Frame, Poses
 
 CROP_PAD = 1.1  # person crops are the box grown by this factor about its centre
 
@@ -23,31 +23,53 @@ def crop_box(box_xyxy: np.ndarray, image_size: tuple[int, int], pad: float = CRO
     return left, top, right, bottom
 
 
-class CropSaver:
-    """Writes each person's box (grown by CROP_PAD) as an image: `DIR/track_0007/<frame>.jpg` with track
-    ids, else `DIR/<frame>_p<person>.jpg`; <frame> is the image's relative name without its suffix
-    (`a/bus` for `shots/a/bus.jpg`: two images called bus.jpg in different folders keep apart) or the 6-digit
-    frame index."""
+class CropsSink:
+    """Writes each person's box (grown by CROP_PAD) as an image, a sink (sinks.sink_set):
+    `DIR/track_0007/<frame>.jpg` with track ids, else `DIR/<frame>_p<person>.jpg`; <frame> is the image's
+    relative name without its suffix (`a/bus` for `shots/a/bus.jpg`: two images called bus.jpg in different
+    folders keep apart) or the 6-digit frame index. Each crop is written atomically as it comes; `abort(frames)`
+    removes the crops of frames after the first `frames`."""
 
     def __init__(self, folder: Path, suffix: str = ".jpg") -> None:
         self.folder = Path(folder).expanduser()
-        check_export_paths(None, self.folder)
         self.suffix = suffix
-        self.count = 0
+        self.written: list[list[Path]] = []  # per frame
 
-    def add(self, frame: Frame, poses: Poses, name: str | None = None) -> None:
-        """Crops of one frame; `name`: its relative image name (default: the file name, or none for video)."""
-        if frame.path is None:
-            stem = f"{frame.index:06d}"
+    @property
+    def count(self) -> int:
+        return sum(len(files) for files in self.written)
+
+    def add(self, result: PoseResult) -> None:
+        """Crops of one frame."""
+        if result.path is None:
+            stem = f"{result.index:06d}"
         else:
-            stem = Path(name or frame.path.name).with_suffix("").as_posix()
+            stem = Path(result.name or result.path.name).with_suffix("").as_posix()
+        poses, files = result.poses, []
+        self.written.append(files)
         for n in range(len(poses)):
-            left, top, right, bottom = crop_box(poses.boxes_xyxy[n], frame.size)
+            left, top, right, bottom = crop_box(poses.boxes_xyxy[n], result.size)
             if right - left < 1 or bottom - top < 1:
                 continue
             if poses.track_ids is None:
                 path = self.folder / f"{stem}_p{n}{self.suffix}"
             else:
                 path = self.folder / f"track_{int(poses.track_ids[n]):04d}" / f"{stem}{self.suffix}"
-            write_image(path, np.ascontiguousarray(frame.image[top:bottom, left:right]))
-            self.count += 1
+            files.append(write_image(path, np.ascontiguousarray(result.image[top:bottom, left:right]),
+                                     what=f"--save-crops {path}"))
+
+    def finish(self) -> list[Path]:
+        return [self.folder] if self.count else []
+
+    def abort(self, frames: int) -> list[Path]:
+        for files in self.written[frames:]:
+            for path in files:
+                path.unlink(missing_ok=True)
+        del self.written[frames:]
+        return [self.folder] if self.count else []
+
+
+def may_write_crop(relative_name: str) -> bool:
+    """Whether a crops folder may write a file of this name (relative to the folder): `*_pN.EXT` or
+    `track_NNNN/...` (the run plan checks it against the files a run reads)."""
+    return bool(re.fullmatch(r"track_\d{4,}/.+|.+_p\d+\.[^./]+", relative_name))

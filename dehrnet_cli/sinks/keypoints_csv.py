@@ -7,7 +7,7 @@
     x, y      image pixels
     score     the keypoint's heatmap score (low: occluded or unsure)
 The file is written to a hidden temp file beside the final name as frames come, and moved into place
-when the run ends; a run that fails or is interrupted keeps what it has as `<stem>.partial.csv`.
+when the run ends; a run that fails or is interrupted keeps the rows of its done frames as `<stem>.partial.csv`.
 """
 
 from __future__ import annotations
@@ -19,65 +19,86 @@ from pathlib import Path
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.atomic import partial_path_for, prepare_output, temp_path_for
-from dehrnet_cli.sinks.outputs import check_export_paths
-from dehrnet_cli.stage_data import Poses
+from dehrnet_cli.sinks.atomic import StagedFile, write_error
+from dehrnet_cli.sinks.result import PoseResult
+from dehrnet_cli.stage_data import frame_time_s
 from models import KeypointSpec
 
 CSV_COLUMNS = ("frame", "time", "track_id", "person", "keypoint", "x", "y", "score")
 
 
-class PoseCsvWriter:
-    """Streams poses to a CSV (see the module docstring); close() publishes it atomically."""
+class CsvSink:
+    """Streams poses to a CSV (see the module docstring), a sink (sinks.sink_set): `finish()` publishes it
+    atomically, `abort(frames)` keeps the rows of the first `frames` frames as NAME.partial.csv. `timed`:
+    frames have times (video, camera, stream; not still images), from their presentation time or `fps`."""
 
-    def __init__(self, path: Path, spec: KeypointSpec) -> None:
-        check_export_paths(Path(path), None)
-        self.path = prepare_output(Path(path))
+    def __init__(self, path: Path, spec: KeypointSpec, fps: float | None = None, timed: bool = True) -> None:
+        if Path(path).suffix.lower() != ".csv":
+            raise DehrnetError(f"--csv {path}: give a file name ending in .csv")
+        self.staged = StagedFile(Path(path), f"--csv {path}")
         self.names = list(spec.names)
-        self.tmp = temp_path_for(self.path)
-        self.partial_path: Path | None = None
+        self.fps, self.timed = fps, timed
         self.rows = 0
-        self._file = open(self.tmp, "w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(CSV_COLUMNS)
+        self.frame_ends: list[int] = []  # the file's size after each frame's rows
+        try:
+            self._file = open(self.staged.temp, "w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._file)
+            self._csv.writerow(CSV_COLUMNS)
+        except OSError as e:
+            self.staged.discard()
+            raise write_error(self.staged.what, e) from None
+        self._header_end = self._file.tell()
 
-    def add(self, frame_index: int, time_s: float | None, poses: Poses) -> None:
-        """The rows of one frame: poses.keypoints_xy (N, K, 2) image pixels, kpt_scores (N, K)."""
-        time_text = "" if time_s is None else f"{time_s:.4f}"
-        for n in range(len(poses)):
-            track = "" if poses.track_ids is None else str(int(poses.track_ids[n]))
-            for k, name in enumerate(self.names):
-                x, y = poses.keypoints_xy[n, k]
-                self._csv.writerow((frame_index, time_text, track, n, name, f"{x:.2f}", f"{y:.2f}",
-                                    f"{poses.kpt_scores[n, k]:.4f}"))
-            self.rows += len(self.names)
-
-    def _close_file(self) -> None:
-        if not self._file.closed:
+    def add(self, result: PoseResult) -> None:
+        """The rows of one frame: keypoints_xy (N, K, 2) image pixels, kpt_scores (N, K)."""
+        frame_time = frame_time_s(result, self.fps) if self.timed else None
+        time_text = "" if frame_time is None else f"{frame_time:.4f}"
+        poses = result.poses
+        try:
+            for n in range(len(poses)):
+                track = "" if poses.track_ids is None else str(int(poses.track_ids[n]))
+                for k, name in enumerate(self.names):
+                    x, y = poses.keypoints_xy[n, k]
+                    self._csv.writerow((result.index, time_text, track, n, name, f"{x:.2f}", f"{y:.2f}",
+                                        f"{poses.kpt_scores[n, k]:.4f}"))
             self._file.flush()
-            os.fsync(self._file.fileno())
+        except OSError as e:
+            raise write_error(self.staged.what, e) from None
+        self.rows += len(poses) * len(self.names)
+        self.frame_ends.append(self._file.tell())
+
+    def _close_file(self, frames: int | None = None) -> None:
+        """Close the temp file, cut after the rows of the first `frames` frames when given."""
+        if not self._file.closed:
+            try:
+                self._file.flush()
+            except OSError:
+                pass  # a full disk: the size below still cuts off what did not make it
             self._file.close()
+        if frames is not None:
+            os.truncate(self.staged.temp, self.frame_ends[frames - 1] if frames else self._header_end)
 
-    def close(self) -> Path:
-        """Move the complete file onto its final name; returns it."""
-        self._close_file()
-        os.replace(self.tmp, self.path)
-        return self.path
-
-    def abort(self) -> Path | None:
-        """Keep the rows written so far as `<stem>.partial.csv` (set in partial_path) and return it;
-        with no rows yet, leave nothing behind and return None."""
+    def finish(self) -> list[Path]:
+        """Move the complete file onto its final name."""
         try:
             self._close_file()
-            if self.rows == 0:
-                self.tmp.unlink(missing_ok=True)
-                return None
-            self.partial_path = partial_path_for(self.path)
-            os.replace(self.tmp, self.partial_path)
+        except OSError as e:
+            self.staged.discard()
+            raise write_error(self.staged.what, e) from None
+        return [self.staged.publish()]
+
+    def abort(self, frames: int) -> list[Path]:
+        """Keep the rows of the first `frames` frames as NAME.partial.csv; nothing when `frames` is 0."""
+        try:
+            self._close_file(frames)
         except OSError:
-            self.tmp.unlink(missing_ok=True)
-            self.partial_path = None
-        return self.partial_path
+            self.staged.discard()
+            raise
+        if frames == 0:
+            self.staged.discard()
+            return []
+        kept = self.staged.keep_partial()
+        return [kept] if kept is not None else []
 
 
 def read_pose_csv(path: Path) -> dict[str, np.ndarray]:

@@ -1,17 +1,20 @@
-"""Where a predict run's annotated media go, checked before any work: the annotated video file, the annotated
-image file (one image in, `--out result.jpg`) or the folder of annotated images, which mirrors the sources'
-relative folders so that no two images are written to one name; the names frames get in the COCO file;
-the --csv / --save-crops locations; whether an OpenCV window can open (--show).
+"""Where a predict run's outputs go, decided once, before any work, from the flags and the source: the COCO file,
+the results list, the CSV, the crops folder, and the annotated media (one video file; or one image file, when
+one image comes in and `--out` names an image; or a folder of images that mirrors the sources' relative folders,
+so that no two images are written to one name). The same `PredictOutputs` fills the run plan (every path it
+will write, checked against what the run reads) and opens the sinks that write them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.locations import OutputLocation, check_location
+from dehrnet_cli.sinks.crops import may_write_crop
+from dehrnet_cli.sinks.plan import RunPlan
 from dehrnet_cli.sources.base import IMAGE_SUFFIXES, Source
 from dehrnet_cli.sources.images import ImageSource
 from dehrnet_cli.stage_data import Frame
@@ -38,7 +41,69 @@ def frame_name(source: Source, frame: Frame) -> str:
     return f"{Path(source.name).name}#{frame.index}"
 
 
-def plan_video_output(out: Path, source: Source) -> Path:
+def annotated_video_name(name: str) -> str:
+    """The file name of a video's annotated copy in an --out folder: walk.mov -> walk_pose.mp4."""
+    return f"{Path(name).stem}_pose.mp4"
+
+
+def annotated_image_name(name: str) -> str:
+    """The file name of an image's annotated copy: its own name, or NAME.png when OpenCV cannot write its format."""
+    return name if Path(name).suffix.lower() in IMAGE_OUT_SUFFIXES else Path(name).stem + ".png"
+
+
+@dataclass(frozen=True)
+class PredictOutputs:
+    """Every path a predict run writes. json: the COCO file (--json); results: the results list (--save-results);
+    csv (--csv); crops: the crops folder (--save-crops); video: the annotated video; images: the annotated copy
+    of each image, by frame index; out: --out as given (the annotated video, image file or folder)."""
+
+    json: Path | None = None
+    results: Path | None = None
+    csv: Path | None = None
+    crops: Path | None = None
+    video: Path | None = None
+    images: dict[int, Path] = field(default_factory=dict)
+    out: Path | None = None
+
+    def add_to(self, plan: RunPlan) -> None:
+        """Every file these outputs write (and their partial names), into the run plan."""
+        plan.write("--json", self.json)
+        plan.write("--save-results", self.results)
+        plan.write("--csv", self.csv)
+        plan.write("--save-crops", self.crops, folder=True, claims=may_write_crop)
+        plan.write("--out", self.video)
+        if self.images:
+            folder = self.out if not _one_image_file(self.out, self.images) else None
+            if folder is not None:
+                plan.write("--out", folder, folder=True, files=self.images.values())
+            else:
+                plan.write("--out", self.out, partial=False)
+
+
+def _one_image_file(out: Path | None, images: dict[int, Path]) -> bool:
+    return out is not None and len(images) == 1 and next(iter(images.values())) == out
+
+
+def plan_outputs(source: Source, out: Path | None = None, json: Path | None = None, results: Path | None = None,
+                 csv: Path | None = None, crops: Path | None = None) -> PredictOutputs:
+    """The PredictOutputs of these flags for `source`; refuses an --out of the wrong kind for the source, a
+    --csv that is not a .csv, and two images whose annotated copies would get one name."""
+    if csv is not None and Path(csv).suffix.lower() != ".csv":
+        raise DehrnetError(f"--csv {csv}: give a file name ending in .csv")
+    found = PredictOutputs(json=_path(json), results=_path(results), csv=_path(csv), crops=_path(crops),
+                           out=_path(out))
+    if found.out is None:
+        return found
+    if source.kind != "images":
+        return replace(found, video=_video_output(found.out, source))
+    return replace(found, images=_image_outputs(found.out, source))
+
+
+def _path(value: Path | str | None) -> Path | None:
+    return None if value is None else Path(value).expanduser()
+
+
+def _video_output(out: Path, source: Source) -> Path:
     """The annotated video's path: `out` itself when it names a video file, else a file in folder `out`."""
     if out.suffix.lower() in VIDEO_OUT_SUFFIXES:
         return out
@@ -48,86 +113,35 @@ def plan_video_output(out: Path, source: Source) -> Path:
     return out / annotated_video_name(source.name if source.kind == "video" else source.kind)
 
 
-def annotated_video_name(name: str) -> str:
-    """The file name of a video's annotated copy in an --out folder: walk.mov -> walk_pose.mp4."""
-    return f"{Path(name).stem}_pose.mp4"
-
-
-def writes_one_image(out: Path, source: Source) -> bool:
+def _writes_one_image(out: Path, source: Source) -> bool:
     """One image file in and an --out with an image suffix that is not a folder: the annotated copy is `out`."""
     return isinstance(source, ImageSource) and source.single_file and out.suffix.lower() in IMAGE_SUFFIXES \
         and not out.is_dir()
 
 
-def annotated_image_name(name: str) -> str:
-    """The file name of an image's annotated copy: its own name, or NAME.png when OpenCV cannot write its format."""
-    return name if Path(name).suffix.lower() in IMAGE_OUT_SUFFIXES else Path(name).stem + ".png"
-
-
-def _annotated_name(source: ImageSource, index: int) -> Path:
-    """The relative name of image `index`'s annotated copy (`annotated_image_name`, in its source folder)."""
-    name = Path(source.names[index])
-    return name.with_name(annotated_image_name(name.name))
-
-
-def plan_image_output(out: Path, source: ImageSource, frame: Frame) -> Path:
-    """The annotated copy of an image frame: `out` itself (`writes_one_image`), else its relative name under
-    folder `out`."""
-    return out if writes_one_image(out, source) else out / _annotated_name(source, frame.index)
-
-
-def annotated_location(out: Path, source: Source) -> OutputLocation:
-    """--out as an output location: the video file, the one annotated image, or the folder of images."""
-    if source.kind != "images":
-        return OutputLocation("--out", plan_video_output(out, source))
-    return OutputLocation("--out", out, folder=not writes_one_image(out, source))
-
-
-def check_output(out: Path, source: Source) -> None:
-    """Refuse an --out of the wrong kind for this source, that would overwrite an input, or that would be written
-    twice in this run (two images with one annotated name), before any work. Whether it can be written there is
-    `sinks.locations`' check of `annotated_location`."""
-    if source.kind != "images":
-        video_out = plan_video_output(out, source)
-        if source.kind == "video" and video_out.resolve() == Path(source.name).resolve():
-            raise DehrnetError(f"--out {out}: is the input video itself; give another file name")
-        return
+def _image_outputs(out: Path, source: Source) -> dict[int, Path]:
+    """The annotated copy of each image of `source`, by index: `out` itself (one image in, an image name out),
+    else its relative name (`annotated_image_name`, in its source folder) under folder `out`."""
     if out.suffix.lower() in VIDEO_OUT_SUFFIXES:
         raise DehrnetError(f"--out {out}: image sources write annotated copies into a folder; give a folder")
-    one_image = writes_one_image(out, source)
-    if one_image and out.suffix.lower() not in IMAGE_OUT_SUFFIXES:
-        raise DehrnetError(f"--out {out}: cannot write '{out.suffix}' images; use {', '.join(IMAGE_OUT_SUFFIXES)}")
-    if not one_image and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
-        count = len(source.paths) if isinstance(source, ImageSource) else "several"
-        raise DehrnetError(f"--out {out}: names an image file, but {source.name} holds {count} images; give a "
-                           f"folder for their annotated copies, e.g. {out.with_suffix('')}/")
-    if isinstance(source, ImageSource):
-        _check_image_names(out, source)
-
-
-def _check_image_names(out: Path, source: ImageSource) -> None:
-    """No annotated copy lands on an input image, and no two land on one file."""
-    inputs = {os.path.normcase(str(p.resolve())) for p in source.paths}
-    planned: dict[str, Path] = {}
-    one_image, root = writes_one_image(out, source), out.resolve()
-    for index, path in enumerate(source.paths):
-        target = root if one_image else root / _annotated_name(source, index)
-        key = os.path.normcase(str(target))
-        if key in inputs:
-            what = "the input image itself" if one_image else "the folder of the input images, whose annotated " \
-                "copies would overwrite them"
-            raise DehrnetError(f"--out {out}: is {what}; give another {'name' if one_image else 'folder'}")
-        if key in planned:
-            raise DehrnetError(f"--out {out}: {planned[key]} and {path} would both be written as {target}; rename "
-                               "one of them or run them separately")
-        planned[key] = path
-
-
-def check_export_paths(csv_path: Path | None, crops_dir: Path | None) -> None:
-    """Refuse a --csv or --save-crops that cannot be written, before any work."""
-    if csv_path is not None:
-        if Path(csv_path).suffix.lower() != ".csv":
-            raise DehrnetError(f"--csv {csv_path}: give a file name ending in .csv")
-        check_location(OutputLocation("--csv", Path(csv_path)))
-    if crops_dir is not None:
-        check_location(OutputLocation("--save-crops", Path(crops_dir), folder=True))
+    if not isinstance(source, ImageSource):
+        return {}
+    if _writes_one_image(out, source):
+        if out.suffix.lower() not in IMAGE_OUT_SUFFIXES:
+            raise DehrnetError(f"--out {out}: cannot write '{out.suffix}' images; use {', '.join(IMAGE_OUT_SUFFIXES)}")
+        return {0: out}
+    if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        raise DehrnetError(f"--out {out}: names an image file, but {source.name} holds {len(source.paths)} images; "
+                           f"give a folder for their annotated copies, e.g. {out.with_suffix('')}/")
+    paths: dict[int, Path] = {}
+    first_of: dict[str, int] = {}
+    for index, name in enumerate(source.names):
+        relative = Path(name)
+        target = out / relative.with_name(annotated_image_name(relative.name))
+        key = os.path.normcase(os.path.abspath(target))
+        if key in first_of:
+            raise DehrnetError(f"--out {out}: {source.paths[first_of[key]]} and {source.paths[index]} would both be "
+                               f"written as {target}; rename one of them or run them separately")
+        first_of[key] = index
+        paths[index] = target
+    return paths

@@ -90,13 +90,15 @@ def _draw_banner(canvas: np.ndarray, text: str) -> None:
 
 
 def draw_poses(image_bgr: np.ndarray, poses: Poses, spec: KeypointSpec, kpt_thr: float = 0.3,
-               draw_boxes: bool = False, draw_ids: bool = True, banner: str | None = None) -> np.ndarray:
+               draw_boxes: bool = False, draw_ids: bool = True, labels: bool = False,
+               banner: str | None = None) -> np.ndarray:
     """Return a copy of `image_bgr` ((H, W, 3) uint8) with the poses drawn; the input is not modified.
 
     poses.keypoints_xy (N, K, 2) are image pixels, K = spec.num_keypoints. A keypoint whose score
     is below `kpt_thr` is hidden, and so is every limb touching it. `draw_boxes` outlines
     poses.boxes_xyxy; `draw_ids` writes poses.track_ids (when present) at each box's top-left
-    corner, coloured per id. `banner` is written across the top (e.g. to mark untrained weights).
+    corner, coloured per id; `labels` writes the person's number and score there (after the id).
+    `banner` is written across the top (e.g. to mark untrained weights).
     """
     if len(poses) and poses.keypoints_xy.shape[1:] != (spec.num_keypoints, 2):
         raise InternalError(f"poses have keypoints of shape {poses.keypoints_xy.shape[1:]}, but the "
@@ -124,8 +126,11 @@ def draw_poses(image_bgr: np.ndarray, poses: Poses, spec: KeypointSpec, kpt_thr:
         (x1, y1), (x2, y2) = _int_pixels(poses.boxes_xyxy[n].reshape(2, 2), limit)
         if draw_boxes:
             cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
-        if draw_ids and track_id is not None:  # a tag on the box's top-left corner
-            _label(canvas, f"#{track_id}", (x1, y1), 0.4 * thickness, colour, thickness)
+        tag = [f"#{track_id}"] if draw_ids and track_id is not None else []
+        if labels:
+            tag.append(f"p{n} {float(poses.scores[n]):.2f}")
+        if tag:  # a tag on the box's top-left corner
+            _label(canvas, " ".join(tag), (x1, y1), 0.4 * thickness, colour, thickness)
 
     if banner:
         _draw_banner(canvas, banner)

@@ -9,7 +9,6 @@ touched, so an earlier output stays as it was.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.atomic import partial_path_for, prepare_output, temp_path_for, write_bytes_atomic
+from dehrnet_cli.sinks.atomic import StagedFile, write_bytes_atomic, write_error
 
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
 
@@ -72,8 +71,9 @@ class VideoWriter:
     """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], codec: str = "libx264",
-                 crf: int = 23):
-        self.path = prepare_output(path)
+                 crf: int = 23, what: str | None = None):
+        self._staged = StagedFile(path, what)
+        self.path = self._staged.final
         if self.path.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
             raise DehrnetError(f"{self.path}: a video output must end in "
                                f"{', '.join(VIDEO_OUTPUT_SUFFIXES)}")
@@ -88,7 +88,7 @@ class VideoWriter:
         self.video_size = (width + width % 2, height + height % 2)
         self.frames_written = 0
         self.partial_path: Path | None = None
-        self._tmp = temp_path_for(self.path)
+        self._tmp = self._staged.temp
         self._closed = False
         self._container: av.container.OutputContainer | None = None
         self._stream: av.video.stream.VideoStream | None = None
@@ -144,7 +144,9 @@ class VideoWriter:
             try:
                 for packet in self._stream.encode(frame):
                     self._container.mux(packet)
-            except (av.FFmpegError, OSError) as e:
+            except OSError as e:
+                raise write_error(self._staged.what, e) from None
+            except av.FFmpegError as e:
                 raise DehrnetError(f"{self.path}: cannot write frame {self.frames_written} ({e})") from None
         self.frames_written += 1
 
@@ -169,7 +171,7 @@ class VideoWriter:
                 pass
         if self._cv_writer is not None:
             self._cv_writer.release()
-        self._tmp.unlink(missing_ok=True)
+        self._staged.discard()
 
     def close(self) -> None:
         """Finish the video and move it onto `path`; safe to call twice."""
@@ -177,13 +179,16 @@ class VideoWriter:
             return
         try:
             self._finish_encoder()
-        except (av.FFmpegError, OSError) as e:
-            self._tmp.unlink(missing_ok=True)
+        except OSError as e:
+            self._staged.discard()
+            raise write_error(self._staged.what, e) from None
+        except av.FFmpegError as e:
+            self._staged.discard()
             raise DehrnetError(f"{self.path}: cannot finish the video ({e})") from None
         except BaseException:
-            self._tmp.unlink(missing_ok=True)
+            self._staged.discard()
             raise
-        os.replace(self._tmp, self.path)
+        self._staged.publish()
 
     def abort(self) -> None:
         """Finish the video so far and keep it as `<stem>.partial<suffix>` (set in partial_path);
@@ -193,17 +198,15 @@ class VideoWriter:
         try:
             self._finish_encoder()
         except Exception:
-            self._tmp.unlink(missing_ok=True)
+            self._staged.discard()
             return
         except BaseException:  # a second Ctrl-C during the flush: no partial video, just stop
-            self._tmp.unlink(missing_ok=True)
+            self._staged.discard()
             raise
         if self.frames_written == 0:
-            self._tmp.unlink(missing_ok=True)
+            self._staged.discard()
             return
-        partial = partial_path_for(self.path)
-        os.replace(self._tmp, partial)
-        self.partial_path = partial
+        self.partial_path = self._staged.keep_partial()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -216,8 +219,9 @@ class VideoWriter:
             self.abort()
 
 
-def write_image(path: Path, image_bgr: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 BGR image atomically, in the format its extension names; return the path."""
+def write_image(path: Path, image_bgr: np.ndarray, what: str | None = None) -> Path:
+    """Write an (H, W, 3) uint8 BGR image atomically, in the format its extension names; return the path. `what`
+    names the output in a write error (default: the path)."""
     path = Path(path).expanduser()
     try:
         ok, encoded = cv2.imencode(path.suffix.lower(), image_bgr)
@@ -226,4 +230,4 @@ def write_image(path: Path, image_bgr: np.ndarray) -> Path:
     if not ok:
         raise DehrnetError(f"{path}: cannot write an image with extension '{path.suffix}'; use .jpg, "
                            ".png, .bmp, .tif or .webp")
-    return write_bytes_atomic(path, encoded.tobytes())
+    return write_bytes_atomic(path, encoded.tobytes(), what)

@@ -52,19 +52,19 @@ class VideoStage:
         self.last_poses: Poses | None = None  # raw poses of the last frame (boxes for det_every > 1)
         self.since_detection = 0
 
-    def estimate(self, frames: list[Frame], image_ids: list[int]) -> list[Poses]:
+    def estimate(self, frames: list[Frame]) -> list[Poses]:
         """Poses of consecutive frames (one Poses per frame, in order)."""
         if self.settings.det_every > 1:
-            return [self._estimate_one(frame, image_id) for frame, image_id in zip(frames, image_ids)]
-        tracked = [self._track_boxes(f, d) for f, d in zip(frames, self.detector(frames, image_ids))]
+            return [self._estimate_one(frame) for frame in frames]
+        tracked = [self._track_boxes(f, d) for f, d in zip(frames, self.detector(frames))]
         poses = self.topdown.estimate([f.image for f in frames], [det for det, _ in tracked])
         return [self._finish(f, p, det, ids) for f, p, (det, ids) in zip(frames, poses, tracked)]
 
-    def _estimate_one(self, frame: Frame, image_id: int) -> Poses:
+    def _estimate_one(self, frame: Frame) -> Poses:
         """One frame of detection every N: boxes from the detector, or from the last frame's keypoints."""
         last = self.last_poses
         if last is None or len(last) == 0 or self.since_detection >= self.settings.det_every - 1:
-            det = self.detector([frame], [image_id])[0]
+            det = self.detector([frame])[0]
             self.since_detection = 0
         else:
             boxes, rows = boxes_from_keypoints(last.keypoints_xy, last.kpt_scores, frame.size, self.settings.kpt_thr)

@@ -49,6 +49,22 @@ class ModelChoice:
         return self.weights is not None and not self.to_fetch and is_onnx_file(self.weights)
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which pose model the user names: `weights` (a checkpoint or .onnx file), `name` (registry weights, or an
+    architecture with `untrained`), or neither (the default: the local DE-HRNet weights, else the baseline);
+    `input_size` (w, h) for official files of another size than their name says."""
+
+    weights: Path | None = None
+    name: str | None = None
+    untrained: bool = False
+    input_size: tuple[int, int] | None = None
+
+    def choose(self) -> ModelChoice:
+        """The ModelChoice these flags name (see `choose_model`): no torch, no network."""
+        return choose_model(self.weights, self.name, self.untrained)
+
+
 def _registry_entry(name: str, flag: str) -> ModelChoice:
     from dehrnet_cli.weights.cache import entry_path
     from dehrnet_cli.weights.manifest import load_manifest

@@ -1,0 +1,210 @@
+"""The `dehrnet eval` job: which of its four modes runs (a model on COCO, a COCO results file, a model on MPII, an
+MPII predictions file), its run plan (the annotation file found by convention counts as read, so no output may
+overwrite it), the estimator built from specs, and the outputs written atomically.
+
+    outcome = evaluate(EvalJob(coco=Path("coco/val2017"), report=Path("r.json")), model=ModelSpec(...), ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dehrnet_cli.detect.spec import DetectorSpec
+from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.eval.layout import coco_annotation_for, eval_detector_conf, mpii_eval_paths
+from dehrnet_cli.pose.settings import TopDownSettings
+from dehrnet_cli.precision.runtime import RuntimeSpec
+from dehrnet_cli.progress import note
+from dehrnet_cli.sinks.atomic import write_json_atomic
+from dehrnet_cli.sinks.plan import RunPlan
+from dehrnet_cli.sources.base import IMAGE_SUFFIXES
+from dehrnet_cli.weights.model_choice import ModelSpec
+
+if TYPE_CHECKING:
+    from dehrnet_cli.eval.coco import CocoEvalResult
+
+UNTRAINED_EVAL_BANNER = "UNTRAINED WEIGHTS - the numbers are meaningless"
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """coco: a COCO image folder (annotations: --ann, else person_keypoints_<folder>.json in ../annotations);
+    coco_results: a COCO results list to score (no model); mpii: an MPII root or image folder; mpii_results: an
+    MPII predictions file to score; ann, headboxes: annotation files; gt_boxes: ground-truth person boxes instead
+    of a detector; limit: the first N images (MPII: people); save_results, report: outputs; quiet."""
+
+    coco: Path | None = None
+    coco_results: Path | None = None
+    mpii: Path | None = None
+    mpii_results: Path | None = None
+    ann: Path | None = None
+    headboxes: Path | None = None
+    gt_boxes: bool = False
+    limit: int | None = None
+    save_results: Path | None = None
+    report: Path | None = None
+    quiet: bool = False
+
+    @property
+    def mode(self) -> str:
+        """coco, coco-results, mpii or mpii-results; DehrnetError unless exactly one is given."""
+        modes = [name for name, given in (("coco", self.coco and not self.coco_results),
+                                          ("coco-results", self.coco_results),
+                                          ("mpii", self.mpii and not self.mpii_results),
+                                          ("mpii-results", self.mpii_results)) if given]
+        if len(modes) != 1:
+            raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE"
+                               + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
+        return modes[0]
+
+
+@dataclass
+class EvalOutcome:
+    """What an evaluation gave: `coco` (a CocoEvalResult) or `pckh` (score_mpii's dict), the settings that made it,
+    whether the weights were random, and the files written."""
+
+    mode: str
+    coco: CocoEvalResult | None = None
+    pckh: dict | None = None
+    settings: dict = field(default_factory=dict)
+    untrained: bool = False
+    written: list[Path] = field(default_factory=list)
+
+
+def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | None, Path | None]:
+    """(images folder, annotation file, head boxes) of the job, annotations found by convention when not given."""
+    if mode in ("mpii", "mpii-results"):
+        return mpii_eval_paths(job.mpii, job.ann, job.headboxes)
+    ann = job.ann or (coco_annotation_for(job.coco) if job.coco else None)
+    if mode == "coco-results" and ann is None:
+        raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
+    if mode == "coco" and not ann.is_file():
+        raise DehrnetError(f"annotation file {ann}: no such file; give --ann FILE (a COCO person_keypoints_*.json "
+                           "for the images in --coco)")
+    return job.coco, ann, None
+
+
+def _check_plan(job: EvalJob, mode: str, paths: tuple[Path | None, Path | None, Path | None], model: ModelSpec,
+                detector: DetectorSpec) -> None:
+    """Every file the job reads (the annotations found by convention too) and writes, checked before any work."""
+    if job.gt_boxes and detector.boxes is not None:
+        raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
+    if job.limit is not None and job.limit < 1:
+        raise DehrnetError(f"--limit {job.limit}: give a positive number of images (MPII: people)")
+    plan = RunPlan()
+    _, ann, headboxes = paths
+    for what, path in (("annotation file", ann), ("--headboxes", headboxes), ("--coco-results", job.coco_results),
+                       ("--mpii-results", job.mpii_results), ("--boxes", detector.boxes), ("--weights", model.weights)):
+        plan.read(what, path)
+    plan.write("--save-results", job.save_results, partial=False)
+    plan.write("--report", job.report, partial=False)
+    plan.check()
+
+
+def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec = RuntimeSpec(),
+             detector: DetectorSpec = DetectorSpec(), pose: TopDownSettings = TopDownSettings(),
+             log: Callable[[str], None] = note) -> EvalOutcome:
+    """Run the job (see EvalJob) and write its outputs; the plan is checked before any model work."""
+    mode = job.mode
+    paths = _paths(job, mode)
+    _check_plan(job, mode, paths, model, detector)
+    settings: dict[str, Any] = {"mode": mode, "limit": job.limit}
+    if mode == "coco-results":
+        return _score_coco_file(job, paths[1], settings)
+    if mode == "mpii-results":
+        return _score_mpii_file(job, paths, settings)
+    images_dir = paths[0]
+    if not Path(images_dir).is_dir():
+        raise DehrnetError(f"image folder {images_dir}: no such folder")
+    model.choose()  # a bad --weights / --model, or an offline default, fails before torch
+    from dehrnet_cli.estimator import PoseEstimator
+
+    use_detector = mode == "coco" and not job.gt_boxes
+    detector = replace(detector, conf=eval_detector_conf(detector.conf, detector.kind, detector.boxes),
+                       kind=detector.kind if use_detector else "none",
+                       boxes=detector.boxes if use_detector else None, ann=paths[1])
+    estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
+    estimator.prepare(job.limit or _image_count(images_dir))
+    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
+        log(f"[bold yellow]{UNTRAINED_EVAL_BANNER}[/] ({estimator.config.name})")
+    settings.update(_model_settings(estimator, model, pose))
+    outcome = EvalOutcome(mode, settings=settings, untrained=estimator.untrained)
+    if mode == "mpii":
+        from dehrnet_cli.eval.run import run_mpii_eval
+
+        _, ann, headboxes = paths
+        settings.update(ann=str(ann), headboxes=str(headboxes), images=str(images_dir))
+        outcome.pckh = run_mpii_eval(estimator.topdown, images_dir, ann, headboxes, progress=not job.quiet,
+                                     limit=job.limit)
+        predictions = outcome.pckh.pop("predictions")
+        outcome.written = _write(job, predictions, {"pckh": outcome.pckh, "settings": settings})
+        return outcome
+    from dehrnet_cli.eval.run import run_coco_eval
+
+    settings.update(ann=str(paths[1]), images=str(images_dir), boxes=_boxes_words(job, detector))
+    outcome.coco = run_coco_eval(estimator.topdown, images_dir, paths[1],
+                                 "gt" if job.gt_boxes else estimator.detector, limit=job.limit,
+                                 progress=not job.quiet)
+    outcome.written = _write(job, outcome.coco.results, outcome.coco.to_report(settings))
+    return outcome
+
+
+def _model_settings(estimator: Any, model: ModelSpec, pose: TopDownSettings) -> dict:
+    chosen, backend, topdown = estimator.model_choice, estimator.backend, estimator.topdown
+    return dict(model=estimator.config.name, weights=str(chosen.weights or chosen.architecture),
+                untrained=model.untrained, input_size=list(estimator.config.input_size), backend=backend.name,
+                device=backend.device, precision=backend.precision, flip=pose.flip, decoder=pose.decoder,
+                batch=pose.batch, kpt_score_thr=topdown.settings.kpt_score_thr, oks_thr=topdown.settings.oks_thr)
+
+
+def _boxes_words(job: EvalJob, detector: DetectorSpec) -> str:
+    if job.gt_boxes:
+        return "gt"
+    if detector.boxes is not None:
+        return str(detector.boxes)
+    return f"yolo ({detector.model}, conf {detector.conf})" if detector.kind == "yolo" else detector.kind
+
+
+def _write(job: EvalJob, results: list, document: dict) -> list[Path]:
+    written = []
+    if job.save_results is not None:
+        written.append(write_json_atomic(job.save_results, results, what=f"--save-results {job.save_results}"))
+    if job.report is not None:
+        written.append(write_json_atomic(job.report, document, indent=2, what=f"--report {job.report}"))
+    return written
+
+
+def _score_coco_file(job: EvalJob, ann_file: Path, settings: dict) -> EvalOutcome:
+    """--coco-results: score an existing COCO results list (the first `limit` images when given)."""
+    from dehrnet_cli.eval.coco import load_coco_gt, read_coco_results, score_coco_results
+
+    image_ids = load_coco_gt(ann_file).getImgIds()[:job.limit] if job.limit else None
+    scored = score_coco_results(read_coco_results(job.coco_results), ann_file, image_ids,
+                                source=f"--coco-results {job.coco_results}")
+    settings.update(results=str(job.coco_results), ann=str(ann_file))
+    return EvalOutcome("coco-results", coco=scored, settings=settings,
+                       written=_write(replace(job, save_results=None), [], scored.to_report(settings)))
+
+
+def _score_mpii_file(job: EvalJob, paths: tuple[Path | None, Path, Path], settings: dict) -> EvalOutcome:
+    """--mpii-results: score an existing MPII predictions json (annotation order)."""
+    from dehrnet_cli.datasets.mpii import load_mpii_annotations
+    from dehrnet_cli.eval.mpii import load_headboxes, read_mpii_results, score_mpii
+
+    _, ann_file, hb_file = paths
+    annotations = load_mpii_annotations(ann_file)
+    head_boxes = load_headboxes(hb_file, annotations)
+    preds = read_mpii_results(job.mpii_results, annotations)
+    limit = job.limit
+    scored = score_mpii(preds[:limit], annotations[:limit], head_boxes[:limit])
+    settings.update(results=str(job.mpii_results), ann=str(ann_file), headboxes=str(hb_file))
+    return EvalOutcome("mpii-results", pckh=scored, settings=settings,
+                       written=_write(replace(job, save_results=None), [], {"pckh": scored, "settings": settings}))
+
+
+def _image_count(images_dir: Path) -> int:
+    """The image files of an evaluation folder (what --backend auto weighs; one listing, no image read)."""
+    return sum(1 for p in Path(images_dir).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
