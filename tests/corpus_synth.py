@@ -87,9 +87,10 @@ def rows_by_rel(out_dir: Path, corpus: Path) -> dict[str, dict]:
 
 
 def file_identities(folder: Path) -> dict[str, tuple[int, int]]:
-    """rel -> (inode, mtime_ns) of every file under `folder`: an atomic rewrite changes the inode."""
+    """rel -> (inode, mtime_ns) of every file under `folder` but hidden ones (OUT's lock): an atomic rewrite
+    changes the inode."""
     return {p.relative_to(folder).as_posix(): (os.stat(p).st_ino, os.stat(p).st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
 
 
 def temp_leftovers(folder: Path) -> list[Path]:

@@ -53,13 +53,13 @@ def corpus(tmp_path: Path) -> Path:
 def estimator_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the estimators (detector + pose model loads) the local engine builds."""
     builds: list[int] = []
-    real = local_engine_module.PoseEstimator
+    real = local_engine_module.PoseEstimator.from_specs
 
     def counted(*args, **kwargs):
         builds.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(local_engine_module, "PoseEstimator", counted)
+    monkeypatch.setattr(local_engine_module.PoseEstimator, "from_specs", staticmethod(counted))
     return builds
 
 

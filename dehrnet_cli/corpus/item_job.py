@@ -21,6 +21,7 @@ from dehrnet_cli.corpus.manifest import ERROR, OK, ManifestRow
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.estimator import PoseEstimator
 from dehrnet_cli.predict import PredictJob, open_job, run_predict
+from dehrnet_cli.sinks.atomic import partial_path_for
 from dehrnet_cli.sources.images import ImageReadError
 
 
@@ -61,6 +62,8 @@ class ItemRunner:
         except Exception as e:  # an internal failure on one item must not end a million-item job
             return self._error(item, f"internal error: {type(e).__name__}: {_without_path(str(e), local, item)}",
                                start)
+        for path in outputs.files:  # an earlier run stopped mid-item kept these: the item is done now
+            partial_path_for(path).unlink(missing_ok=True)
         return ManifestRow(item.source, OK, None, summary.people, summary.frames,
                            round(time.perf_counter() - start, 3), self.worker, item.size)
 

@@ -136,6 +136,11 @@ def _list_local(text: str, exclude: Path | None) -> list[CorpusItem]:
     raise DehrnetError(f"{path}: no such file or folder; {_HELP}")
 
 
+def walk_media(root: Path) -> Iterator[tuple[str, Path, int]]:
+    """(rel, absolute path, size) of every image and video under folder `root` (hidden entries left out)."""
+    return _walk(root, None)
+
+
 def _walk(root: Path, exclude: Path | None) -> Iterator[tuple[str, Path, int]]:
     """(rel, absolute path, size) of the media files under `root`; hidden
     entries and `exclude` left out; folder links followed once (a link cycle is not walked again)."""

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from dehrnet_cli.corpus.items import CorpusItem
+from dehrnet_cli.sinks.atomic import final_name_of_temp
 from dehrnet_cli.sinks.outputs import annotated_image_name, annotated_video_name
-
-# the hidden temp name of sinks.atomic.temp_path_for: .STEM.partial-XXXXXXXX.SUFFIX
-_TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.partial-[0-9a-f]{8}(?P<suffix>\.[^.]*)?$")
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ class FolderListings:
 
 def sweep_temp_files(outputs: Iterable[ItemOutputs]) -> list[Path]:
     """Delete the hidden temp files of these outputs (a worker killed mid-write leaves its
-    `.NAME.partial-XXXXXXXX.ext` behind); return what was deleted. Run it when no worker writes."""
+    `.NAME.partial-....ext` behind); return what was deleted. Run it when no worker writes (OUT is locked)."""
     finals: dict[Path, set[str]] = {}
     for item in outputs:
         for path in item.files:
@@ -109,8 +106,7 @@ def sweep_temp_files(outputs: Iterable[ItemOutputs]) -> list[Path]:
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
-            match = _TEMP_NAME.match(entry)
-            if match and f"{match['stem']}{match['suffix'] or ''}" in names:
+            if final_name_of_temp(entry) in names:
                 (folder / entry).unlink(missing_ok=True)
                 removed.append(folder / entry)
     return removed

@@ -1,5 +1,9 @@
-"""The job's manifest, OUT/manifest.jsonl: one JSON line per item, in listing order, written atomically at
-the end of every run that did any work (also after Ctrl-C), read back by the next run.
+"""The job's manifest, OUT/manifest.jsonl: one JSON line per item, read back by the next run.
+
+While a run works, every finished item's row is appended to it at once, flushed and fsynced (`ManifestLog`), so a
+run killed at any instant (SIGKILL, the OOM killer, a preempted node) leaves a manifest of every item it finished;
+a later row of an item replaces an earlier one, and a last line cut short by the kill is ignored. At the end of a
+run (also after Ctrl-C) the manifest is rewritten atomically as one row per item, in listing order.
 
     path     the item as listed                      status   ok | error | skipped (this run)
     reason   error: one line; skipped: the earlier error when it failed before (else null)
@@ -19,7 +23,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.atomic import atomic_path
+from dehrnet_cli.sinks.atomic import atomic_path, write_error
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -51,7 +55,7 @@ _FIELDS = [f.name for f in fields(ManifestRow)]
 
 
 def read_manifest(path: Path) -> dict[str, ManifestRow]:
-    """The rows of an earlier run by item path; {} when there is none."""
+    """The rows of earlier runs by item path (the last row of an item wins); {} when there is none."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -67,18 +71,54 @@ def read_manifest(path: Path) -> dict[str, ManifestRow]:
             values = json.loads(line)
             row = ManifestRow(**{name: values.get(name) for name in _FIELDS})
         except (json.JSONDecodeError, TypeError, AttributeError) as e:
+            if number == len(lines) and isinstance(e, json.JSONDecodeError):
+                break  # the row a killed run was appending: that item is simply not finished
             raise DehrnetError(f"{path}: line {number} is not a manifest row ({e}); delete the file to start the "
                                "bookkeeping afresh (finished items are still skipped)") from None
         rows[row.path] = row
     return rows
 
 
+def _line(row: ManifestRow) -> str:
+    return json.dumps(asdict(row), ensure_ascii=False) + "\n"
+
+
 def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
     """Write `rows` as JSON Lines to `path` atomically (streamed: a million rows never sit in one string)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, f"the manifest {path}") as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             for row in rows:
-                f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+                f.write(_line(row))
             f.flush()
             os.fsync(f.fileno())
     return path
+
+
+class ManifestLog:
+    """Appends finished items' rows to the manifest as they come, each on disk before `append` returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._file = open(path, "a", encoding="utf-8")
+            if self._file.tell() and not _ends_with_newline(path):
+                self._file.write("\n")  # after a line cut short by a kill: start a fresh one
+        except OSError as e:
+            raise write_error(f"the manifest {path}", e) from None
+
+    def append(self, row: ManifestRow) -> None:
+        try:
+            self._file.write(_line(row))
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as e:
+            raise write_error(f"the manifest {self.path}", e) from None
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"

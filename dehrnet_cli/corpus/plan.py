@@ -8,12 +8,14 @@ that item; deleting the manifest retries the failed ones.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dehrnet_cli.corpus.items import CorpusItem
 from dehrnet_cli.corpus.layout import FolderListings, ItemOutputs, item_outputs
 from dehrnet_cli.corpus.manifest import ERROR, SKIPPED, ManifestRow
+from dehrnet_cli.errors import DehrnetError
 
 
 @dataclass
@@ -48,3 +50,38 @@ def plan_corpus(items: list[CorpusItem], previous: dict[str, ManifestRow], out_d
         else:
             plan.todo.append(index)
     return plan
+
+
+def _key(path: Path | str) -> str:
+    """A key equal for two spellings of one local path (absolute and normalised; links are not followed: a
+    million items must not cost a million resolve() calls)."""
+    return os.path.normcase(os.path.abspath(path))
+
+
+def check_outputs(items: list[CorpusItem], plan: Plan, first_run: bool) -> None:
+    """The corpus's run plan: refuse (one line naming both) two items whose outputs share a path (x.pgm and x.png
+    both annotated as x.png), an output on a corpus item, and, in an OUT where no job ran yet (`first_run`: no
+    manifest), an output that already exists: a file of the user's (a picture under an OUT inside the corpus),
+    not one of ours. (The manifest is created when a job starts, so later runs, even after a crash, find one.)"""
+    reads = {_key(item.location): item for item in items if not item.is_remote}
+    written: dict[str, CorpusItem] = {}
+    for item, outputs in zip(items, plan.outputs):
+        for path in outputs.files:
+            key = _key(path)
+            if key in reads:
+                raise DehrnetError(f"--out-dir: {path}, an output of {item.source}, is the corpus item "
+                                   f"{reads[key].source}, which it would overwrite; give an --out-dir outside the "
+                                   "corpus")
+            if key in written:
+                raise DehrnetError(f"--out-dir: {written[key].source} and {item.source} would both write {path}; "
+                                   "rename one of them or run them separately")
+            written[key] = item
+    if not first_run:
+        return
+    listings = FolderListings()
+    for index in plan.todo:
+        for path in plan.outputs[index].files:
+            if path.name in listings.names(path.parent):
+                raise DehrnetError(f"--out-dir: {path} exists, and no dehrnet job ran in this folder before (it "
+                                   f"has no manifest); the outputs of {items[index].source} would overwrite it: move "
+                                   "that file away, or give another --out-dir")

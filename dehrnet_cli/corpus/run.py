@@ -1,5 +1,6 @@
-"""`run_corpus`: list the corpus, decide what to redo, run the items on an engine with a progress bar on the
-driver, and write the manifest (also after Ctrl-C: every finished item stays finished).
+"""`run_corpus`: lock OUT, list the corpus, decide what to redo and check where it writes, run the items on an
+engine with a progress bar on the driver, and keep the manifest (every finished item's row on disk as soon as
+it is done; compacted at the end, also after Ctrl-C).
 
     items (corpus.items) -> plan (corpus.plan) -> engine: local (this process) | ray (Ray Data actors)
       -> manifest rows (corpus.manifest) -> OUT/manifest.jsonl
@@ -14,11 +15,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dehrnet_cli.corpus.items import CorpusItem, is_uri, list_corpus
+from dehrnet_cli.corpus.items import CorpusItem, is_uri, list_corpus, walk_media
 from dehrnet_cli.corpus.job import CorpusJob
 from dehrnet_cli.corpus.layout import sweep_temp_files
-from dehrnet_cli.corpus.manifest import ERROR, MANIFEST_NAME, OK, ManifestRow, read_manifest, write_manifest
-from dehrnet_cli.corpus.plan import Plan, plan_corpus
+from dehrnet_cli.corpus.lock import OutDirLock
+from dehrnet_cli.corpus.manifest import (
+    ERROR,
+    MANIFEST_NAME,
+    OK,
+    ManifestLog,
+    ManifestRow,
+    read_manifest,
+    write_manifest,
+)
+from dehrnet_cli.corpus.plan import Plan, check_outputs, plan_corpus
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import job_progress_bar, note
 
@@ -54,20 +64,27 @@ class CorpusSummary:
 
 
 def run_corpus(job: CorpusJob, log: Callable[[str], None] = note) -> CorpusSummary:
-    """Run `job`; `log` receives one-line notes (what is skipped, the engine, the totals, errors).
-    Ctrl-C writes the manifest of what finished, then re-raises KeyboardInterrupt."""
+    """Run `job`; `log` receives one-line notes (what is skipped, the engine, the totals, errors). OUT is locked
+    for the run (a second job on it refuses); every finished item's manifest row is on disk as soon as it is
+    done. Ctrl-C writes the compact manifest of what finished, then re-raises KeyboardInterrupt."""
     if job.engine == "ray":
         from dehrnet_cli.corpus.ray_engine import check_ray
 
         check_ray(job)
     out_dir = _checked_out_dir(job)
     job = replace(job, out_dir=out_dir)
+    with OutDirLock(out_dir):
+        return _run_locked(job, out_dir, log)
+
+
+def _run_locked(job: CorpusJob, out_dir: Path, log: Callable[[str], None]) -> CorpusSummary:
     items = list_corpus(job.corpus, exclude=out_dir)
+    _note_left_out(job, out_dir, log)
     manifest_path = out_dir / MANIFEST_NAME
+    first_run = not manifest_path.exists()
     previous = read_manifest(manifest_path)
     plan = plan_corpus(items, previous, out_dir, job.save_media, job.overwrite)
-    if job.save_media:
-        _refuse_overwriting_inputs(items, plan)
+    check_outputs(items, plan, first_run)
     summary = CorpusSummary(items=len(items), skipped=len(plan.settled) - _new_errors(plan))
     if not plan.todo and _new_errors(plan) == 0:
         log(f"nothing to do: all {len(items)} items of {job.corpus} are done ({plan.done_before} with outputs, "
@@ -78,15 +95,18 @@ def run_corpus(job: CorpusJob, log: Callable[[str], None] = note) -> CorpusSumma
     rows: dict[int, ManifestRow] = dict(plan.settled)
     for row in plan.settled.values():
         _count(summary, row)
+    sweep_temp_files(plan.outputs[index] for index in plan.todo)  # of killed runs: nobody else writes here now
     fresh_after = _filesystem_now(out_dir) if job.overwrite else None
     start = time.perf_counter()
     finished: set[int] = set()
+    manifest_log = ManifestLog(manifest_path)
     try:
-        _run_engine(job, items, plan, fresh_after, rows, finished, summary, start, log)
+        _run_engine(job, items, plan, fresh_after, rows, finished, summary, start, manifest_log, log)
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
     finally:
+        manifest_log.close()
         summary.seconds = time.perf_counter() - start
         sweep_temp_files(plan.outputs[index] for index in plan.todo)
         if finished or _new_errors(plan) or summary.interrupted:  # an engine that failed to start: left as it was
@@ -96,11 +116,22 @@ def run_corpus(job: CorpusJob, log: Callable[[str], None] = note) -> CorpusSumma
     return summary
 
 
+def _note_left_out(job: CorpusJob, out_dir: Path, log: Callable[[str], None]) -> None:
+    """An OUT inside a corpus folder is left out of the listing: say how many images and videos that leaves out."""
+    corpus = Path(job.corpus).expanduser()
+    if is_uri(job.corpus) or not corpus.is_dir() or not out_dir.is_relative_to(corpus.resolve()):
+        return
+    left_out = sum(1 for _ in walk_media(out_dir))
+    if left_out:
+        log(f"left out {left_out} image(s) and video(s) under --out-dir {out_dir}, which lies inside the corpus "
+            "(this job's own outputs go there)")
+
+
 def _run_engine(job: CorpusJob, items: list[CorpusItem], plan: Plan, fresh_after: float | None,
                 rows: dict[int, ManifestRow], finished: set[int], summary: CorpusSummary, start: float,
-                log: Callable[[str], None]) -> None:
-    """Run the plan's items on the job's engine; each item's row goes into `rows` and its index into
-    `finished` as it comes back."""
+                manifest_log: ManifestLog, log: Callable[[str], None]) -> None:
+    """Run the plan's items on the job's engine; each item's row goes into `rows` and the manifest's log, and its
+    index into `finished`, as it comes back."""
     engine = _engine(job.engine)
     todo = [(index, items[index]) for index in plan.todo]
     with _progress(job.quiet) as progress:
@@ -111,6 +142,7 @@ def _run_engine(job: CorpusJob, items: list[CorpusItem], plan: Plan, fresh_after
                 continue  # a retried task reports an item again: it was done once
             finished.add(index)
             rows[index] = row
+            manifest_log.append(row)
             _count(summary, row)
             elapsed = max(time.perf_counter() - start, 1e-9)
             progress.update(task, advance=1, ok=summary.ok, errors=summary.errors, rate=summary.done / elapsed)
@@ -158,13 +190,6 @@ def _checked_out_dir(job: CorpusJob) -> Path:
     except OSError as e:
         raise DehrnetError(f"--out-dir {out_dir}: cannot create the folder ({e.strerror or e})") from None
     return out_dir.resolve()
-
-
-def _refuse_overwriting_inputs(items: list[CorpusItem], plan: Plan) -> None:
-    for item, outputs in zip(items, plan.outputs):
-        if outputs.media is not None and str(outputs.media) == item.location:
-            raise DehrnetError(f"--save-media: the annotated copy of {item.source} would overwrite it; give an "
-                               "--out-dir outside the corpus")
 
 
 def _filesystem_now(folder: Path) -> float:
