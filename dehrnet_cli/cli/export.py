@@ -6,12 +6,10 @@ from pathlib import Path
 
 import typer
 
-from dehrnet_cli.cli.command import command, console, err_console
-from dehrnet_cli.cli.options import (
-    parse_size,
-)
-from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.cli.command import command, console
+from dehrnet_cli.cli.options import parse_size
 from dehrnet_cli.progress import note
+from dehrnet_cli.weights.model_choice import ModelSpec
 
 
 @command("export")
@@ -41,46 +39,17 @@ def export_command(
       dehrnet export --weights runs/exp1/best.pt --out dehrnet.int8.onnx --int8 --calib my_images/
       dehrnet export --model dehrnet_w32_384x288 --out untrained.onnx
     """
-    import tempfile
-
-    from dehrnet_cli.weights.model_choice import choose_model
+    from dehrnet_cli.export.run import ExportJob, export_model
     from models import list_models
 
-    if int8 and half:
-        raise DehrnetError("--int8 and --half are two different precisions; choose one")
-    if int8 and device != "cpu":
-        raise DehrnetError("--int8 models are for ONNX Runtime's CPU provider; export them with --device cpu")
-    if calib is not None and not int8:
-        raise DehrnetError("--calib only matters with --int8")
     untrained = weights is None and model in list_models()
-    choice = choose_model(weights, model, untrained)  # a bad name or file fails before torch loads
-    from dehrnet_cli.export.onnx import export_onnx
-    from dehrnet_cli.weights.pose_model import load_pose_model
-
-    if untrained:
-        err_console.print(f"[yellow]{model}: exporting random weights (an architecture name, no checkpoint)")
-    net = load_pose_model(choice, parse_size(input_size), log=note)
-    if not int8:
-        report = export_onnx(net, out, opset=opset, half=half, check=check, device=device, sampler=sampler,
-                             slim=slim, untrained=untrained)
-        precision = "fp16" if report.half else "fp32"
-        console.print(f"wrote {report.path} (opset {report.opset}, {precision}, batch axis dynamic)")
-        for batch, diff in report.max_abs_diff.items():
-            console.print(f"onnxruntime ({', '.join(report.providers)}) vs torch, batch {batch}: "
-                          f"max |diff| = {diff:.3g}")
-        return
-    from dehrnet_cli.export.calibration import calibration_crops
-    from dehrnet_cli.export.quantize import int8_agreement, quantize_onnx
-
-    crops = calibration_crops(calib, net.config, count=calib_crops)  # bad --calib fails before the slow work
-    with tempfile.TemporaryDirectory(prefix="dehrnet-export-") as work:
-        fp32 = export_onnx(net, Path(work) / "fp32.onnx", opset=opset, check=False, sampler=sampler, slim=slim,
-                           untrained=untrained).path
-        err_console.print(f"quantizing on {len(crops)} calibration crops from {calib or 'the bundled sample images'}")
-        quantize_onnx(fp32, out, crops)
-        console.print(f"wrote {out} (opset {opset}, int8 QDQ, batch axis dynamic)")
-        if check:
-            held_out = calibration_crops(calib, net.config, count=16, seed=1)
-            within = int8_agreement(fp32, out, held_out)
-            console.print(f"int8 vs fp32 on 16 held-out crops: {100 * within:.1f} % of keypoints within 1 heatmap "
-                          "pixel (the PCK guard runs on first use: dehrnet predict --precision int8)")
+    job = ExportJob(out, ModelSpec(weights, model, untrained, parse_size(input_size)), opset, half, int8, calib,
+                    calib_crops, sampler, device, check, slim)
+    outcome = export_model(job, log=note)
+    precision = "int8 QDQ" if outcome.precision == "int8" else outcome.precision
+    console.print(f"wrote {outcome.path} (opset {outcome.opset}, {precision}, batch axis dynamic)")
+    for batch, diff in outcome.max_abs_diff.items():
+        console.print(f"onnxruntime ({', '.join(outcome.providers)}) vs torch, batch {batch}: max |diff| = {diff:.3g}")
+    if outcome.int8_within is not None:
+        console.print(f"int8 vs fp32 on 16 held-out crops: {100 * outcome.int8_within:.1f} % of keypoints within 1 "
+                      "heatmap pixel (the PCK guard runs on first use: dehrnet predict --precision int8)")

@@ -183,15 +183,10 @@ def convert_weights(
       dehrnet weights convert pose_hrnet_w32_256x192.pth hrnet_w32.pt --input-size 256x192
       dehrnet weights convert hrnet_w32_coco_384x288-d9f0d786_20200708.pth de.pt --to dehrnet_w32_384x288
     """
-    from models import convert_checkpoint
+    from dehrnet_cli.cli.options import parse_size
+    from dehrnet_cli.weights.convert import convert
 
-    overrides = {}
-    if input_size is not None:
-        from dehrnet_cli.cli.options import parse_size
-
-        overrides["input_size"] = parse_size(input_size)
-    out = convert_checkpoint(src, dst, to, **overrides)
-    _say(f"wrote {out}")
+    _say(f"wrote {convert(src, dst, to, parse_size(input_size))}")
 
 
 add_commands(weights_app, list_weights, download_weights, verify_weights, convert_weights)

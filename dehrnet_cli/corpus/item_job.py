@@ -21,7 +21,7 @@ from dehrnet_cli.corpus.manifest import ERROR, OK, ManifestRow
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.estimator import PoseEstimator
 from dehrnet_cli.predict import PredictJob, open_job, run_predict
-from dehrnet_cli.sinks.atomic import partial_path_for
+from dehrnet_cli.sinks.atomic import OutputWriteError, partial_path_for
 from dehrnet_cli.sources.images import ImageReadError
 
 
@@ -53,7 +53,7 @@ class ItemRunner:
                 opened = open_job(predict_job)
                 opened.source.name = item.source  # the JSON's info.source and messages name the item, not a copy
                 summary = run_predict(self.estimator, predict_job, opened, log=lambda line: None)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, OutputWriteError):  # a full disk fails every later item too: stop the job
             raise
         except ImageReadError as e:
             return self._error(item, e.reason, start)

@@ -30,6 +30,7 @@ from dehrnet_cli.corpus.manifest import (
 )
 from dehrnet_cli.corpus.plan import Plan, check_outputs, plan_corpus
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.sinks.atomic import OutputWriteError
 from dehrnet_cli.progress import job_progress_bar, note
 
 Engine = Callable[[CorpusJob, list[tuple[int, CorpusItem]], float | None, Callable[[str], None]],
@@ -111,7 +112,11 @@ def _run_locked(job: CorpusJob, out_dir: Path, log: Callable[[str], None]) -> Co
         sweep_temp_files(plan.outputs[index] for index in plan.todo)
         if finished or _new_errors(plan) or summary.interrupted:  # an engine that failed to start: left as it was
             ordered = (rows.get(index) or previous.get(item.source) for index, item in enumerate(items))
-            summary.manifest = write_manifest(manifest_path, (row for row in ordered if row is not None))
+            try:
+                summary.manifest = write_manifest(manifest_path, (row for row in ordered if row is not None))
+            except OutputWriteError as e:  # a full disk: the appended rows stay, and the error that stopped us shows
+                log(f"{e}; the manifest keeps one row per finished item, appended as they finished")
+                summary.manifest = manifest_path
             _log_summary(summary, len(plan.todo), log)
     return summary
 

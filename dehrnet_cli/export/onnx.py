@@ -17,7 +17,6 @@ the same time per crop; the simplification itself takes about 18 s, once per exp
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from torch import nn
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.onnx_session import INPUT_NAME, OUTPUT_NAME, UNTRAINED_KEY, ort_session
+from dehrnet_cli.sinks.atomic import atomic_path
 from models import DySample, PoseHRNet
 from models.dysample import SAMPLERS
 
@@ -103,9 +103,7 @@ def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False
     net = _HalfInside(model) if half else model
     w, h = cfg.input_size
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
+    with atomic_path(out, f"--out {out}") as tmp:
         with warnings.catch_warnings(), dysample_sampler(model, sampler):
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
             torch.onnx.export(
@@ -119,9 +117,6 @@ def export_onnx(model: PoseHRNet, out: Path, opset: int = 17, half: bool = False
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(tmp))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     if half:
         model.float()
     diffs: dict[int, float] = {}

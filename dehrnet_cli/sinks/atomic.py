@@ -2,18 +2,22 @@
 its final path, then either published onto the final name (one rename) or kept as `NAME.partial.EXT`.
 
 A reader never sees a half-written file under the final name: it is either the old file, the new file, or
-absent. The temp name (`.name.partial-XXXXXXXX.ext`) is hidden, says that it is partial, and keeps the real
-extension last so that encoders (OpenCV, FFmpeg) pick the right format. A write that fails (a full disk, a
-folder gone read-only) raises `OutputWriteError` naming the output and the cause, and leaves no temp file.
+absent. The temp name (`.name.partial-HOST-PID-XXXXXXXX.ext`) is hidden, says that it is partial and who writes
+it, and keeps the real extension last so that encoders (OpenCV, FFmpeg) pick the right format. A write that
+fails (a full disk, a folder gone read-only) raises `OutputWriteError` naming the output and the cause, and
+leaves no temp file. A process killed outright (SIGKILL, the OOM killer) cannot clean up: the first output a
+later run stages in the same folder removes the temp files of this machine's dead processes there.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +27,15 @@ import numpy as np
 
 from dehrnet_cli.errors import DehrnetError, InternalError
 
-# temp_path_for's names: .STEM.partial-XXXXXXXX.SUFFIX
-TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.partial-[0-9a-f]{8}(?P<suffix>\.[^.]*)?$")
+# temp_path_for's names: .STEM.partial-HOST-PID-XXXXXXXX.SUFFIX (HOST and PID absent in older versions' names)
+TEMP_NAME = re.compile(r"^\.(?P<stem>.+)\.partial-(?:(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-)?[0-9a-f]{8}"
+                       r"(?P<suffix>\.[^.]*)?$")
+
+_swept_folders: set[str] = set()  # folders this process has swept of dead processes' temp files
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
 class OutputWriteError(InternalError):
@@ -33,9 +44,40 @@ class OutputWriteError(InternalError):
 
 
 def temp_path_for(final: Path) -> Path:
-    """A fresh temp path beside `final`, e.g. `out/.video.partial-1f3a9c2e.mp4` (not created)."""
+    """A fresh temp path beside `final`, e.g. `out/.video.partial-5d41402a-4242-1f3a9c2e.mp4` (not created)."""
     final = Path(final)
-    return final.with_name(f".{final.stem}.partial-{secrets.token_hex(4)}{final.suffix}")
+    return final.with_name(f".{final.stem}.partial-{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}{final.suffix}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_dead_temps(folder: Path) -> list[Path]:
+    """Remove the temp files in `folder` that processes of this machine left when they were killed (their PID is
+    gone), once per folder and process; returns what was removed."""
+    key = os.path.abspath(folder)
+    if key in _swept_folders:
+        return []
+    _swept_folders.add(key)
+    removed = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    host = _host_tag()
+    for name in entries:
+        match = TEMP_NAME.match(name)
+        if match and match["host"] == host and not _alive(int(match["pid"])):
+            (Path(folder) / name).unlink(missing_ok=True)
+            removed.append(Path(folder) / name)
+    return removed
 
 
 def partial_path_for(final: Path) -> Path:
@@ -84,6 +126,7 @@ class StagedFile:
 
     def __init__(self, final: Path, what: str | None = None) -> None:
         self.final = prepare_output(final)
+        sweep_dead_temps(self.final.parent)
         self.temp = temp_path_for(self.final)
         self.partial = partial_path_for(self.final)
         self.what = what or str(self.final)

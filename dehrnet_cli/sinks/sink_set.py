@@ -90,9 +90,10 @@ class SinkSet:
         return outcome
 
     def _abort(self, sinks: list[Sink], outcome: SinkOutcome) -> None:
-        """Keep every output's done frames; a failure to keep one is logged, never hides the error that
+        """Keep every output's done frames, last sink first (cutting a CSV or deleting undone crops frees the
+        space a partial JSON needs on a full disk); a failure to keep one is logged, never hides the error that
         stopped the run."""
-        for sink in sinks:
+        for sink in reversed(sinks):
             try:
                 outcome.partial.extend(sink.abort(self.frames_done))
             except (OSError, DehrnetError) as e:

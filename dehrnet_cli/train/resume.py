@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.train.config import RECIPE_FIELDS, TrainConfig
+from dehrnet_cli.train.run_folder import check_run_folder
 from models.checkpoint import read_checkpoint
 
 
@@ -37,6 +38,9 @@ def check_start(config: TrainConfig, resume: Path | None) -> tuple[dict | None, 
     if min(config.epochs, config.batch, config.val_every, config.max_steps or 1) < 1 or not config.lr > 0:
         raise DehrnetError(f"epochs {config.epochs}, batch {config.batch}, val_every {config.val_every} and max_steps "
                            f"{config.max_steps} must be >= 1, lr {config.lr} > 0")
+    check_run_folder(Path(config.out), {"--init": config.init, "--init-backbone": config.init_backbone,
+                                         "--train-ann": config.train_ann, "--val-ann": config.val_ann,
+                                         "--val-boxes": config.val_boxes, "--val-headboxes": config.val_headboxes})
     if resume is None:
         if (Path(config.out) / "last.pt").exists():
             raise DehrnetError(f"--out {config.out} already holds a training run (last.pt): continue it with "

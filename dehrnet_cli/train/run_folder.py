@@ -1,4 +1,5 @@
-"""The run folder's human-readable files: metrics.jsonl (one line per epoch) and curves.png."""
+"""The run folder: the files a run writes there (checked against what it reads before it starts), and its
+human-readable ones: metrics.jsonl (one line per epoch) and curves.png."""
 
 from __future__ import annotations
 
@@ -6,6 +7,20 @@ import json
 from pathlib import Path
 
 from dehrnet_cli.sinks.atomic import atomic_path, write_text_atomic
+from dehrnet_cli.sinks.plan import RunPlan
+
+RUN_FILES = ("last.pt", "best.pt", "config.json", "metrics.jsonl", "curves.png")
+
+
+def check_run_folder(run_dir: Path, reads: dict[str, Path | None]) -> None:
+    """Refuse a run whose folder files (RUN_FILES) would overwrite a file it reads (`reads`: flag -> path; a
+    --resume checkpoint is the run's own last.pt and is not among them), before any work."""
+    plan = RunPlan()
+    for flag, path in reads.items():
+        plan.read(flag, path)
+    for name in RUN_FILES:
+        plan.write(f"--out {run_dir}", Path(run_dir) / name, partial=False)
+    plan.check()
 
 
 def write_metrics(run_dir: Path, history: list[dict]) -> None:
