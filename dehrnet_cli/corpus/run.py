@@ -30,8 +30,8 @@ from dehrnet_cli.corpus.manifest import (
 )
 from dehrnet_cli.corpus.plan import Plan, check_outputs, plan_corpus
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sinks.atomic import OutputWriteError
 from dehrnet_cli.progress import job_progress_bar, note
+from dehrnet_cli.sinks.atomic import OutputWriteError
 
 Engine = Callable[[CorpusJob, list[tuple[int, CorpusItem]], float | None, Callable[[str], None]],
                   Iterator[tuple[int, ManifestRow]]]
