@@ -91,7 +91,22 @@ def test_weights_convert_warm_starts_and_the_result_loads(tmp_path):
     loaded = models.load_model(tmp_path / "de.pt")
     assert loaded.config.name == "dehrnet_w8_128x96" and loaded.checkpoint_info.meta["source_kind"] == "official"
     result = _run("weights", "convert", str(tmp_path / "missing.pth"), str(tmp_path / "x.pt"))
-    assert result.exit_code == 2 and "missing.pth: no such file" in result.output
+    assert result.exit_code == 2 and "missing.pth: no such" in result.output
+
+
+def test_commands_never_write_over_the_checkpoint_they_read(tmp_path):
+    """export --out w.pt and weights convert A A would replace the checkpoint they read (once, exit 0)."""
+    torch.manual_seed(0)
+    path = models.save_checkpoint(models.create_model("dehrnet_w8_128x96"), tmp_path / "w.pt")
+    before = path.read_bytes()
+    os.link(path, tmp_path / "hard-link.pt")  # one inode under two names
+    for out in (path, tmp_path / "hard-link.pt", tmp_path / "." / "w.pt"):
+        result = _run("export", "--weights", str(path), "--out", str(out))
+        assert result.exit_code == 2, result.output
+        assert "is the --weights" in result.output and "would overwrite" in result.output
+    result = _run("weights", "convert", str(path), str(path), "--to", "dehrnet_w8_128x96")
+    assert result.exit_code == 2 and "is the source checkpoint" in result.output, result.output
+    assert path.read_bytes() == before
 
 
 def test_the_console_script_runs_in_a_subprocess(tmp_path):

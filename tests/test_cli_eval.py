@@ -169,4 +169,15 @@ def test_eval_outputs_are_checked_before_any_work(coco_sample, tmp_path):
         result = _run("--coco-results", gt, "--ann", coco_sample / "test_coco.json", flag, target)
         assert result.exit_code == 2 and f"dehrnet: error: {flag} {target}: " in result.stderr, result.output
     result = _run("--coco-results", gt, "--ann", coco_sample / "test_coco.json", "--report", gt)
-    assert result.exit_code == 2 and "is the --coco-results input" in result.stderr and gt.read_text() == "[]"
+    assert result.exit_code == 2 and "is the --coco-results" in result.stderr and gt.read_text() == "[]"
+
+
+@pytest.mark.parametrize("flag", ["--report", "--save-results"])
+def test_an_output_on_the_annotation_file_found_by_convention_is_refused(coco_layout, tiny_weights, flag):
+    """--coco DIR finds <root>/annotations/person_keypoints_<DIR>.json by itself: no output may overwrite it."""
+    ann = coco_layout.parent / "annotations" / "person_keypoints_val2017.json"
+    before = ann.read_bytes()
+    result = _run("--coco", coco_layout, "--gt-boxes", "--weights", tiny_weights, "--device", "cpu", flag, ann)
+    assert result.exit_code == 2, result.output
+    assert f"dehrnet: error: {flag} {ann}: is the annotation file" in result.stderr
+    assert ann.read_bytes() == before

@@ -18,7 +18,7 @@ import torch
 from conftest import GPU, calibrate_bn, randomize
 
 from dehrnet_cli.pose.backends import TorchBackend
-from dehrnet_cli.pose.torch_decode import decode_torch
+from dehrnet_cli.pose.codec import HeatmapCodec
 from models import create_model
 
 pytestmark = GPU
@@ -51,8 +51,9 @@ def test_fp16_heatmaps_follow_fp32(networks, name: str, strict_fp32, record_prop
         assert torch.isfinite(half).all()
         relative = float((half - ref).norm() / ref.norm())
         max_diff = float((half - ref).abs().max())
-        ref_xy, _ = decode_torch(ref)
-        half_xy, _ = decode_torch(half)
+        codec = HeatmapCodec(fp32.config.input_size, fp32.config.heatmap_size, fp32.config.sigma)
+        ref_xy, _ = codec.decode(ref)
+        half_xy, _ = codec.decode(half)
         same_argmax = float((ref.flatten(2).argmax(2) == half.flatten(2).argmax(2)).float().mean())
         within = float(((half_xy - ref_xy).norm(dim=2) * 4 <= 0.1).float().mean())  # input pixels
         for key, value in (("relative_error", relative), ("max_abs_diff", max_diff), ("argmax_agreement", same_argmax),

@@ -150,7 +150,7 @@ class GpuMeasurements:
     def _measure_device_decode(self, keypoints: Any, people: int, flip: bool) -> None:
         import torch
 
-        from dehrnet_cli.pose.torch_decode import decode_torch, fuse_flip_test_torch
+        from dehrnet_cli.pose.flip import fuse_flip_test
 
         cfg = keypoints.config
         shape = (people * FRAMES_PER_CALL, cfg.keypoints.num_keypoints, cfg.heatmap_size[1], cfg.heatmap_size[0])
@@ -160,8 +160,8 @@ class GpuMeasurements:
         flip_index = cfg.keypoints.flip_index()
 
         def decode() -> None:
-            fused = fuse_flip_test_torch(maps, maps_of_flipped, flip_index) if flip else maps
-            coords, maxvals = decode_torch(fused)
+            fused = fuse_flip_test(maps, maps_of_flipped, flip_index) if flip else maps
+            coords, maxvals = keypoints.codec.decode(fused)
             np.asarray(coords.cpu()), np.asarray(maxvals.cpu())
 
         self._time("gpu_decode", {"people": people, "flip": flip, "model": cfg.name}, decode, FRAMES_PER_CALL,

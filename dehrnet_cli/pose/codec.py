@@ -10,11 +10,13 @@ Shape letters: N people, K keypoints, H x W heatmap rows x columns. Sizes are wr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.pose.flip import is_tensor
 from dehrnet_cli.pose.geometry import heatmap_to_image
 
 DECODERS = ("msra", "dark")
@@ -101,13 +103,22 @@ class HeatmapCodec:
             )
         return maps
 
-    def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, heatmaps: Any) -> tuple[Any, Any]:
         """Keypoints of heatmaps (N, K, H, W) in heatmap pixels.
 
         Official get_max_preds (first maximum wins; maxval <= 0 gives (0, 0)) followed by the
         quarter-pixel shift toward the higher neighbour (only when 1 < px < W-1 and 1 < py < H-1),
-        or by DARK with decoder "dark". Returns coords_hm (N, K, 2) float32 and maxvals (N, K) float32.
+        or by DARK with decoder "dark". Returns coords_hm (N, K, 2) float32 and maxvals (N, K) float32:
+        numpy arrays for numpy heatmaps; torch tensors for torch heatmaps, decoded on their device with the
+        same float32 operations ("msra"; DARK runs on the host, its blur is written for numpy).
         """
+        if is_tensor(heatmaps):
+            if self.decoder == "msra":
+                return _decode_msra_torch(heatmaps)
+            import torch
+
+            coords, maxvals = self.decode(heatmaps.float().cpu().numpy())
+            return torch.from_numpy(coords), torch.from_numpy(maxvals)
         maps = self._check_heatmaps(heatmaps)
         num, num_k, hm_h, hm_w = maps.shape
         flat = maps.reshape(num, num_k, hm_h * hm_w)
@@ -190,3 +201,26 @@ class HeatmapCodec:
         step_y = -(dxx * dy - dxy * dx) / safe_det
         step = np.clip(np.stack([step_x, step_y], axis=2), -DARK_MAX_OFFSET, DARK_MAX_OFFSET)
         return (coords + np.where(usable[..., None], step, 0.0)).astype(np.float32)
+
+
+def _decode_msra_torch(heatmaps: Any) -> tuple[Any, Any]:
+    """`HeatmapCodec.decode` ("msra") of torch heatmaps (N, K, H, W) float32 on their device, the numpy path's
+    float32 operations in the same order: coords (N, K, 2) and maxvals (N, K)."""
+    import torch
+
+    num, num_k, hm_h, hm_w = heatmaps.shape
+    flat = heatmaps.reshape(num, num_k, hm_h * hm_w)
+    maxvals, index = flat.max(dim=2)  # the first maximum, as np.argmax
+    index_f = index.to(torch.float32)
+    coords = torch.stack([torch.remainder(index_f, hm_w), torch.floor(index_f / hm_w)], dim=2)
+    coords = coords * (maxvals > 0).unsqueeze(2).to(torch.float32)
+    px = torch.floor(coords[..., 0] + 0.5).long()
+    py = torch.floor(coords[..., 1] + 0.5).long()
+    inside = (px > 1) & (px < hm_w - 1) & (py > 1) & (py < hm_h - 1)
+    xs, ys = px.clamp(1, hm_w - 2), py.clamp(1, hm_h - 2)
+
+    def at(dy: int, dx: int) -> Any:
+        return flat.gather(2, ((ys + dy) * hm_w + xs + dx).unsqueeze(2)).squeeze(2)
+
+    offset = torch.stack([torch.sign(at(0, 1) - at(0, -1)), torch.sign(at(1, 0) - at(-1, 0))], dim=2) * 0.25
+    return coords + torch.where(inside.unsqueeze(2), offset, torch.zeros_like(offset)), maxvals

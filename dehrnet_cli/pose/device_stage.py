@@ -1,5 +1,6 @@
 """Crops -> keypoints on the network's device (the GPU path of `pose.topdown`): frames uploaded once each,
-crops warped there (`gpu_crops`), the flip test and the official decode there (`torch_decode`); only the
+crops warped there (`gpu_crops`), the flip test (`flip.flip_tested`) and the decode (`codec.HeatmapCodec`) there,
+with the host path's own code on torch tensors; only the
 (N, K, 2) coordinates and (N, K) scores come back to the host.
 
 The numbers are the host path's: the same crop matrices, cv2's 1/32-pixel rounding of source positions, the
@@ -16,9 +17,9 @@ import torch
 
 from dehrnet_cli.pose.backends import TorchBackend
 from dehrnet_cli.pose.codec import HeatmapCodec
+from dehrnet_cli.pose.flip import flip_tested
 from dehrnet_cli.pose.frame_upload import FrameUploader
 from dehrnet_cli.pose.gpu_crops import crop_matrices, frame_to_planes, normalize_crops_torch, warp_crops_torch
-from dehrnet_cli.pose.torch_decode import decode_torch, fuse_flip_test_torch
 
 
 class DeviceKeypoints:
@@ -56,18 +57,9 @@ class DeviceKeypoints:
         (N, 3, h, w): forward passes of `batch` crops (2 x batch with the flip test), flip merge, decode."""
         coords, maxvals = [], []
         with torch.inference_mode():
-            for start in range(0, len(crops), self.batch):
-                chunk = crops[start:start + self.batch]
-                if self.flip:
-                    both = self.backend.forward(torch.cat([chunk, chunk.flip(3)]))
-                    heatmaps = fuse_flip_test_torch(both[:len(chunk)], both[len(chunk):], self.flip_index)
-                else:
-                    heatmaps = self.backend.forward(chunk)
-                if self.codec.decoder == "msra":
-                    chunk_coords, chunk_maxvals = decode_torch(heatmaps)
-                else:
-                    host_coords, host_maxvals = self.codec.decode(heatmaps.cpu().numpy())
-                    chunk_coords, chunk_maxvals = torch.from_numpy(host_coords), torch.from_numpy(host_maxvals)
+            for heatmaps in flip_tested(crops, self.backend.forward, self.flip_index if self.flip else None,
+                                        self.batch):
+                chunk_coords, chunk_maxvals = self.codec.decode(heatmaps)
                 coords.append(chunk_coords)
                 maxvals.append(chunk_maxvals)
         num_k = self.config.keypoints.num_keypoints

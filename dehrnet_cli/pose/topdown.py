@@ -19,7 +19,7 @@ import numpy as np
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.backends import Backend, TorchBackend, normalize_crops
 from dehrnet_cli.pose.codec import HeatmapCodec
-from dehrnet_cli.pose.flip import fuse_flip_test
+from dehrnet_cli.pose.flip import flip_tested
 from dehrnet_cli.pose.geometry import center_scale_from_xyxy, heatmap_to_image, warp_crops
 from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.postprocess.nms import oks_nms
@@ -59,14 +59,8 @@ class TopDownEstimator:
         """(N, h, w, 3) uint8 BGR crops -> (N, K, H, W) float32 heatmaps, flip-tested if enabled."""
         cfg = self.config
         batch = normalize_crops(crops_bgr, cfg.mean, cfg.std)
-        out = []
-        for start in range(0, len(batch), self.settings.batch):
-            chunk = batch[start:start + self.settings.batch]
-            if self.settings.flip:
-                both = self.backend(np.concatenate([chunk, chunk[..., ::-1]]))
-                out.append(fuse_flip_test(both[:len(chunk)], both[len(chunk):], self.flip_index))
-            else:
-                out.append(self.backend(chunk))
+        out = list(flip_tested(batch, self.backend, self.flip_index if self.settings.flip else None,
+                               self.settings.batch))
         hm_w, hm_h = cfg.heatmap_size
         return np.concatenate(out) if out else np.zeros((0, self.spec.num_keypoints, hm_h, hm_w), np.float32)
 
