@@ -125,8 +125,8 @@ def test_the_api_with_no_arguments_runs_the_same_default(home, baseline_served, 
     estimator = PoseEstimator(detector="none", precision="fp32", log=notes.append)
     assert estimator.model_choice.registry == BASELINE and estimator.config.name == TINY
     assert any("COCO baseline" in line for line in notes)
-    poses = estimator(read_image(sorted(coco_sample.glob("*.jpg"))[0]))
-    assert poses.keypoints_xy.shape == (1, 17, 2)
+    result = estimator(read_image(sorted(coco_sample.glob("*.jpg"))[0]))
+    assert result.keypoints_xy.shape == (1, 17, 2)
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -158,18 +158,18 @@ def test_model_flags_that_name_nothing_usable(tmp_path, flags, message):
     (AVX2, "onnx", "auto", 8, ("onnx", "fp32")),
 ])
 def test_the_run_path_of_the_flags(facts, backend, precision, crops, expected):
-    path = choose_run_path(backend, precision, "cuda" if facts.cuda else "cpu", False, facts, True, crops)
+    path = choose_run_path(backend, precision, "cuda" if facts.cuda else "cpu", facts, True, crops)
     assert (path.backend, path.precision) == expected
     assert path.why.startswith(f"{expected[0]} ") and expected[1] in path.why
 
 
 def test_measured_costs_decide_between_torch_and_onnx_runtime():
     slow_session = ExportCosts(export_s=20, session_s=5.0, ort_s_per_crop=0.30, torch_s_per_crop=0.40)
-    assert choose_run_path("auto", "auto", "cpu", False, AVX2, True, 20, True, slow_session).backend == "torch"
-    assert choose_run_path("auto", "auto", "cpu", False, AVX2, True, 100, True, slow_session).backend == "onnx"
-    path = choose_run_path("auto", "auto", "cpu", False, AVX2, False, None, False, None)
+    assert choose_run_path("auto", "auto", "cpu", AVX2, True, 20, True, slow_session).backend == "torch"
+    assert choose_run_path("auto", "auto", "cpu", AVX2, True, 100, True, slow_session).backend == "onnx"
+    path = choose_run_path("auto", "auto", "cpu", AVX2, False, None, False, None)
     assert path.backend == "torch" and "random weights" in path.why
-    hint = choose_run_path("auto", "auto", "cpu", False, ZEN4, True, 8).why
+    hint = choose_run_path("auto", "auto", "cpu", ZEN4, True, 8).why
     assert "dehrnet guard --precision bf16" in hint
 
 
@@ -177,8 +177,9 @@ def test_auto_exports_once_then_reuses_the_cached_export(home, tiny_checkpoint, 
     from dehrnet_cli import PoseEstimator
 
     notes: list[str] = []
-    estimator = PoseEstimator(tiny_checkpoint, detector="none", device="cpu", log=notes.append)  # length unknown
-    assert estimator.backend.name == "onnx" and any("exporting" in line for line in notes)
+    estimator = PoseEstimator(tiny_checkpoint, detector="none", device="cpu", log=notes.append)
+    assert notes == []  # building is cheap: nothing is loaded or exported until the job's length is known
+    assert estimator.prepare().backend.name == "onnx" and any("exporting" in line for line in notes)  # unknown: long
     (export,) = (home / "weights" / "onnx").glob("*.onnx")
     costs = export.with_name(export.name.replace(".onnx", ".costs.json"))
     assert ExportCosts.read(costs) is not None and hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()[:12] \
@@ -201,13 +202,13 @@ def test_a_failed_export_says_so_and_runs_torch(home, tiny_checkpoint, monkeypat
 
     monkeypatch.setattr("dehrnet_cli.export.onnx.export_onnx", broken)
     notes: list[str] = []
-    estimator = PoseEstimator(tiny_checkpoint, detector="none", device="cpu", log=notes.append)
+    estimator = PoseEstimator(tiny_checkpoint, detector="none", device="cpu", log=notes.append).prepare()
     assert estimator.backend.name == "torch" and estimator.backend.precision == "fp32"
     assert any("ONNX export failed (RuntimeError: tracer exploded): running torch fp32 instead" in n for n in notes)
     assert not list((home / "weights" / "onnx").glob("*.onnx"))
     # asked for explicitly, the same failure is an error
     with pytest.raises(DehrnetError, match="tracer exploded"):
-        PoseEstimator(tiny_checkpoint, detector="none", device="cpu", backend="onnx", log=notes.append)
+        PoseEstimator(tiny_checkpoint, detector="none", device="cpu", backend="onnx", log=notes.append).prepare()
 
 
 # ---------------------------------------------------------------------------------- fail fast, start fast

@@ -329,7 +329,7 @@ def test_detector_objects_and_per_image_oks_nms(coco_sample, tiny_topdown):
     exactly as `topdown.estimate` removes it."""
     box = np.array([[150.0, 40.0, 330.0, 380.0]])
 
-    def duplicates(frames, image_ids):
+    def duplicates(frames):
         return [Detections(np.repeat(box, 2, axis=0), np.array([0.9, 0.6], np.float32)) for _ in frames]
 
     scored = run_coco_eval(tiny_topdown, coco_sample, coco_sample / "test_coco.json", boxes=duplicates,
@@ -337,7 +337,7 @@ def test_detector_objects_and_per_image_oks_nms(coco_sample, tiny_topdown):
     assert [r["image_id"] for r in scored.results] == [785, 40083, 196141, 197388]
     doc = _annotations(coco_sample)
     images = [read_image(coco_sample / image["file_name"]) for image in doc["images"]]
-    expected = tiny_topdown.estimate(images, duplicates(images, []))
+    expected = tiny_topdown.estimate(images, duplicates(images))
     assert scored.results == [r for image, poses in zip(doc["images"], expected)
                               for r in poses_to_results(poses, image["id"])]
 

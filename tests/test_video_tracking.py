@@ -189,7 +189,7 @@ def _run_stage(clip, settings: VideoSettings, detector=None) -> tuple[list, Orac
     poses = []
     for start in range(0, len(frames), 4):  # frames arrive in batches, as predict sends them
         batch = frames[start:start + 4]
-        poses.extend(stage.estimate(batch, [f.index + 1 for f in batch]))
+        poses.extend(stage.estimate(batch))
     return poses, detector
 
 
@@ -214,7 +214,7 @@ def test_stage_ids_follow_poses_that_the_pose_stage_reorders(lap_module) -> None
 
     stage = VideoStage(OracleDetector(clip, seed=3), Shuffling(clip),
                        VideoSettings(track=True, tracker="bytetrack.yaml"), fps=clip.fps)
-    poses = stage.estimate(clip_frames(clip), list(range(1, clip.num_frames + 1)))
+    poses = stage.estimate(clip_frames(clip))
     owners = [owner_of(clip, t, p) for t, p in enumerate(poses)]
     _one_id_each(*_ids_by_person([p.track_ids for p in poses], owners, 2))
 
@@ -225,7 +225,7 @@ def test_stage_smooths_keypoints_per_track() -> None:
     for smooth in (None, OneEuroSettings()):
         stage = VideoStage(OracleDetector(clip, seed=3), OracleTopDown(clip, noise=0.012, seed=4),
                            VideoSettings(track=True, tracker="oks", smooth=smooth), fps=clip.fps)
-        poses = [stage.estimate([f], [f.index + 1])[0] for f in clip_frames(clip)]
+        poses = [stage.estimate([f])[0] for f in clip_frames(clip)]
         per_person = np.zeros((clip.num_frames, 2, 17, 2))
         for t, p in enumerate(poses):
             per_person[t, owner_of(clip, t, p)] = p.keypoints_xy
@@ -286,8 +286,8 @@ def test_det_every_n_detects_again_when_everyone_is_lost() -> None:
     class Blind(OracleDetector):
         """Sees nobody on the first 2 frames."""
 
-        def __call__(self, frames, image_ids):
-            out = super().__call__(frames, image_ids)
+        def __call__(self, frames):
+            out = super().__call__(frames)
             return [Detections.empty() if f.index < 2 else d for f, d in zip(frames, out)]
 
     poses, detector = _run_stage(clip, VideoSettings(det_every=100), Blind(clip))

@@ -136,7 +136,7 @@ class OracleDetector:
     def __init__(self, clip: Clip, seed: int = 0, noise: float = 0.02) -> None:
         self.clip, self.rng, self.noise, self.calls = clip, np.random.default_rng(seed), noise, 0
 
-    def __call__(self, frames: list[Frame], image_ids: list[int]) -> list[Detections]:
+    def __call__(self, frames: list[Frame]) -> list[Detections]:
         out = []
         for frame in frames:
             self.calls += 1

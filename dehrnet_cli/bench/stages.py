@@ -203,7 +203,7 @@ class Bench(PipelineMeasurements, GpuMeasurements):
         def detect() -> None:
             with torch_threads_kept():
                 for i in range(0, len(frames), per_call):
-                    detector(frames[i:i + per_call], list(range(i, i + per_call)))
+                    detector(frames[i:i + per_call])
 
         self._time("detector", {"size": size_name(size), "model": "yolo26n (random weights)",
                                 "frames_per_call": per_call}, detect, len(frames))

@@ -56,8 +56,7 @@ def untrained_export(model: PoseHRNet) -> Path:
 def onnx_for(model: PoseHRNet, entry: CachedExport, log: Log) -> Path:
     """The checkpoint's fp32 ONNX export, made (and its costs measured) now when the cache has none."""
     if not entry.ready:
-        log(f"exporting {model.config.name} to ONNX Runtime once, into {entry.onnx} (DE-HRNet-W32 on 2 CPU cores: "
-            "about half a minute); later runs reuse it")
+        log(f"exporting {model.config.name} to ONNX Runtime once, into {entry.onnx}; later runs reuse it")
         export_and_measure(model, entry)
     return entry.onnx
 
