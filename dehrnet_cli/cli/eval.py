@@ -10,29 +10,24 @@ import typer
 from dehrnet_cli.cli.command import command, console, note_printer
 from dehrnet_cli.cli.eval_tables import print_coco, print_mpii
 from dehrnet_cli.cli.options import (
-    BackendOpt,
     BatchOpt,
-    CalibOpt,
     DecoderOpt,
-    DeviceOpt,
     FlipOpt,
-    HalfOpt,
-    InputSizeOpt,
-    ModelOpt,
-    PrecisionOpt,
-    ThreadsOpt,
-    UntrainedOpt,
-    WeightsOpt,
-    model_spec,
-    runtime_spec,
+    model_options,
+    runtime_options,
+    with_default_threads,
 )
 from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.eval.layout import EVAL_YOLO_CONF
 from dehrnet_cli.pose.settings import TopDownSettings
+from dehrnet_cli.precision.runtime import RuntimeSpec
+from dehrnet_cli.weights.model_choice import ModelSpec
 
 
 @command("eval")
+@model_options
+@runtime_options
 def eval_command(
     coco: Path = typer.Option(None, "--coco", help="COCO image folder (e.g. coco/val2017); the annotations are "
                               "person_keypoints_<folder>.json in its ../annotations unless --ann is given."),
@@ -49,17 +44,7 @@ def eval_command(
     conf: float = typer.Option(None, "--conf", help=f"Detector score threshold (YOLO default {EVAL_YOLO_CONF}: "
                                "low, as AP rewards recall; --boxes default 0)."),
     max_people: int = typer.Option(None, "--max-people", help="Keep at most this many boxes per image."),
-    weights: WeightsOpt = None,
-    model: ModelOpt = None,
-    untrained: UntrainedOpt = False,
-    input_size: InputSizeOpt = None,
-    backend: BackendOpt = "auto",
-    device: DeviceOpt = "auto",
-    half: HalfOpt = False,
-    precision: PrecisionOpt = "auto",
-    calib: CalibOpt = None,
     batch: BatchOpt = 32,
-    threads: ThreadsOpt = None,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     limit: int = typer.Option(None, "--limit", help="Evaluate only the first N images (MPII: people)."),
@@ -74,6 +59,8 @@ def eval_command(
                                    "(a list of \\[\\[x1, y1], \\[x2, y2]] per person, or {image: box})."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the result table: no progress bar, per-keypoint "
                                "table or timings."),
+    model_spec: ModelSpec = None,
+    runtime: RuntimeSpec = None,
 ) -> None:
     """Evaluate a pose model: COCO keypoint AP/AR (OKS) or MPII PCKh, with the standard protocols.
 
@@ -91,8 +78,7 @@ def eval_command(
     from dehrnet_cli.eval.job import EvalJob, evaluate
 
     job = EvalJob(coco, coco_results, mpii, mpii_results, ann, headboxes, gt_boxes, limit, save_results, report, quiet)
-    outcome = evaluate(job, model_spec(weights, model, untrained, input_size),
-                       runtime_spec(backend, device, precision, half, threads, calib=calib),
+    outcome = evaluate(job, model_spec, with_default_threads(runtime),
                        DetectorSpec(detector, det_model, conf, max_people=max_people, boxes=boxes),
                        TopDownSettings(flip, decoder, batch), log=note_printer(quiet))
     if outcome.coco is not None:

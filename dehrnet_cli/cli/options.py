@@ -1,11 +1,16 @@
-"""Option parsing shared by the CLI commands."""
+"""Options shared by the CLI commands, declared once: the single options (as `Annotated` types) and the option
+groups that become one spec (`model_options` -> ModelSpec, `runtime_options` -> RuntimeSpec), with their checks.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,19 +18,6 @@ from dehrnet_cli.env import default_threads
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.precision.runtime import RuntimeSpec, precision_of
 from dehrnet_cli.weights.model_choice import ModelSpec
-
-
-def model_spec(weights: Path | None, model: str | None, untrained: bool, input_size: str | None) -> ModelSpec:
-    """--weights, --model, --untrained and --input-size as a ModelSpec."""
-    return ModelSpec(weights, model, untrained, parse_size(input_size))
-
-
-def runtime_spec(backend: str, device: str, precision: str, half: bool, threads: int | None,
-                 compile_net: bool = False, calib: Path | None = None) -> RuntimeSpec:
-    """The runtime flags as a RuntimeSpec: --half folded into the precision, --threads defaulting to
-    $OMP_NUM_THREADS, else the cores this process may use."""
-    return RuntimeSpec(backend, device, precision_of(precision, half), threads or default_threads(), compile_net,
-                       calib)
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -84,3 +76,49 @@ DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argma
 
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the pose network at fixed batch sizes (CUDA "
                                           "graphs on CUDA); each new size compiles first, for a minute or more.")]
+
+
+def _option_group(name: str, options: dict[str, tuple[Any, Any]], build: Callable[..., Any]) -> Callable:
+    """A decorator adding the command options `options` (parameter -> (Annotated type, default)) to a command and
+    handing it `name=build(**their values)` instead: the group is declared once, for every command using it."""
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn, eval_str=True)  # typer reads the annotations of a given __signature__ as is
+        own = [p for p in signature.parameters.values() if p.name != name]
+        added = [inspect.Parameter(option, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+                 for option, (annotation, default) in options.items()]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {option: kwargs.pop(option) for option in options}
+            return fn(**kwargs, **{name: build(**values)})
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *added])
+        return wrapper
+
+    return decorate
+
+
+def _model_spec(weights: Path | None, model: str | None, untrained: bool, input_size: str | None) -> ModelSpec:
+    return ModelSpec(weights, model, untrained, parse_size(input_size))
+
+
+def _runtime_spec(backend: str, device: str, half: bool, precision: str, calib: Path | None, threads: int | None,
+                  compile_net: bool) -> RuntimeSpec:
+    """--half folded into the precision; threads None when --threads is not given (`with_default_threads`)."""
+    return RuntimeSpec(backend, device, precision_of(precision, half), threads, compile_net, calib)
+
+
+def with_default_threads(runtime: RuntimeSpec) -> RuntimeSpec:
+    """A command's runtime with --threads defaulting to $OMP_NUM_THREADS, else the cores this process may use."""
+    return replace(runtime, threads=runtime.threads or default_threads())
+
+
+model_options = _option_group("model_spec", {
+    "weights": (WeightsOpt, None), "model": (ModelOpt, None), "untrained": (UntrainedOpt, False),
+    "input_size": (InputSizeOpt, None)}, _model_spec)  # the command gets model_spec: ModelSpec
+
+runtime_options = _option_group("runtime", {
+    "backend": (BackendOpt, "auto"), "device": (DeviceOpt, "auto"), "half": (HalfOpt, False),
+    "precision": (PrecisionOpt, "auto"), "calib": (CalibOpt, None), "threads": (ThreadsOpt, None),
+    "compile_net": (CompileOpt, False)}, _runtime_spec)  # the command gets runtime: RuntimeSpec

@@ -2,49 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import typer
 
 from dehrnet_cli.cli.command import command, console, err_console, note_printer
 from dehrnet_cli.cli.options import (
-    BackendOpt,
     BatchOpt,
-    CalibOpt,
-    CompileOpt,
     DecoderOpt,
-    DeviceOpt,
     FlipOpt,
-    HalfOpt,
-    InputSizeOpt,
-    ModelOpt,
-    PrecisionOpt,
-    ThreadsOpt,
-    UntrainedOpt,
-    WeightsOpt,
     in_range,
-    model_spec,
-    runtime_spec,
+    model_options,
+    runtime_options,
+    with_default_threads,
 )
 from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.settings import TopDownSettings
+from dehrnet_cli.precision.runtime import RuntimeSpec
 from dehrnet_cli.video.settings import detector_conf, video_settings
+from dehrnet_cli.weights.model_choice import ModelSpec
 
 
 @command("predict")
+@model_options
+@runtime_options
 def predict_command(
     source: str = typer.Argument(..., help="Image, folder, glob, .txt list, video, camera index (0) or rtsp/http URL."),
     out: Path = typer.Option(None, "--out", "-o", help="Annotated video file (video sources) or folder (images)."),
     json_path: Path = typer.Option(None, "--json", help="Write a COCO-format file: images, annotations, categories."),
     save_results: Path = typer.Option(None, "--save-results", help="Also write the plain COCO results list."),
     ann: Path = typer.Option(None, "--ann", help="COCO annotation file naming the same images (image ids)."),
-    weights: WeightsOpt = None,
-    model: ModelOpt = None,
-    untrained: UntrainedOpt = False,
-    input_size: InputSizeOpt = None,
     detector: str = typer.Option("yolo", "--detector", help="yolo, hog (OpenCV, no download) or none (whole image)."),
     det_model: str = typer.Option(DEFAULT_YOLO, "--det-model", help="YOLO weights (ultralytics fetches known names)."),
     conf: float = typer.Option(None, "--conf", callback=in_range(0, 1),
@@ -54,14 +43,7 @@ def predict_command(
                                    help="Keep at most this many people per frame."),
     boxes: Path = typer.Option(None, "--boxes", help="COCO detections list (image_id, bbox, score) instead of a "
                                "detector."),
-    backend: BackendOpt = "auto",
-    device: DeviceOpt = "auto",
-    half: HalfOpt = False,
-    precision: PrecisionOpt = "auto",
-    calib: CalibOpt = None,
     batch: BatchOpt = 32,
-    threads: ThreadsOpt = None,
-    compile_net: CompileOpt = False,
     flip: FlipOpt = True,
     decoder: DecoderOpt = "msra",
     kpt_thr: float = typer.Option(0.3, "--kpt-thr", callback=in_range(0, 1),
@@ -101,6 +83,8 @@ def predict_command(
     save_media: bool = typer.Option(False, "--save-media", help="Corpus mode: also write annotated images/videos."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Corpus mode: redo every item (default: skip finished "
                                    "ones)."),
+    model_spec: ModelSpec = None,
+    runtime: RuntimeSpec = None,
 ) -> None:
     """Detect people, estimate their poses, write annotated media and COCO JSON.
 
@@ -116,8 +100,7 @@ def predict_command(
     from dehrnet_cli.predict import UNTRAINED_BANNER, PredictJob, predict  # OpenCV, PyAV: not for --help
 
     video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
-    runtime = runtime_spec(backend, device, precision, half, threads, compile_net, calib)
-    specs = dict(model=model_spec(weights, model, untrained, input_size), runtime=runtime,
+    specs = dict(model=model_spec, runtime=with_default_threads(runtime),
                  detector=DetectorSpec(detector, det_model, detector_conf(video, detector, conf, boxes is not None),
                                        iou, max_people, boxes, ann),
                  pose=TopDownSettings(flip, decoder, batch, kpt_score_thr, None if oks_nms >= 1 else oks_nms))
@@ -130,18 +113,18 @@ def predict_command(
     if out_dir is not None:  # corpus mode: every item as `predict ITEM --json`, on this process or Ray
         from dehrnet_cli.corpus import CorpusJob, run_corpus
 
-        specs["runtime"] = replace(runtime, threads=threads)  # None: each engine's own default
+        specs["runtime"] = runtime  # threads None unless given: each engine has its own default
         summary = run_corpus(CorpusJob(source, out_dir, **specs, engine=engine, address=address, workers=workers,
                                        gpus_per_worker=gpus_per_worker, save_media=save_media, overwrite=overwrite,
                                        quiet=quiet, exif=exif, kpt_thr=kpt_thr, draw_boxes=draw_boxes,
-                                       banner=UNTRAINED_BANNER if untrained else None, video=video), log=log)
+                                       banner=UNTRAINED_BANNER if model_spec.untrained else None, video=video), log=log)
         if summary.manifest is not None:
             console.print(f"wrote {summary.manifest}")
         return
-    reads = tuple((flag, path) for flag, path in (("--boxes", boxes), ("--ann", ann), ("--weights", weights),
-                                                  ("--calib", calib)) if path is not None)
+    reads = tuple((flag, path) for flag, path in (("--boxes", boxes), ("--ann", ann), ("--weights", model_spec.weights),
+                                                  ("--calib", runtime.calib)) if path is not None)
     job = PredictJob(source, out, json_path, save_results, csv_path, save_crops, ann, kpt_thr, draw_boxes, show,
-                     quiet, exif, banner=UNTRAINED_BANNER if untrained else None, video=video, reads=reads)
+                     quiet, exif, banner=UNTRAINED_BANNER if model_spec.untrained else None, video=video, reads=reads)
     summary = predict(job, **specs, log=log)
     if summary.skipped:  # each was named in a warning when it was met
         err_console.print(f"skipped {len(summary.skipped)} unreadable file(s) (see the warnings above)")
