@@ -75,7 +75,7 @@ def eval_command(
       dehrnet eval --mpii mpii --weights mpii_w32.pth
       dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
     """
-    from dehrnet_cli.eval.job import EvalJob, evaluate
+    from dehrnet_cli.evaluate import EvalJob, evaluate
 
     job = EvalJob(coco, coco_results, mpii, mpii_results, ann, headboxes, gt_boxes, limit, save_results, report, quiet)
     outcome = evaluate(job, model_spec, with_default_threads(runtime),
