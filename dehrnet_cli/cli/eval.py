@@ -27,7 +27,13 @@ from dehrnet_cli.cli.options import (
 )
 from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.layout import EVAL_YOLO_CONF, coco_annotation_for, eval_detector_conf, mpii_eval_paths
+from dehrnet_cli.eval.layout import (
+    EVAL_YOLO_CONF,
+    coco_annotation_for,
+    eval_detector_conf,
+    mpii_eval_paths,
+    yolo_eval_set,
+)
 from dehrnet_cli.sinks.atomic import write_json_atomic
 from dehrnet_cli.sinks.locations import OutputLocation, check_locations
 from dehrnet_cli.weights.model_choice import choose_model
@@ -80,6 +86,10 @@ def eval_command(
                                       "run); needs --ann or --mpii to find the annotations."),
     headboxes: Path = typer.Option(None, "--headboxes", help="MPII head boxes: gt_valid.mat (needs scipy) or json "
                                    "(a list of \\[\\[x1, y1], \\[x2, y2]] per person, or {image: box})."),
+    data: Path = typer.Option(None, "--data", help="An ultralytics pose data.yaml: score its val split on the "
+                              "labelled boxes."),
+    category: str = typer.Option(None, "--category", help="The keypoint category of an annotation file that has "
+                                 "several (default: the one with the model's keypoint names)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the result table: no progress bar, per-keypoint "
                                "table or timings."),
 ) -> None:
@@ -93,28 +103,31 @@ def eval_command(
       dehrnet eval --coco coco/val2017 --weights w32.pth --boxes COCO_val2017_detections_AP_H_56_person.json
       dehrnet eval --coco coco/val2017 --model hrnet_w32.coco_384x288 --report report.json --limit 500
       dehrnet eval --coco-results preds.json --ann coco/annotations/person_keypoints_val2017.json
+      dehrnet eval --data animals/data.yaml --weights runs/animals/best.pt
+      dehrnet eval --coco own/images --ann own/val.json --gt-boxes --weights runs/own/best.pt
       dehrnet eval --mpii mpii --weights mpii_w32.pth
       dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
     """
     modes = [name for name, given in (("--coco", coco and not coco_results), ("--coco-results", coco_results),
-                                      ("--mpii", mpii and not mpii_results), ("--mpii-results", mpii_results))
-             if given]
+                                      ("--mpii", mpii and not mpii_results), ("--mpii-results", mpii_results),
+                                      ("--data", data)) if given]
     if len(modes) != 1:
-        raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE"
-                           + (f" (got {', '.join(modes)})" if modes else ""))
-    if gt_boxes and boxes is not None:
-        raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
+        raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE, "
+                           "--data FILE" + (f" (got {', '.join(modes)})" if modes else ""))
+    if (gt_boxes or data is not None) and boxes is not None:
+        raise DehrnetError(f"give either {'--data' if data else '--gt-boxes'} (labelled boxes) or --boxes FILE, "
+                           "not both")
     if limit is not None and limit < 1:
         raise DehrnetError(f"--limit {limit}: give a positive number of images (MPII: people)")
     outputs = [OutputLocation(flag, path) for flag, path in (("--save-results", save_results), ("--report", report))
                if path is not None]
     read = (("--ann", ann), ("--coco-results", coco_results), ("--mpii-results", mpii_results), ("--boxes", boxes),
-            ("--weights", weights))
+            ("--weights", weights), ("--data", data))
     check_locations(outputs, [(flag, path) for flag, path in read if path is not None])  # before any work
     settings: dict = {"mode": modes[0].lstrip("-"), "limit": limit}
     if coco_results is not None:
         _score_coco_file(coco_results, ann or (coco_annotation_for(coco) if coco else None), limit, report,
-                         settings, quiet)
+                         settings, quiet, category)
         return
     if mpii_results is not None:
         _score_mpii_file(mpii_results, mpii_eval_paths(mpii, ann, headboxes), limit, report, settings, quiet)
@@ -122,6 +135,9 @@ def eval_command(
     if mpii is not None:
         images_dir, ann_file, hb_file = mpii_eval_paths(mpii, ann, headboxes)
         settings.update(ann=str(ann_file), headboxes=str(hb_file), images=str(images_dir))
+    elif data is not None:
+        images_dir, ann_file = yolo_eval_set(data)  # every label line checked before the model loads
+        gt_boxes = True
     else:
         images_dir, ann_file = coco, ann or coco_annotation_for(coco)
         if not ann_file.is_file():
@@ -141,7 +157,7 @@ def eval_command(
                            input_size=parse_size(input_size), detector=detector if use_detector else "none",
                            det_model=det_model, conf=det_conf, max_people=max_people,
                            boxes=boxes if use_detector else None, flip=flip, decoder=decoder, batch=batch,
-                           expected_frames=limit or _image_count(images_dir),
+                           expected_frames=limit or (len(ann_file["images"]) if data else _image_count(images_dir)),
                            threads=threads or default_threads())
     topdown = estimator.topdown
     chosen = estimator.model_choice
@@ -157,16 +173,17 @@ def eval_command(
         predictions = scored.pop("predictions")
         _write_outputs(save_results, predictions, report, {"pckh": scored, "settings": settings})
         return
-    settings.update(ann=str(ann_file), images=str(coco), boxes="gt" if gt_boxes else str(boxes) if boxes else
+    settings.update(ann=str(data or ann_file), images=str(images_dir), category=category,
+                    boxes="gt" if gt_boxes else str(boxes) if boxes else
                     f"yolo ({det_model}, conf {det_conf})" if detector == "yolo" else detector)
-    scored = run_coco_eval(topdown, coco, ann_file, "gt" if gt_boxes else estimator.detector,
-                                      limit=limit, progress=not quiet)
+    scored = run_coco_eval(topdown, images_dir, ann_file, "gt" if gt_boxes else estimator.detector,
+                           limit=limit, progress=not quiet, category=category)
     print_coco(scored, quiet)
     _write_outputs(save_results, scored.results, report, scored.to_report(settings))
 
 
 def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | None, report: Path | None,
-                     settings: dict, quiet: bool) -> None:
+                     settings: dict, quiet: bool, category: str | None) -> None:
     """--coco-results: score an existing COCO results list (the first `limit` images when given)."""
     from dehrnet_cli.eval.coco import load_coco_gt, read_coco_results, score_coco_results
 
@@ -174,7 +191,7 @@ def _score_coco_file(results_file: Path, ann_file: Path | None, limit: int | Non
         raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
     image_ids = load_coco_gt(ann_file).getImgIds()[:limit] if limit else None
     scored = score_coco_results(read_coco_results(results_file), ann_file, image_ids,
-                                source=f"--coco-results {results_file}")
+                                source=f"--coco-results {results_file}", category=category)
     settings.update(results=str(results_file), ann=str(ann_file))
     print_coco(scored, quiet)
     _write_outputs(None, [], report, scored.to_report(settings))
