@@ -195,9 +195,10 @@ def test_eval_of_an_ultralytics_val_split(yolo_run: Path, yolo_creatures: Path, 
 
 def test_coco_eval_uses_the_files_sigmas(coco_creatures, tmp_path: Path) -> None:
     """kpt_oks_sigmas in the category reach COCOeval: the same numbers as pycocotools given those sigmas, and
-    wider sigmas score a shifted prediction higher."""
+    wider sigmas score a shifted prediction higher; the category --category names is scored, not the first."""
     _, ann = coco_creatures
     doc = json.loads(ann.read_text())
+    doc["categories"].insert(0, {"id": 7, "name": "bird", "keypoints": ["beak", "tail"], "skeleton": [[1, 2]]})
     rng = np.random.default_rng(0)
     results = []
     for a in doc["annotations"]:
@@ -205,22 +206,25 @@ def test_coco_eval_uses_the_files_sigmas(coco_creatures, tmp_path: Path) -> None
         kpts[:, :2] += rng.normal(0, 3, (6, 2))
         results.append({"image_id": a["image_id"], "category_id": CATEGORY_ID, "score": 0.9,
                         "keypoints": kpts.ravel().tolist()})
+    doc["annotations"].append({"id": 99, "image_id": 1, "category_id": 7, "iscrowd": 0, "bbox": [5, 5, 40, 40],
+                               "area": 800.0, "keypoints": [10, 10, 2, 30, 30, 2], "num_keypoints": 2})  # unscored
     aps = {}
     for sigma in (0.02, 0.1):
-        doc["categories"][0]["kpt_oks_sigmas"] = [sigma] * 6
+        doc["categories"][1]["kpt_oks_sigmas"] = [sigma] * 6
         path = tmp_path / f"ann_{sigma}.json"
         path.write_text(json.dumps(doc))
-        aps[sigma] = score_coco_results(results, path).stats["AP"]
+        aps[sigma] = score_coco_results(results, path, category="creature").stats["AP"]
         gt = COCO(str(path))
         reference = COCOeval(gt, gt.loadRes([dict(r) for r in results]), "keypoints")
         reference.params.kpt_oks_sigmas = np.full(6, sigma)
+        reference.params.catIds = [CATEGORY_ID]
         reference.evaluate()
         reference.accumulate()
         reference.summarize()
         assert aps[sigma] == pytest.approx(reference.stats[0], abs=1e-12)
     assert aps[0.1] > aps[0.02]
-    perfect = [{**r, "keypoints": a["keypoints"]} for r, a in zip(results, doc["annotations"])]
-    scored = score_coco_results(perfect, path)
+    perfect = [{**r, "keypoints": a["keypoints"]} for r, a in zip(results, doc["annotations"][:16])]
+    scored = score_coco_results(perfect, path, category="creature")
     assert scored.stats["AP"] == pytest.approx(1.0)
     assert scored.per_keypoint == {name: {"oks": 1.0, "accuracy": 1.0, "count": 16} for name in NAMES}
 
@@ -326,6 +330,10 @@ def test_a_malformed_label_line_is_refused_before_training(yolo_creatures: Path,
 def test_several_keypoint_categories_need_category(tmp_path: Path) -> None:
     bird = {"id": 7, "name": "bird", "keypoints": ["beak", "tail"], "skeleton": [[1, 2]]}
     images, ann = write_creature_coco(tmp_path / "data", 8, extra_categories=[bird])
+    doc = json.loads(ann.read_text())
+    doc["annotations"].append({"id": 99, "image_id": 1, "category_id": 7, "iscrowd": 0, "bbox": [5, 5, 40, 40],
+                               "area": 800.0, "keypoints": [10, 10, 2, 30, 30, 2], "num_keypoints": 2})
+    ann.write_text(json.dumps(doc))
     flags = ["--train-ann", ann, "--train-images", images, "--val-ann", ann, "--val-images", images, *CLI_RUN,
              "--max-steps", "1", "--val-every", "100"]
     line = error_line(invoke("train", *flags, "--out", tmp_path / "a"), "2 keypoint categories", "'creature'",
@@ -335,6 +343,12 @@ def test_several_keypoint_categories_need_category(tmp_path: Path) -> None:
     result = invoke("train", *flags, "--category", "creature", "--out", tmp_path / "c")
     assert result.exit_code == 0, result.output
     _assert_creature_spec(load_model(tmp_path / "c" / "last.pt").config.keypoints)
+    # eval takes the category with the model's keypoint names, and only its people's boxes
+    result = invoke("eval", "--coco", images, "--ann", ann, "--gt-boxes", "--weights", tmp_path / "c" / "last.pt",
+                    "--save-results", tmp_path / "results.json", "--quiet")
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results) == 8 and {r["category_id"] for r in results} == {CATEGORY_ID}
 
 
 def test_sigmas_and_flip_pairs_flags_reach_the_checkpoint(coco_creatures, tmp_path: Path) -> None:
