@@ -145,6 +145,17 @@ def test_predict_writes_the_creature_category_and_six_keypoints(run: str, coco_r
     assert len(list((tmp_path / "drawn").iterdir())) == 16
 
 
+@pytest.mark.xfail(strict=True, reason="predict path: lead's redesign (sinks/coco.py `category` names every "
+                   "category 'person' with id 1)")
+def test_predict_json_names_the_category_after_the_keypoint_set(coco_run, coco_creatures, tmp_path: Path) -> None:
+    images, _ = coco_creatures
+    result = invoke("predict", images, "--weights", coco_run[0], "--detector", "none", "--json", tmp_path / "p.json",
+                    "--quiet")
+    assert result.exit_code == 0, result.output
+    category = json.loads((tmp_path / "p.json").read_text())["categories"][0]
+    assert category["name"] == "creature"
+
+
 def test_render_draws_the_custom_skeleton(coco_run) -> None:
     """Every bone of the creature is drawn (left bones green, right ones orange); pairs that are no bone are not."""
     spec = load_model(coco_run[0]).config.keypoints
@@ -227,6 +238,10 @@ def test_coco_eval_uses_the_files_sigmas(coco_creatures, tmp_path: Path) -> None
     scored = score_coco_results(perfect, path, category="creature")
     assert scored.stats["AP"] == pytest.approx(1.0)
     assert scored.per_keypoint == {name: {"oks": 1.0, "accuracy": 1.0, "count": 16} for name in NAMES}
+    assert not any("category_id" in w for w in scored.warnings)
+    as_person = score_coco_results([{**r, "category_id": 1} for r in perfect], path, category="creature")
+    assert as_person.stats["AP"] <= 0  # nothing scored
+    assert any("16 results have category_id 1, not 3 ('creature')" in w for w in as_person.warnings)
 
 
 # ------------------------------------------------------------------------------------------------- export

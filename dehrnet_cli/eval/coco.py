@@ -68,6 +68,7 @@ class EvalCategory:
     before the /10 of COCOeval)."""
 
     id: int
+    name: str
     names: list[str]
     sigmas: np.ndarray
 
@@ -80,7 +81,7 @@ def eval_category(gt: COCO, source: str, name: str | None = None, spec: Keypoint
     keypoints = category_keypoint_set(category, source)
     if not keypoints.sigmas and spec is not None and spec.names == keypoints.names:
         keypoints = spec
-    return EvalCategory(category["id"], list(category["keypoints"]), oks_sigmas(keypoints))
+    return EvalCategory(category["id"], str(category.get("name")), list(category["keypoints"]), oks_sigmas(keypoints))
 
 
 def load_coco_gt(ann_file: Path | dict) -> COCO:
@@ -166,6 +167,10 @@ def score_results(results: list[dict], gt: COCO, image_ids: list[int] | None, so
     missing = [name for name, v in stats.items() if v < 0]
     warnings = [f"{', '.join(missing)} = -1: the evaluated images have no ground-truth people of that size"] \
         if missing else []
+    elsewhere = sorted({r["category_id"] for r in results} - {category.id}, key=str)
+    if elsewhere:
+        warnings.append(f"{source}: {sum(r['category_id'] != category.id for r in results)} results have category_id "
+                        f"{', '.join(map(str, elsewhere))}, not {category.id} ({category.name!r}): they are not scored")
     if any("bbox" in r for r in results):
         warnings.append(f"{source}: the results carry a bbox: COCOeval then takes each result's area from its "
                         "box, so the area ranges of APm/APl/ARm/ARl follow the boxes, unlike the HRNet/mmpose "
