@@ -110,13 +110,19 @@ def test_coco_format_creatures_train_and_the_checkpoint_carries_their_keypoints(
     assert model.checkpoint_info.meta["val"]["AP"] >= 0  # validated by COCOeval on the creature category
 
 
-def test_ultralytics_creatures_train_through_the_cli(yolo_run: Path) -> None:
+def test_ultralytics_creatures_train_through_the_cli(yolo_run: Path, tmp_path: Path) -> None:
     records = [json.loads(line) for line in (yolo_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2] and records[1]["loss"] < records[0]["loss"]  # the loss falls
     assert all("AP" in r["val"] for r in records)
     spec = load_model(yolo_run / "best.pt").config.keypoints
     _assert_creature_spec(spec)  # flip pairs from flip_idx, names from kpt_names, skeleton from the extension
     assert spec.name == "creature" and spec.sigmas == ()
+    import shutil
+
+    resumed = shutil.copytree(yolo_run, tmp_path / "resumed")
+    result = invoke("train", "--resume", resumed / "last.pt", "--epochs", "3", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len((resumed / "metrics.jsonl").read_text().splitlines()) == 3
 
 
 def test_train_help_names_data() -> None:
@@ -270,21 +276,23 @@ def test_export_to_onnx_runs_the_creature_model(coco_run, tmp_path: Path) -> Non
 # --------------------------------------------------------------------------------------------- warm start
 
 
-def _coco17_files(folder: Path) -> dict[str, Path]:
-    """COCO-17 tiny models: a DE-HRNet as a dehrnet checkpoint, an HRNet as official and mmpose files."""
+def _coco17_file(folder: Path, kind: str) -> Path:
+    """A COCO-17 tiny model: a DE-HRNet as a dehrnet checkpoint, or an HRNet as an official or mmpose file."""
+    if kind == "dehrnet":
+        return save_seeded_checkpoint(folder / "dehrnet.pt", TINY)
     hrnet = load_model(save_seeded_checkpoint(folder / "hrnet.pt", TINY, seed=1, upsample="nearest", dem_stages=()))
     state = hrnet.state_dict()
-    torch.save(state, folder / "official.pth")
-    mmpose = {("keypoint_head." if k.startswith("final_layer") else "backbone.") + k: v for k, v in state.items()}
-    torch.save({"state_dict": mmpose, "meta": {}}, folder / "mmpose.pth")
-    return {"dehrnet": save_seeded_checkpoint(folder / "dehrnet.pt", TINY), "official": folder / "official.pth",
-            "mmpose": folder / "mmpose.pth"}
+    if kind == "mmpose":
+        state = {"state_dict": {("keypoint_head." if k.startswith("final_layer") else "backbone.") + k: v
+                                for k, v in state.items()}, "meta": {}}
+    torch.save(state, folder / f"{kind}.pth")
+    return folder / f"{kind}.pth"
 
 
 @pytest.mark.parametrize("kind", ["dehrnet", "official", "mmpose"])
 def test_warm_start_from_coco17_keeps_every_weight_but_the_final_layer(kind: str, coco_creatures, tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    source_path = _coco17_files(tmp_path)[kind]
+    source_path = _coco17_file(tmp_path, kind)
     source = load_model(source_path).state_dict()
     images, ann = coco_creatures
     config = TrainConfig(model=TINY, data="coco", train_ann=ann, train_images=images, val_ann=ann, val_images=images,

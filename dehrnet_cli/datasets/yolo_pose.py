@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dehrnet_cli.datasets.coco import SIGMA_SCALE, pairs_of_names
 from dehrnet_cli.errors import DehrnetError
 from models import KeypointSpec, keypoint_set
 
@@ -138,8 +139,6 @@ def yolo_keypoint_set(data: YoloPoseData, sigmas: tuple[float, ...] | None = Non
     """The data set's KeypointSpec: kpt_names (else kpt_0, kpt_1, ...), the skeleton, kpt_oks_sigmas x 10 (or
     `sigmas`, COCOeval's scale: --sigmas) and the flip pairs of flip_idx (or of `flip_pairs` names: --flip-pairs;
     neither: found by name)."""
-    from dehrnet_cli.datasets.coco import SIGMA_SCALE, pairs_of_names
-
     where = f"--data {data.yaml_path}"
     names = data.keypoint_names or tuple(f"kpt_{k}" for k in range(data.num_keypoints))
     if flip_pairs is not None:
@@ -253,7 +252,5 @@ def coco_document(data: YoloPoseData, split: str, spec: KeypointSpec) -> dict:
     category = {"id": 1, "name": spec.name, "supercategory": spec.name, "keypoints": list(spec.names),
                 "skeleton": [[a + 1, b + 1] for a, b in spec.skeleton]}
     if spec.sigmas:
-        from dehrnet_cli.datasets.coco import SIGMA_SCALE
-
         category["kpt_oks_sigmas"] = [s / SIGMA_SCALE for s in spec.sigmas]
     return {"images": images, "annotations": annotations, "categories": [category]}
