@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.layout import coco_annotation_for, eval_detector_conf, mpii_eval_paths
+from dehrnet_cli.eval.layout import coco_annotation_for, eval_detector_conf, mpii_eval_paths, yolo_eval_set
 from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.precision.runtime import RuntimeSpec
 from dehrnet_cli.progress import note
@@ -33,15 +33,19 @@ UNTRAINED_EVAL_BANNER = "UNTRAINED WEIGHTS - the numbers are meaningless"
 class EvalJob:
     """coco: a COCO image folder (annotations: --ann, else person_keypoints_<folder>.json in ../annotations);
     coco_results: a COCO results list to score (no model); mpii: an MPII root or image folder; mpii_results: an
-    MPII predictions file to score; ann, headboxes: annotation files; gt_boxes: ground-truth person boxes instead
-    of a detector; limit: the first N images (MPII: people); save_results, report: outputs; quiet."""
+    MPII predictions file to score; data: an ultralytics pose data.yaml (its val split, on the labelled boxes);
+    ann, headboxes: annotation files; category: the keypoint category of an annotation file with several;
+    gt_boxes: ground-truth person boxes instead of a detector; limit: the first N images (MPII: people);
+    save_results, report: outputs; quiet."""
 
     coco: Path | None = None
     coco_results: Path | None = None
     mpii: Path | None = None
     mpii_results: Path | None = None
+    data: Path | None = None
     ann: Path | None = None
     headboxes: Path | None = None
+    category: str | None = None
     gt_boxes: bool = False
     limit: int | None = None
     save_results: Path | None = None
@@ -50,14 +54,14 @@ class EvalJob:
 
     @property
     def mode(self) -> str:
-        """coco, coco-results, mpii or mpii-results; DehrnetError unless exactly one is given."""
+        """coco, coco-results, mpii, mpii-results or data; DehrnetError unless exactly one is given."""
         modes = [name for name, given in (("coco", self.coco and not self.coco_results),
                                           ("coco-results", self.coco_results),
                                           ("mpii", self.mpii and not self.mpii_results),
-                                          ("mpii-results", self.mpii_results)) if given]
+                                          ("mpii-results", self.mpii_results), ("data", self.data)) if given]
         if len(modes) != 1:
-            raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE"
-                               + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
+            raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE, "
+                               "--data FILE" + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
         return modes[0]
 
 
@@ -74,10 +78,13 @@ class EvalOutcome:
     written: list[Path] = field(default_factory=list)
 
 
-def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | None, Path | None]:
-    """(images folder, annotation file, head boxes) of the job, annotations found by convention when not given."""
+def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | dict | None, Path | None]:
+    """(images folder, annotation file (or, for --data, the COCO document of its val split), head boxes) of the
+    job, annotations found by convention when not given."""
     if mode in ("mpii", "mpii-results"):
         return mpii_eval_paths(job.mpii, job.ann, job.headboxes)
+    if mode == "data":
+        return (*yolo_eval_set(job.data), None)  # every label line checked before the model loads
     ann = job.ann or (coco_annotation_for(job.coco) if job.coco else None)
     if mode == "coco-results" and ann is None:
         raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
@@ -90,14 +97,16 @@ def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | None, Path | No
 def _check_plan(job: EvalJob, mode: str, paths: tuple[Path | None, Path | None, Path | None], model: ModelSpec,
                 detector: DetectorSpec) -> None:
     """Every file the job reads (the annotations found by convention too) and writes, checked before any work."""
-    if job.gt_boxes and detector.boxes is not None:
-        raise DehrnetError("give either --gt-boxes or --boxes FILE, not both")
+    if (job.gt_boxes or job.data is not None) and detector.boxes is not None:
+        raise DehrnetError(f"give either {'--data' if job.data else '--gt-boxes'} (labelled boxes) or --boxes FILE, "
+                           "not both")
     if job.limit is not None and job.limit < 1:
         raise DehrnetError(f"--limit {job.limit}: give a positive number of images (MPII: people)")
     plan = RunPlan()
     _, ann, headboxes = paths
-    for what, path in (("annotation file", ann), ("--headboxes", headboxes), ("--coco-results", job.coco_results),
-                       ("--mpii-results", job.mpii_results), ("--boxes", detector.boxes), ("--weights", model.weights)):
+    for what, path in (("annotation file", ann if isinstance(ann, Path) else None), ("--headboxes", headboxes),
+                       ("--coco-results", job.coco_results), ("--mpii-results", job.mpii_results),
+                       ("--boxes", detector.boxes), ("--weights", model.weights), ("--data", job.data)):
         plan.read(what, path)
     plan.write("--save-results", job.save_results, partial=False)
     plan.write("--report", job.report, partial=False)
@@ -125,9 +134,11 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
     use_detector = mode == "coco" and not job.gt_boxes
     detector = replace(detector, conf=eval_detector_conf(detector.conf, detector.kind, detector.boxes),
                        kind=detector.kind if use_detector else "none",
-                       boxes=detector.boxes if use_detector else None, ann=paths[1])
+                       boxes=detector.boxes if use_detector else None,
+                       ann=paths[1] if isinstance(paths[1], Path) else None)
     estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
-    estimator.prepare(job.limit or _image_count(images_dir))
+    frames = len(paths[1]["images"]) if mode == "data" else _image_count(images_dir)
+    estimator.prepare(job.limit or frames)
     if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
         log(f"[bold yellow]{UNTRAINED_EVAL_BANNER}[/] ({estimator.config.name})")
     settings.update(_model_settings(estimator, model, pose))
@@ -144,10 +155,11 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
         return outcome
     from dehrnet_cli.eval.run import run_coco_eval
 
-    settings.update(ann=str(paths[1]), images=str(images_dir), boxes=_boxes_words(job, detector))
+    settings.update(ann=str(job.data or paths[1]), images=str(images_dir), category=job.category,
+                    boxes=_boxes_words(job, detector))
     outcome.coco = run_coco_eval(estimator.topdown, images_dir, paths[1],
-                                 "gt" if job.gt_boxes else estimator.detector, limit=job.limit,
-                                 progress=not job.quiet)
+                                 "gt" if job.gt_boxes or mode == "data" else estimator.detector, limit=job.limit,
+                                 progress=not job.quiet, category=job.category)
     outcome.written = _write(job, outcome.coco.results, outcome.coco.to_report(settings))
     return outcome
 
@@ -161,7 +173,7 @@ def _model_settings(estimator: Any, model: ModelSpec, pose: TopDownSettings) -> 
 
 
 def _boxes_words(job: EvalJob, detector: DetectorSpec) -> str:
-    if job.gt_boxes:
+    if job.gt_boxes or job.data is not None:
         return "gt"
     if detector.boxes is not None:
         return str(detector.boxes)
@@ -183,7 +195,7 @@ def _score_coco_file(job: EvalJob, ann_file: Path, settings: dict) -> EvalOutcom
 
     image_ids = load_coco_gt(ann_file).getImgIds()[:job.limit] if job.limit else None
     scored = score_coco_results(read_coco_results(job.coco_results), ann_file, image_ids,
-                                source=f"--coco-results {job.coco_results}")
+                                source=f"--coco-results {job.coco_results}", category=job.category)
     settings.update(results=str(job.coco_results), ann=str(ann_file))
     return EvalOutcome("coco-results", coco=scored, settings=settings,
                        written=_write(replace(job, save_results=None), [], scored.to_report(settings)))

@@ -15,6 +15,7 @@ _EXPORTS = {
     "DehrnetError": "errors",
     "VARIANTS": "configs", "PoseHRNet": "hrnet", "PoseNetConfig": "configs",
     "COCO17": "keypoints", "KEYPOINT_SPECS": "keypoints", "MPII16": "keypoints", "KeypointSpec": "keypoints",
+    "keypoint_set": "keypoints",
     "create_model": "registry", "get_config": "registry", "list_models": "registry",
 }
 __all__ = sorted(_EXPORTS)

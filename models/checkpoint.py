@@ -20,7 +20,7 @@ import torch
 
 from .errors import DehrnetError
 from .hrnet import VARIANTS, PoseHRNet, PoseNetConfig
-from .keypoints import COCO17, MPII16
+from .keypoints import COCO17, MPII16, KeypointSpec
 from .registry import create_model, get_config
 
 FORMAT = "dehrnet"
@@ -36,12 +36,14 @@ _SPEC_BY_JOINTS = {17: COCO17, 16: MPII16}
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """Where a loaded model came from: `kind` is dehrnet, official or mmpose."""
+    """Where a loaded model came from: `kind` is dehrnet, official or mmpose; `replaced_head`: the file's keypoint
+    set when its final layer was left out and made new (`load_model(..., new_head=True)`), else None."""
 
     path: str
     kind: str
     warm_start: bool
     meta: dict
+    replaced_head: KeypointSpec | None = None
 
 
 def _version() -> str:
@@ -213,12 +215,16 @@ def check_state_dict(model: PoseHRNet, state: dict[str, torch.Tensor], path: Pat
                                f"(shape {tuple(value.shape)} in the model)")
 
 
-def load_model(path: str | Path, config: str | PoseNetConfig | None = None, **overrides) -> PoseHRNet:
+def load_model(path: str | Path, config: str | PoseNetConfig | None = None, *, new_head: bool = False,
+               **overrides) -> PoseHRNet:
     """Load a dehrnet, official HRNet or mmpose checkpoint (recognised by content) in eval mode.
 
     `config` (a name or PoseNetConfig) chooses the architecture to build; an HRNet checkpoint loaded into
     a DE-HRNet config is a warm start: shared weights are copied and every new parameter is set so the
     network starts exactly as the HRNet (with upsample="nearest" its output equals the HRNet's).
+    `new_head`: when the file's keypoint set (names) differs from the config's, every weight but the final
+    layer is loaded and the final layer keeps its fresh official init (a warm start across keypoint sets,
+    e.g. COCO-17 weights into a 6-keypoint model); without it such a file is refused as not fitting.
     `overrides` change config fields (e.g. input_size=(192, 256) for an official 256x192 file).
     The result carries `model.checkpoint_info` (CheckpointInfo).
     """
@@ -244,10 +250,14 @@ def load_model(path: str | Path, config: str | PoseNetConfig | None = None, **ov
     if warm_start:
         new_keys = set(model.state_dict()) - set(create_model(target.baseline()).state_dict())
         model.prepare_warm_start()
+    replaced = new_head and source.keypoints.names != target.keypoints.names
+    if replaced:
+        state = {k: v for k, v in state.items() if not k.startswith("final_layer.")}
+        new_keys |= {k for k in model.state_dict() if k.startswith("final_layer.")}
     check_state_dict(model, state, path, allowed_missing=new_keys)
     model.load_state_dict(state, strict=False)
     meta = dict(obj.get("meta", {})) if stored is not None else {}
-    model.checkpoint_info = CheckpointInfo(str(path), kind, warm_start, meta)
+    model.checkpoint_info = CheckpointInfo(str(path), kind, warm_start, meta, source.keypoints if replaced else None)
     return model.eval()
 
 

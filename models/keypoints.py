@@ -1,13 +1,17 @@
 """Keypoint sets: names, flip pairs, skeleton and OKS sigmas, defined once for the whole project.
 
 The COCO facts (order, 1-based skeleton, sigmas) and the MPII order and flip pairs are those of the
-official HRNet code (see shared/REFERENCE.md). A checkpoint stores its `KeypointSpec`, so a model
-trained on another keypoint set carries its own metadata.
+official HRNet code (see shared/REFERENCE.md). Any other set comes from the data (`keypoint_set`: a COCO
+category, an ultralytics data.yaml). A checkpoint stores its `KeypointSpec`, so a model trained on another
+keypoint set carries its own metadata.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .errors import DehrnetError
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,66 @@ MPII16 = KeypointSpec(
 )  # fmt: skip
 
 KEYPOINT_SPECS = {"coco": COCO17, "mpii": MPII16}
+
+
+_SIDE_PREFIXES = (("left_", "right_"), ("l_", "r_"))
+
+
+def flip_pairs_from_names(names: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """Left/right pairs (0-based, lower index first, sorted) found by name: `left_X` with `right_X` and `l_X`
+    with `r_X` (case-insensitive), the rule the COCO and MPII names follow. Unpaired names stay in place."""
+    index = {name.lower(): k for k, name in enumerate(names)}
+    pairs = set()
+    for k, name in enumerate(names):
+        for left, right in _SIDE_PREFIXES:
+            if name.lower().startswith(left):
+                other = index.get(right + name.lower()[len(left):])
+                if other is not None and other != k:
+                    pairs.add((min(k, other), max(k, other)))
+    return tuple(sorted(pairs))
+
+
+def _check_pairs(pairs: Sequence[Sequence[int]], count: int, what: str, source: str) -> tuple[tuple[int, int], ...]:
+    """Index pairs as a tuple of int pairs, each index in [0, count) and the two different."""
+    checked = []
+    for pair in pairs:
+        ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < count for v in pair)
+        if not ok or pair[0] == pair[1]:
+            raise DehrnetError(f"{source}: {what} entry {list(pair) if isinstance(pair, (list, tuple)) else pair!r} "
+                               f"is not a pair of two different keypoints among the {count}")
+        checked.append((int(pair[0]), int(pair[1])))
+    return tuple(checked)
+
+
+def keypoint_set(name: str, names: Sequence[str], skeleton: Sequence[Sequence[int]] = (),
+                 sigmas: Sequence[float] = (), flip_pairs: Sequence[Sequence[int]] | None = None,
+                 source: str = "the keypoint set") -> KeypointSpec:
+    """The KeypointSpec of a keypoint set that data defines, checked (a DehrnetError starting with `source`).
+
+    names (K,); skeleton: 0-based index pairs; sigmas: (K,) OKS sigmas on the KeypointSpec scale (before /10),
+    or empty for the default (`postprocess.oks_sigmas`); flip_pairs: 0-based pairs, None to find them by name
+    (`flip_pairs_from_names`). Names equal to a known set's (COCO-17, MPII-16) give that set, with only what
+    the data states differently replaced, so a COCO person file trains exactly the COCO-17 model.
+    """
+    names = tuple(names)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise DehrnetError(f"{source}: keypoint names must be a non-empty list of non-empty strings, got {list(names)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DehrnetError(f"{source}: keypoint names must be distinct; repeated: {', '.join(repeated)}")
+    count = len(names)
+    bones = _check_pairs(skeleton, count, "skeleton", source)
+    sigma_values = tuple(float(s) for s in sigmas)
+    if sigma_values and (len(sigma_values) != count or not all(0 < s < float("inf") for s in sigma_values)):
+        raise DehrnetError(f"{source}: OKS sigmas must be {count} positive numbers (one per keypoint), "
+                           f"got {len(sigma_values)}: {list(sigma_values)}")
+    pairs = flip_pairs_from_names(names) if flip_pairs is None else _check_pairs(flip_pairs, count, "flip pair", source)
+    flat = [k for pair in pairs for k in pair]
+    if len(flat) != len(set(flat)):
+        raise DehrnetError(f"{source}: a keypoint appears in two flip pairs: {[list(p) for p in pairs]}")
+    known = next((spec for spec in KEYPOINT_SPECS.values() if spec.names == names), None)
+    if known is not None:
+        return replace(known, skeleton=bones or known.skeleton, sigmas=sigma_values or known.sigmas,
+                       flip_pairs=known.flip_pairs if flip_pairs is None else pairs)
+    return KeypointSpec(name=str(name), names=names, flip_pairs=pairs, skeleton=bones, sigmas=sigma_values)

@@ -57,6 +57,10 @@ def eval_command(
                                       "run); needs --ann or --mpii to find the annotations."),
     headboxes: Path = typer.Option(None, "--headboxes", help="MPII head boxes: gt_valid.mat (needs scipy) or json "
                                    "(a list of \\[\\[x1, y1], \\[x2, y2]] per person, or {image: box})."),
+    data: Path = typer.Option(None, "--data", help="An ultralytics pose data.yaml: score its val split on the "
+                              "labelled boxes."),
+    category: str = typer.Option(None, "--category", help="The keypoint category of an annotation file that has "
+                                 "several (default: the one with the model's keypoint names)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the result table: no progress bar, per-keypoint "
                                "table or timings."),
     model_spec: ModelSpec = None,
@@ -72,12 +76,15 @@ def eval_command(
       dehrnet eval --coco coco/val2017 --weights w32.pth --boxes COCO_val2017_detections_AP_H_56_person.json
       dehrnet eval --coco coco/val2017 --model hrnet_w32.coco_384x288 --report report.json --limit 500
       dehrnet eval --coco-results preds.json --ann coco/annotations/person_keypoints_val2017.json
+      dehrnet eval --data animals/data.yaml --weights runs/animals/best.pt
+      dehrnet eval --coco own/images --ann own/val.json --gt-boxes --weights runs/own/best.pt
       dehrnet eval --mpii mpii --weights mpii_w32.pth
       dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
     """
     from dehrnet_cli.evaluate import EvalJob, evaluate
 
-    job = EvalJob(coco, coco_results, mpii, mpii_results, ann, headboxes, gt_boxes, limit, save_results, report, quiet)
+    job = EvalJob(coco, coco_results, mpii, mpii_results, data, ann, headboxes, category, gt_boxes, limit, save_results,
+                  report, quiet)
     outcome = evaluate(job, model_spec, with_default_threads(runtime),
                        DetectorSpec(detector, det_model, conf, max_people=max_people, boxes=boxes),
                        TopDownSettings(flip, decoder, batch), log=note_printer(quiet))

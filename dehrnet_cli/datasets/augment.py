@@ -30,7 +30,8 @@ class AugmentSettings:
     0.35). Rotation, with probability `rotation_prob`: clip(N(0, rotation_factor), +-2 x factor) degrees
     (the papers' "+-45 deg" is the official ROT_FACTOR 45). Flip with probability `flip_prob` (flip pairs
     swapped). Half-body with probability `half_body_prob` for people with more than `half_body_min_joints`
-    labelled joints: the box of the upper (spec.upper_body) or lower joints, x `half_body_padding`.
+    labelled joints: the box of the upper (spec.upper_body) or lower joints, x `half_body_padding` (never for a
+    keypoint set without an upper body, such as one a data set defines).
     """
 
     scale_factor: float = 0.32
@@ -100,7 +101,7 @@ def sample_crop_params(rng: np.random.Generator, record: PersonRecord, image_w: 
     """Draw one sample's augmentation in the official order: half-body, scale, rotation, flip."""
     center, scale = record.center.astype(np.float32).copy(), record.scale.astype(np.float32).copy()
     labelled = int((record.visible > 0).sum())
-    if labelled > settings.half_body_min_joints and rng.random() < settings.half_body_prob:
+    if spec.upper_body and labelled > settings.half_body_min_joints and rng.random() < settings.half_body_prob:
         box = half_body_box(record.keypoints_xy, record.visible, spec.upper_body, aspect, rng,
                             settings.half_body_padding)
         if box is not None:

@@ -70,11 +70,12 @@ class BoxesFileDetector:
         self.max_people = max_people
         self.outside = 0  # boxes met so far that lie entirely outside their image
 
-    def for_source(self, paths: list[Path] | None, num_frames: int | None, name: str) -> None:
-        """Look frames up by the image ids of this source (image `paths`, else frames 1..num_frames), and refuse a
-        file none of whose image ids is among them (every frame would get no box, and the run "0 people" after all
-        its work); `name` names the source in the message."""
-        self.frame_ids = ImageIds(self.ann, paths)
+    def for_source(self, paths: list[Path] | None, num_frames: int | None, name: str,
+                   image_ids: ImageIds | None = None) -> None:
+        """Look frames up by the image ids of this source (image `paths`, else frames 1..num_frames; `image_ids`:
+        the rule, default ImageIds(--ann, paths)), and refuse a file none of whose image ids is among them (every
+        frame would get no box, and the run "0 people" after all its work); `name` names the source in messages."""
+        self.frame_ids = image_ids or ImageIds(self.ann, paths)
         self._check_image_ids(self.frame_ids.of_source(paths, num_frames), name)
 
     def _check_image_ids(self, image_ids: Collection[int], images: str) -> None:

@@ -1,6 +1,10 @@
 """COCO keypoint AP/AR with the standard protocol (COCOeval "keypoints", as the official HRNet
 `COCODataset.evaluate`): loading the annotations, checking and scoring a results list.
 
+Any keypoint category scores the same way: COCOeval runs on that category alone with its OKS sigmas (the
+file's `kpt_oks_sigmas`, else the model's keypoint set's, else the COCO-17 sigmas for the COCO names, else
+the uniform default of `postprocess.oks_sigmas`).
+
 COCOeval runs in faster-coco-eval when it is installed (the same ten numbers, bit for bit, several
 times faster), else in pycocotools; the per-keypoint breakdown (`eval.keypoint_breakdown`) is computed
 here, the same with either. Keypoints are image pixels.
@@ -19,9 +23,12 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from dehrnet_cli.datasets.coco import category_keypoint_set, choose_category
 from dehrnet_cli.datasets.files import read_json
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.keypoint_breakdown import COCO_SIGMAS, keypoint_breakdown, keypoint_names
+from dehrnet_cli.eval.keypoint_breakdown import keypoint_breakdown
+from dehrnet_cli.postprocess.oks import oks_sigmas
+from models import KeypointSpec
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
@@ -55,9 +62,32 @@ def _silenced() -> Iterator[None]:
         yield
 
 
-def load_coco_gt(ann_file: Path) -> COCO:
-    """A pycocotools COCO of a person-keypoints annotation file; DehrnetError if absent or malformed."""
-    doc = read_json(ann_file, "--ann", "annotation")
+@dataclass(frozen=True, eq=False)
+class EvalCategory:
+    """The keypoint category an evaluation scores: its id, keypoint names and OKS sigmas (K,) (COCO scale,
+    before the /10 of COCOeval)."""
+
+    id: int
+    name: str
+    names: list[str]
+    sigmas: np.ndarray
+
+
+def eval_category(gt: COCO, source: str, name: str | None = None, spec: KeypointSpec | None = None) -> EvalCategory:
+    """The category to score (`datasets.coco.choose_category`: --category `name`, the only one, or the one with
+    the model's keypoint names) and its sigmas: the file's, else the model's `spec` (same names), else those of
+    the COCO-17 set for its names, else the uniform default."""
+    category = choose_category(gt.dataset["categories"], source, name, None if spec is None else spec.names)
+    keypoints = category_keypoint_set(category, source)
+    if not keypoints.sigmas and spec is not None and spec.names == keypoints.names:
+        keypoints = spec
+    return EvalCategory(category["id"], str(category.get("name")), list(category["keypoints"]), oks_sigmas(keypoints))
+
+
+def load_coco_gt(ann_file: Path | dict) -> COCO:
+    """A pycocotools COCO of a keypoint annotation file (or of a COCO document already in memory, e.g. an
+    ultralytics val split); DehrnetError if absent or malformed."""
+    doc = ann_file if isinstance(ann_file, dict) else read_json(ann_file, "--ann", "annotation")
     ok = isinstance(doc, dict) and all(isinstance(doc.get(k), list) for k in ("images", "annotations", "categories"))
     if not ok or not any("keypoints" in c for c in doc["categories"]):
         raise DehrnetError(f"--ann {ann_file}: not a COCO keypoint annotation file (needs images, annotations and "
@@ -72,11 +102,11 @@ def load_coco_gt(ann_file: Path) -> COCO:
     return gt
 
 
-def _check_results(results: list[dict], gt: COCO, source: str) -> None:
+def _check_results(results: list[dict], gt: COCO, source: str, category: EvalCategory) -> None:
     """Every entry has image_id, category_id, 3K keypoints and a score, for an image of `gt`."""
     if not isinstance(results, list):
         raise DehrnetError(f"{source}: expected a COCO results list [{{image_id, category_id, keypoints, score}}]")
-    num_values = 3 * len(keypoint_names(gt))
+    num_values = 3 * len(category.names)
     for n, entry in enumerate(results):
         ok = isinstance(entry, dict) and {"image_id", "category_id", "keypoints", "score"} <= entry.keys()
         if not ok or len(entry["keypoints"]) != num_values:
@@ -88,9 +118,12 @@ def _check_results(results: list[dict], gt: COCO, source: str) -> None:
                            "file: these results belong to another dataset or split; pass the matching --ann")
 
 
-def cocoeval_stats(gt: COCO, results: list[dict], image_ids: list[int], library: str = "auto") -> np.ndarray:
-    """The ten COCOeval "keypoints" stats (useSegm None) over `image_ids`. library "auto": faster-coco-eval
-    when it is installed (identical numbers, several times faster), else pycocotools; or name either."""
+def cocoeval_stats(gt: COCO, results: list[dict], image_ids: list[int], library: str = "auto",
+                   category: EvalCategory | None = None) -> np.ndarray:
+    """The ten COCOeval "keypoints" stats (useSegm None) over `image_ids`, of `category` (default: the file's
+    only keypoint category) with its sigmas. library "auto": faster-coco-eval when it is installed (identical
+    numbers, several times faster), else pycocotools; or name either."""
+    category = category or eval_category(gt, "the annotations")
     FastCOCO = None
     if library in ("auto", "faster-coco-eval"):
         try:
@@ -111,45 +144,52 @@ def cocoeval_stats(gt: COCO, results: list[dict], image_ids: list[int], library:
             coco_eval = COCOeval(gt, gt.loadRes([dict(r) for r in results]), "keypoints")  # loadRes edits entries
             coco_eval.params.useSegm = None
         coco_eval.params.imgIds = sorted(image_ids)
+        coco_eval.params.catIds = [category.id]
+        coco_eval.params.kpt_oks_sigmas = category.sigmas / 10.0
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
     return np.asarray(coco_eval.stats[:len(STAT_NAMES)], np.float64)
 
 
-def score_results(results: list[dict], gt: COCO, image_ids: list[int] | None, source: str) -> CocoEvalResult:
-    _check_results(results, gt, source)
-    names = keypoint_names(gt)
-    if len(names) != len(COCO_SIGMAS):
-        raise DehrnetError(f"{source}: COCO keypoint AP is defined for the 17 COCO keypoints; the annotations have "
-                           f"{len(names)}")
+def score_results(results: list[dict], gt: COCO, image_ids: list[int] | None, source: str,
+                  category: EvalCategory | None = None) -> CocoEvalResult:
+    """COCOeval stats and the per-keypoint breakdown of `results` for `category` (default: `eval_category`)."""
+    category = category or eval_category(gt, source)
+    _check_results(results, gt, source, category)
+    names = category.names
     image_ids = gt.getImgIds() if image_ids is None else list(image_ids)
     if not results:
         zeros = {name: {"oks": 0.0, "accuracy": 0.0, "count": 0} for name in names}
         return CocoEvalResult(dict.fromkeys(STAT_NAMES, 0.0), zeros, [], num_images=len(image_ids),
                               warnings=[f"{source}: no results to score; every number is 0"])
-    stats = dict(zip(STAT_NAMES, cocoeval_stats(gt, results, image_ids).tolist()))
+    stats = dict(zip(STAT_NAMES, cocoeval_stats(gt, results, image_ids, category=category).tolist()))
     missing = [name for name, v in stats.items() if v < 0]
     warnings = [f"{', '.join(missing)} = -1: the evaluated images have no ground-truth people of that size"] \
         if missing else []
+    elsewhere = sorted({r["category_id"] for r in results} - {category.id}, key=str)
+    if elsewhere:
+        warnings.append(f"{source}: {sum(r['category_id'] != category.id for r in results)} results have category_id "
+                        f"{', '.join(map(str, elsewhere))}, not {category.id} ({category.name!r}): they are not scored")
     if any("bbox" in r for r in results):
         warnings.append(f"{source}: the results carry a bbox: COCOeval then takes each result's area from its "
                         "box, so the area ranges of APm/APl/ARm/ARl follow the boxes, unlike the HRNet/mmpose "
                         "protocol (keypoint extent)")
-    return CocoEvalResult(stats, keypoint_breakdown(gt, results, image_ids), results, num_images=len(image_ids),
-                          warnings=warnings)
+    breakdown = keypoint_breakdown(gt, results, image_ids, category.sigmas, category_id=category.id)
+    return CocoEvalResult(stats, breakdown, results, num_images=len(image_ids), warnings=warnings)
 
 
 def score_coco_results(results: list[dict], ann_file: Path, image_ids: list[int] | None = None,
-                       source: str = "results") -> CocoEvalResult:
+                       source: str = "results", category: str | None = None) -> CocoEvalResult:
     """COCO keypoint AP/AR of a results list against `ann_file` (`cocoeval_stats`) and the per-keypoint
     breakdown, over `image_ids` (default: every image of the file). Empty results give zeros and a
     warning; results with a bbox are scored as given (areas from the boxes) with a warning; results for
-    images that the file does not have raise DehrnetError. `source` names the results in messages."""
+    images that the file does not have raise DehrnetError. `source` names the results in messages; `category`
+    names the keypoint category of a file that has several (--category)."""
     start = time.perf_counter()
     gt = load_coco_gt(ann_file)
     loaded = time.perf_counter()
-    scored = score_results(results, gt, image_ids, source)
+    scored = score_results(results, gt, image_ids, source, eval_category(gt, f"--ann {ann_file}", category))
     scored.timings = {"load": loaded - start, "scoring": time.perf_counter() - loaded}
     return scored
 

@@ -46,18 +46,19 @@ def _match_people(gts: list[dict], dts: list[dict], sigmas: np.ndarray) -> Itera
             yield gts[match], terms[match][i]
 
 
-def keypoint_breakdown(gt: COCO, results: list[dict], image_ids: list[int],
-                       sigmas: np.ndarray = COCO_SIGMAS, max_dets: int = 20) -> dict[str, dict[str, float]]:
+def keypoint_breakdown(gt: COCO, results: list[dict], image_ids: list[int], sigmas: np.ndarray = COCO_SIGMAS,
+                       max_dets: int = 20, category_id: int | None = None) -> dict[str, dict[str, float]]:
     """Per-joint quality on the people matched as COCOeval matches them at OKS 0.5, area range "all".
 
     For each matched pair and each joint labelled in the ground truth (v > 0), the OKS term is
     exp(-d^2 / (2 * area * (2 sigma)^2)) (d: distance in image pixels, area: the ground truth's area,
     sigma: COCO sigma / 10; `sigmas` are on the COCO scale), exactly the terms that COCOeval averages into
-    OKS (`postprocess.oks`). Returns {joint name:
+    OKS (`postprocess.oks`), for the keypoint category `category_id` (default: the file's first). Returns
+    {joint name:
     {"oks": mean term, "accuracy": fraction of terms >= 0.5, "count": labelled matched joints}}.
     """
-    names = keypoint_names(gt)
-    person = next(c["id"] for c in gt.dataset["categories"] if "keypoints" in c)
+    person = next(c["id"] for c in gt.dataset["categories"] if "keypoints" in c) if category_id is None else category_id
+    names = keypoint_names(gt, person)
     by_image: dict[int, list[dict]] = {}
     for r in results:
         if r["category_id"] == person:
@@ -75,5 +76,7 @@ def keypoint_breakdown(gt: COCO, results: list[dict], image_ids: list[int],
                    "count": len(t)} for name, t in zip(names, terms)}
 
 
-def keypoint_names(gt: COCO) -> list[str]:
-    return next(c["keypoints"] for c in gt.dataset["categories"] if "keypoints" in c)
+def keypoint_names(gt: COCO, category_id: int | None = None) -> list[str]:
+    """The keypoint names of category `category_id` (default: the first category with keypoints)."""
+    return next(c["keypoints"] for c in gt.dataset["categories"]
+                if "keypoints" in c and category_id in (None, c["id"]))

@@ -1,5 +1,5 @@
-"""Where an evaluation's files are: the standard COCO and MPII layouts, and the detector threshold that
-evaluation uses by default.
+"""Where an evaluation's files are: the standard COCO and MPII layouts, an ultralytics data.yaml's val split,
+and the detector threshold that evaluation uses by default.
 """
 
 from __future__ import annotations
@@ -42,3 +42,12 @@ def mpii_eval_paths(mpii_dir: Path | None, ann: Path | None, headboxes: Path | N
 def eval_detector_conf(conf: float | None, detector: str, boxes: Path | None) -> float | None:
     """The user's --conf, else EVAL_YOLO_CONF for YOLO (detections files and HOG keep their own default)."""
     return conf if conf is not None or detector != "yolo" or boxes is not None else EVAL_YOLO_CONF
+
+
+def yolo_eval_set(data_yaml: Path) -> tuple[Path, dict]:
+    """(image root, COCO document) of the val split of an ultralytics pose data.yaml, its keypoint set the
+    YAML's; every label line is checked (`datasets.yolo_pose`)."""
+    from dehrnet_cli.datasets.yolo_pose import coco_document, read_data_yaml, yolo_keypoint_set
+
+    data = read_data_yaml(Path(data_yaml))
+    return data.root, coco_document(data, "val", yolo_keypoint_set(data))

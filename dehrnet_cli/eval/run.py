@@ -19,30 +19,31 @@ from dehrnet_cli.datasets.records import rows_by_image
 from dehrnet_cli.detect.base import Detector
 from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.coco import CocoEvalResult, load_coco_gt, score_results
-from dehrnet_cli.eval.keypoint_breakdown import keypoint_names
+from dehrnet_cli.eval.coco import CocoEvalResult, eval_category, load_coco_gt, score_results
 from dehrnet_cli.eval.mpii import load_headboxes, score_mpii
 from dehrnet_cli.pose.geometry import clean_gt_box
 from dehrnet_cli.pose.topdown import TopDownEstimator
 from dehrnet_cli.progress import progress_bar
-from dehrnet_cli.sinks.coco import poses_to_results
+from dehrnet_cli.sinks.coco import ImageIds, poses_to_results
 from dehrnet_cli.sources.images import read_image
 from dehrnet_cli.stage_data import Detections, Frame
 
 
 class GroundTruthBoxes:
     """Person boxes from the annotations, as the official loader: crowd and keypoint-less people skipped,
-    boxes cleaned by `clean_gt_box` (dropped unless area > 0), score 1. Called like any detector."""
+    boxes cleaned by `clean_gt_box` (dropped unless area > 0), score 1; only those of `category_id` when
+    given. Called like any detector."""
 
-    def __init__(self, gt: COCO) -> None:
+    def __init__(self, gt: COCO, category_id: int | None = None) -> None:
         self.gt = gt
-        self.ids_by_name = {Path(image["file_name"]).name: image_id for image_id, image in gt.imgs.items()}
+        self.category_ids = [] if category_id is None else [category_id]
+        self.ids = ImageIds.of_images(gt.dataset["images"])
 
     def boxes_xywh(self, image_id: int) -> np.ndarray:
         """(N, 4) float64 cleaned boxes x, y, w, h (image pixels) of one image."""
         image = self.gt.imgs[image_id]
         boxes = []
-        for ann in self.gt.loadAnns(self.gt.getAnnIds(imgIds=image_id, iscrowd=False)):
+        for ann in self.gt.loadAnns(self.gt.getAnnIds(imgIds=image_id, catIds=self.category_ids, iscrowd=False)):
             box = clean_gt_box(ann["bbox"], image["width"], image["height"], ann["area"])
             if box is not None and max(ann["keypoints"]) > 0:
                 boxes.append(box)
@@ -51,7 +52,7 @@ class GroundTruthBoxes:
     def __call__(self, frames: list[Frame]) -> list[Detections]:
         out = []
         for frame in frames:
-            xywh = self.boxes_xywh(self.ids_by_name[frame.path.name])
+            xywh = self.boxes_xywh(self.ids(frame.path, frame.index))
             xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
             out.append(Detections(xyxy, np.ones(len(xyxy), np.float32)))
         return out
@@ -79,7 +80,7 @@ def _progress(enabled: bool) -> Any:
                         TimeRemainingColumn(), enabled=enabled, transient=True)
 
 
-def _image_paths(gt: COCO, image_ids: list[int], images_dir: Path, ann_file: Path) -> list[Path]:
+def _image_paths(gt: COCO, image_ids: list[int], images_dir: Path, ann_file: Path | str) -> list[Path]:
     if not Path(images_dir).is_dir():
         raise DehrnetError(f"image folder {images_dir}: no such folder")
     paths = [Path(images_dir) / gt.imgs[i]["file_name"] for i in image_ids]
@@ -93,13 +94,16 @@ def _image_paths(gt: COCO, image_ids: list[int], images_dir: Path, ann_file: Pat
 def run_coco_eval(
     topdown: TopDownEstimator,
     images_dir: Path,
-    ann_file: Path,
+    ann_file: Path | dict,
     boxes: str | Path | Detector = "gt",
     limit: int | None = None,
     progress: bool = True,
     frames_per_batch: int = 8,
+    category: str | None = None,
 ) -> CocoEvalResult:
-    """Run the model over the images of `ann_file` and score it with the official protocol.
+    """Run the model over the images of `ann_file` (a file, or a COCO document in memory) and score it with the
+    official protocol, on the keypoint category called `category`, else the file's only one, else the one with
+    the model's keypoint names (its sigmas: `eval.coco.eval_category`).
 
     boxes: "gt" (`GroundTruthBoxes`), a Path to a COCO person-detections json (all boxes used, as
     IMAGE_THRE 0), or any detector object. `limit` evaluates the first N images (annotation order);
@@ -109,16 +113,17 @@ def run_coco_eval(
     timer = _PhaseTimer(("load", "read", "detect", "inference", "nms", "scoring"))
     start = time.perf_counter()
     gt = load_coco_gt(ann_file)
-    names = keypoint_names(gt)
-    if topdown.spec.num_keypoints != len(names):
-        raise DehrnetError(f"the model predicts {topdown.spec.num_keypoints} keypoints but {ann_file} has "
-                           f"{len(names)}: use a COCO-17 model for COCO evaluation")
+    source = "the annotations" if isinstance(ann_file, dict) else str(ann_file)
+    evaluated = eval_category(gt, source, category, topdown.spec)
+    if topdown.spec.num_keypoints != len(evaluated.names):
+        raise DehrnetError(f"the model predicts {topdown.spec.num_keypoints} keypoints ({topdown.spec.name}) but "
+                           f"{source} has {len(evaluated.names)}: evaluate a model of this keypoint set")
     image_ids = gt.getImgIds()[:limit] if limit is not None else gt.getImgIds()
-    paths = _image_paths(gt, image_ids, images_dir, ann_file)
-    detector: Detector = GroundTruthBoxes(gt) if isinstance(boxes, str) and boxes == "gt" else \
-        BoxesFileDetector(Path(boxes), ann=ann_file) if isinstance(boxes, (str, Path)) else boxes
+    paths = _image_paths(gt, image_ids, images_dir, source)
+    detector: Detector = GroundTruthBoxes(gt, evaluated.id) if isinstance(boxes, str) and boxes == "gt" else \
+        BoxesFileDetector(Path(boxes)) if isinstance(boxes, (str, Path)) else boxes
     if isinstance(detector, BoxesFileDetector):  # boxes of another split: one clear line, not AP 0 at the end
-        detector.for_source(paths, None, f"the images of {ann_file}")
+        detector.for_source(paths, None, f"the images of {source}", ImageIds.of_images(gt.dataset["images"]))
     settings = topdown.settings
     no_nms = TopDownEstimator(topdown.backend, replace(settings, oks_thr=None))
     timer.seconds["load"] = time.perf_counter() - start
@@ -136,12 +141,13 @@ def run_coco_eval(
                 all_poses = no_nms.estimate([f.image for f in frames], detections)
             with timer("nms"):
                 for image_id, poses in zip(ids, all_poses):
-                    results.extend(poses_to_results(topdown.suppress(poses), image_id))
+                    results.extend({**r, "category_id": evaluated.id}
+                                   for r in poses_to_results(topdown.suppress(poses), image_id))
             bar.advance(task, len(ids))
     if isinstance(detector, BoxesFileDetector):
         detector.warn_outside()
     with timer("scoring"):
-        scored = score_results(results, gt, image_ids, "predictions")
+        scored = score_results(results, gt, image_ids, "predictions", evaluated)
     scored.timings = dict(timer.seconds)
     return scored
 

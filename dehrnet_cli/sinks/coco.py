@@ -18,12 +18,15 @@ from models import KeypointSpec
 if TYPE_CHECKING:  # results are built on top of this module (sinks.result draws on poses_to_results)
     from dehrnet_cli.sinks.result import PoseResult
 
-PERSON_CATEGORY_ID = 1
+PERSON_CATEGORY_ID = 1  # the category id of every result (a custom keypoint set's category is named after it)
+HUMAN_SETS = ("coco", "mpii")
 
 
 def category(spec: KeypointSpec) -> dict:
-    """The COCO 'person' category with the keypoint names and 1-based skeleton."""
-    return {"id": PERSON_CATEGORY_ID, "name": "person", "supercategory": "person",
+    """The COCO category of a keypoint set: "person" for the human sets (COCO-17, MPII-16), else the set's own name,
+    with its keypoint names and 1-based skeleton."""
+    name = "person" if spec.name in HUMAN_SETS else spec.name
+    return {"id": PERSON_CATEGORY_ID, "name": name, "supercategory": name,
             "keypoints": list(spec.names), "skeleton": [[a + 1, b + 1] for a, b in spec.skeleton]}
 
 
@@ -161,12 +164,20 @@ class ImageIds:
 
     def __init__(self, ann_file: Path | None = None, paths: list[Path] | None = None) -> None:
         self.by_name: dict[str, int] = {}
-        self.ann_file = ann_file
+        self.named_by = f"--ann {ann_file}"
         if ann_file is not None:
             self.by_name = _image_ids_of(Path(ann_file))
         stems = [p.stem for p in paths or []]
         self.numeric_stems: bool | None = None if paths is None else (
             bool(stems) and all(re.fullmatch(r"\d+", s) for s in stems) and len({int(s) for s in stems}) == len(stems))
+
+    @classmethod
+    def of_images(cls, images: list[dict]) -> ImageIds:
+        """The ids of a COCO document's `images` entries, looked up by file name."""
+        ids = cls()
+        ids.by_name = {Path(image["file_name"]).name: int(image["id"]) for image in images}
+        ids.named_by = "the annotations"
+        return ids
 
     def of_source(self, paths: list[Path] | None, num_frames: int | None) -> list[int]:
         """The ids every frame of a source will get, known before any is read: of image `paths` (an image that
@@ -178,7 +189,7 @@ class ImageIds:
     def __call__(self, path: Path | None, frame_index: int) -> int:
         if path is not None and self.by_name:
             if path.name not in self.by_name:
-                raise DehrnetError(f"{path}: not among the images of --ann {self.ann_file}")
+                raise DehrnetError(f"{path}: not among the images of {self.named_by}")
             return self.by_name[path.name]
         if path is not None and self.numeric_stems is None and re.fullmatch(r"\d+", path.stem):
             return int(path.stem)
@@ -189,8 +200,7 @@ class ImageIds:
 
 def _image_ids_of(ann_file: Path) -> dict[str, int]:
     try:
-        doc = json.loads(ann_file.read_text())
-        return {Path(im["file_name"]).name: int(im["id"]) for im in doc["images"]}
+        return ImageIds.of_images(json.loads(ann_file.read_text())["images"]).by_name
     except FileNotFoundError:
         raise DehrnetError(f"--ann {ann_file}: no such file") from None
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:

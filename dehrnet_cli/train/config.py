@@ -9,18 +9,21 @@ from pathlib import Path
 
 from dehrnet_cli.datasets.augment import AugmentSettings
 
-DATA_KINDS = ("coco", "mpii", "synthetic")
+DATA_KINDS = ("coco", "mpii", "synthetic", "yolo")
 
 # fields that define what a run computes: a resumed run must keep them
 RECIPE_FIELDS = ("model", "model_overrides", "data", "data_root", "train_ann", "train_images", "synthetic_images",
                  "batch", "lr", "lr_steps", "lr_factor", "seed", "augment", "sync_bn", "freeze_bn", "init",
-                 "init_backbone")
+                 "init_backbone", "category", "sigmas", "flip_pairs")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run needs. data: "coco" | "mpii" | "synthetic"; data_root: the COCO or MPII
-    folder (train_ann, train_images, val_ann, val_images override its parts). max_steps stops early (tests)."""
+    """Everything a training run needs. data: "coco" | "mpii" | "synthetic" | "yolo"; data_root: the COCO or MPII
+    folder (train_ann, train_images, val_ann, val_images override its parts), or the ultralytics data.yaml.
+    The keypoint set of coco and yolo data comes from the data: `category` picks a COCO file's keypoint category;
+    `sigmas` (COCOeval's scale) and `flip_pairs` (pairs of keypoint names) replace what the data gives or
+    implies. max_steps stops early (tests)."""
 
     model: str = "dehrnet_w32_384x288"
     model_overrides: dict = field(default_factory=dict)
@@ -53,6 +56,9 @@ class TrainConfig:
     quiet: bool = False
     max_steps: int | None = None
     augment: AugmentSettings = AugmentSettings()
+    category: str | None = None
+    sigmas: tuple[float, ...] | None = None
+    flip_pairs: tuple[tuple[str, str], ...] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -66,6 +72,10 @@ class TrainConfig:
             values[key] = None if values.get(key) is None else Path(values[key])
         values["lr_steps"] = tuple(values.get("lr_steps", ()))
         values["augment"] = AugmentSettings(**values.get("augment", {}))
+        if values.get("sigmas") is not None:
+            values["sigmas"] = tuple(values["sigmas"])
+        if values.get("flip_pairs") is not None:
+            values["flip_pairs"] = tuple(tuple(pair) for pair in values["flip_pairs"])
         return cls(**values)
 
 

@@ -1,5 +1,6 @@
-"""The data of a run: the training dataset for --coco / --mpii / --synthetic, the validation that picks
-best.pt, and the DataLoader. Data paths are checked here, before any model is built.
+"""The data of a run: the training dataset for --coco (or any COCO-format file) / --mpii / --synthetic /
+--data (ultralytics pose), the keypoint set the data defines, the validation that picks best.pt, and the
+DataLoader. Data paths and annotations are checked here, before any model is built.
 """
 
 from __future__ import annotations
@@ -7,11 +8,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from dehrnet_cli.datasets.coco import coco_paths, coco_records
+from dehrnet_cli.datasets.coco import CocoKeypointFile, coco_paths
 from dehrnet_cli.datasets.mpii import mpii_paths, mpii_records
 from dehrnet_cli.datasets.topdown_dataset import TopDownDataset
 from dehrnet_cli.errors import DehrnetError
@@ -22,38 +24,51 @@ from dehrnet_cli.train.sampler import EpochSampler
 from models import PoseNetConfig
 
 
-def training_data(config: TrainConfig, net: PoseNetConfig) -> tuple[TopDownDataset, str, Callable]:
-    """The training dataset, the validation metric that picks best.pt, and `validate(topdown) -> {name:
-    value}`. Data paths are checked here, before any model is built."""
+def training_data(config: TrainConfig, arch: PoseNetConfig) -> tuple[TopDownDataset, str, Callable, PoseNetConfig]:
+    """The training dataset, the validation metric that picks best.pt, `validate(topdown) -> {name: value}` and
+    the network config to train: `arch` with the data's keypoint set for COCO-format and ultralytics data (the
+    head follows the data), `arch` itself for MPII and synthetic people. Data paths and every annotation are
+    checked here, before any model is built."""
     if config.data not in DATA_KINDS:
         raise DehrnetError(f"unknown data kind {config.data!r}; use one of {', '.join(DATA_KINDS)}")
+    if config.data in ("mpii", "synthetic"):
+        given = [flag for flag, value in (("--category", config.category), ("--sigmas", config.sigmas),
+                                          ("--flip-pairs", config.flip_pairs)) if value is not None]
+        if given:
+            raise DehrnetError(f"{', '.join(given)}: only for data that defines its keypoints (a COCO-format file or "
+                               f"--data data.yaml), not {config.data}")
     if config.data == "synthetic":
         from dehrnet_cli.datasets.synthetic import SyntheticPeople
 
-        train_set = SyntheticPeople(config.synthetic_images, net, config.augment, config.seed)
-        val_set = SyntheticPeople(config.synthetic_val_images, net, None, config.seed + 1_000_003)
-        return train_set, "PCK@0.1", lambda topdown: {"PCK@0.1": evaluate_pck(topdown, val_set, 0.1)}
+        train_set = SyntheticPeople(config.synthetic_images, arch, config.augment, config.seed)
+        val_set = SyntheticPeople(config.synthetic_val_images, arch, None, config.seed + 1_000_003)
+        return train_set, "PCK@0.1", lambda topdown: {"PCK@0.1": evaluate_pck(topdown, val_set, 0.1)}, arch
+    if config.data == "yolo":
+        return _yolo_data(config, arch)
     parts = dict(train_ann=config.train_ann, train_images=config.train_images, val_ann=config.val_ann,
                  val_images=config.val_images)
     if config.data == "coco":
         paths = coco_paths(config.data_root, **parts)
-        if net.num_keypoints != 17:
-            raise DehrnetError(f"COCO has 17 keypoints; {net.name} predicts {net.num_keypoints}: use a COCO config "
-                               "such as dehrnet_w32_384x288")
         if config.val_boxes is not None and not Path(config.val_boxes).is_file():
             raise DehrnetError(f"--val-boxes {config.val_boxes}: no such file")
-        train_set = TopDownDataset(coco_records(paths.train_ann, paths.train_images, net), net, config.augment,
+        train_file = CocoKeypointFile.read(paths.train_ann, "--train-ann")
+        category = train_file.category(config.category)
+        net = replace(arch, keypoints=train_file.keypoint_set(category, config.sigmas, config.flip_pairs))
+        train_set = TopDownDataset(train_file.records(paths.train_images, net, category), net, config.augment,
                                    config.seed)
+        val_file = CocoKeypointFile.read(paths.val_ann, "--val-ann")
+        _check_same_keypoints(val_file.category(config.category, net.keypoints.names), net, val_file.source)
 
         def validate_coco(topdown: TopDownEstimator) -> dict:
             from dehrnet_cli.eval.run import run_coco_eval
 
-            result = run_coco_eval(topdown, paths.val_images, paths.val_ann, config.val_boxes or "gt", progress=False)
+            result = run_coco_eval(topdown, paths.val_images, paths.val_ann, config.val_boxes or "gt", progress=False,
+                                   category=config.category)
             return dict(result.stats)
 
-        return train_set, "AP", validate_coco
+        return train_set, "AP", validate_coco, net
     paths = mpii_paths(config.data_root, **parts)
-    train_set = TopDownDataset(mpii_records(paths.train_ann, paths.train_images, net), net, config.augment,
+    train_set = TopDownDataset(mpii_records(paths.train_ann, paths.train_images, arch), arch, config.augment,
                                config.seed)
     if config.val_headboxes is not None:
         from dehrnet_cli.datasets.mpii import load_mpii_annotations
@@ -66,9 +81,39 @@ def training_data(config: TrainConfig, net: PoseNetConfig) -> tuple[TopDownDatas
             scored = run_mpii_eval(topdown, paths.val_images, paths.val_ann, headboxes, progress=False)
             return {"PCKh@0.5": scored["PCKh@0.5"]["Mean"]}
 
-        return train_set, "PCKh@0.5", validate_mpii
-    val_set = TopDownDataset(mpii_records(paths.val_ann, paths.val_images, net), net, None)
-    return train_set, "PCK@0.1", lambda topdown: {"PCK@0.1": evaluate_pck(topdown, val_set, 0.1)}
+        return train_set, "PCKh@0.5", validate_mpii, arch
+    val_set = TopDownDataset(mpii_records(paths.val_ann, paths.val_images, arch), arch, None)
+    return train_set, "PCK@0.1", lambda topdown: {"PCK@0.1": evaluate_pck(topdown, val_set, 0.1)}, arch
+
+
+def _check_same_keypoints(category: dict, net: PoseNetConfig, source: str) -> None:
+    if tuple(category["keypoints"]) != net.keypoints.names:
+        raise DehrnetError(f"{source}: category {category.get('name')!r} has the keypoints "
+                           f"{', '.join(category['keypoints'])}; the training data has "
+                           f"{', '.join(net.keypoints.names)}")
+
+
+def _yolo_data(config: TrainConfig, arch: PoseNetConfig) -> tuple[TopDownDataset, str, Callable, PoseNetConfig]:
+    """An ultralytics pose data set (`datasets.yolo_pose`): train on its train split, validate (COCO keypoint AP
+    on the labelled boxes) on its val split; every label line of both is read now."""
+    from dehrnet_cli.datasets.yolo_pose import coco_document, read_data_yaml, yolo_keypoint_set
+
+    if config.category is not None:
+        raise DehrnetError("--category picks a category of a COCO file; an ultralytics data set has one keypoint set")
+    data = read_data_yaml(Path(config.data_root))
+    net = replace(arch, keypoints=yolo_keypoint_set(data, config.sigmas, config.flip_pairs))
+    train_doc = coco_document(data, "train", net.keypoints)
+    val_doc = coco_document(data, "val", net.keypoints)
+    train_file = CocoKeypointFile(train_doc, f"--data {data.yaml_path} (train)")
+    train_set = TopDownDataset(train_file.records(data.root, net, train_doc["categories"][0]), net, config.augment,
+                               config.seed)
+
+    def validate_yolo(topdown: TopDownEstimator) -> dict:
+        from dehrnet_cli.eval.run import run_coco_eval
+
+        return dict(run_coco_eval(topdown, data.root, val_doc, "gt", progress=False).stats)
+
+    return train_set, "AP", validate_yolo, net
 
 
 # Workers start from a fresh process (forkserver; spawn where it is missing), not from a fork of this one: a fork

@@ -70,13 +70,16 @@ class _Run:
         self.config, self.on_step, self.run_dir = config, on_step, Path(config.out)
         self.ctx = ctx = setup_distributed(config.device)
         self.cuda = ctx.device.startswith("cuda")
-        net = PoseNetConfig.from_dict(resume_obj["config"]) if resume_obj else \
+        arch = PoseNetConfig.from_dict(resume_obj["config"]) if resume_obj else \
             get_config(config.model, **config.model_overrides)
+        self.dataset, self.metric, self.validate, net = training_data(config, arch)
+        if resume_obj and net != arch:
+            raise DehrnetError(f"--resume {resume}: the data now defines other keypoints than the run's "
+                               f"({', '.join(arch.keypoints.names)})")
         self.net_config = net
-        self.dataset, self.metric, self.validate = training_data(config, net)
         if len(self.dataset) == 0:
             raise DehrnetError("the training annotations hold no usable person (none with labelled keypoints)")
-        model = build_model(config, resume_obj, self.log).to(ctx.device)
+        model = build_model(config, net, resume_obj, self.log).to(ctx.device)
         if self.cuda:
             torch.backends.cudnn.benchmark = True
             model = model.to(memory_format=torch.channels_last)

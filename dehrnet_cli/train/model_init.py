@@ -12,7 +12,7 @@ import torch
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.train.config import TrainConfig
 from dehrnet_cli.train.random_state import seed_all
-from models import PoseHRNet, PoseNetConfig, create_model, get_config, load_model
+from models import PoseHRNet, PoseNetConfig, create_model, load_model
 from models.checkpoint import read_checkpoint
 
 # the official PRETRAINED_LAYERS: what an ImageNet HRNet gives a pose network
@@ -34,20 +34,26 @@ def load_backbone(model: PoseHRNet, path: Path) -> int:
     return len(taken)
 
 
-def build_model(config: TrainConfig, resume_obj: dict | None, log: Callable[[str], None]) -> PoseHRNet:
+def build_model(config: TrainConfig, net: PoseNetConfig, resume_obj: dict | None, log: Callable[[str], None]
+                ) -> PoseHRNet:
+    """The network of config `net` (the architecture with the data's keypoint set) to train: the resumed run's
+    weights, a warm start from --init (a file of another keypoint set gives every weight but the final layer,
+    which starts new), an ImageNet backbone (--init-backbone), or the official random init."""
     seed_all(config.seed)  # the same initial weights on every rank
     if resume_obj is not None:
-        model = create_model(PoseNetConfig.from_dict(resume_obj["config"]))
+        model = create_model(net)
         model.load_state_dict(resume_obj["state_dict"])
         return model
-    net = get_config(config.model, **config.model_overrides)
     if config.init is not None and config.init_backbone is not None:
         raise DehrnetError("give --init (a pose checkpoint) or --init-backbone (an ImageNet HRNet), not both")
     if config.init is not None:
-        model = load_model(config.init, net)
+        model = load_model(config.init, net, new_head=True)
         info = model.checkpoint_info
         warm = ", a warm start of the new DE-HRNet parts" if info.warm_start else ""
-        log(f"initialised from {config.init} ({info.kind} checkpoint{warm})")
+        head = "" if info.replaced_head is None else \
+            f"; final layer made new for {net.num_keypoints} keypoints ({net.keypoints.name}), the file's has " \
+            f"{info.replaced_head.num_keypoints} ({info.replaced_head.name})"
+        log(f"initialised from {config.init} ({info.kind} checkpoint{warm}){head}")
         return model
     model = create_model(net)
     if config.init_backbone is not None:
