@@ -42,3 +42,11 @@ def mpii_eval_paths(mpii_dir: Path | None, ann: Path | None, headboxes: Path | N
 def eval_detector_conf(conf: float | None, detector: str, boxes: Path | None) -> float | None:
     """The user's --conf, else EVAL_YOLO_CONF for YOLO (detections files and HOG keep their own default)."""
     return conf if conf is not None or detector != "yolo" or boxes is not None else EVAL_YOLO_CONF
+
+
+def analysis_folder(figures: Path | None, report: Path | None) -> Path:
+    """Where --analyze writes its figures and page: --figures, else `<report stem>_analysis` beside --report,
+    else ./dehrnet_analysis."""
+    if figures is not None:
+        return Path(figures)
+    return Path(report).with_name(f"{Path(report).stem}_analysis") if report is not None else Path("dehrnet_analysis")
