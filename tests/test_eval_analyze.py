@@ -15,7 +15,7 @@ from pycocotools.cocoeval import COCOeval
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.eval.analyze import ANALYSIS_AREAS, STEPS, analyze_results, keypoint_errors_of, twin_index
-from dehrnet_cli.eval.image_eval import GroundTruth, ResultSet, image_oks, match_images
+from dehrnet_cli.eval.image_eval import GroundTruth, ResultSet, best_unignored_oks, image_oks, match_images
 from dehrnet_cli.eval.keypoint_errors import LABELS, UNLABELLED
 from models.keypoints import COCO17
 
@@ -120,7 +120,7 @@ def _impact_scene(kinds: tuple[str, ...]) -> tuple[dict, list[dict]]:
     """One large person per error kind, each result with that error (one joint; five jittered joints), the
     scores falling with the person; a
     medium person found exactly, a person nobody finds, a confident false positive far away and a duplicate
-    (OKS ~.98) of the first person scored above the others."""
+    (OKS .98) of the second person: once rescored it ranks above the corrected first one (OKS .956)."""
     annotations, results = [], []
     for n, kind in enumerate(kinds):
         own = person(n + 1, 1, 100 + 170 * n, 100)
@@ -134,7 +134,7 @@ def _impact_scene(kinds: tuple[str, ...]) -> tuple[dict, list[dict]]:
     annotations += [medium, nobody]
     results.append(result(2, joints(medium)[:, :2], 0.5))
     results.append(result(2, joints(medium)[:, :2] + 700, 0.95))  # far from everyone
-    near_copy = with_errors(annotations[0], None, {"left_shoulder": "jitter"}, jitter_ks=0.7)
+    near_copy = with_errors(annotations[1], None, {"left_shoulder": "jitter"}, jitter_ks=0.7)
     results.append(result(1, near_copy, 0.3))
     return document([1, 2], annotations), results
 
@@ -153,6 +153,8 @@ def test_each_correction_gains_where_its_error_is_and_everything_corrected_reach
     for error in ("miss", "swap", "inversion", "jitter"):
         previous = values[STEPS.index(error) - 1]
         assert steps[error] > previous, error
+    assert steps["score"] > steps["jitter"]
+    assert steps["false_negatives"] > steps["background_fp"] > steps["score"]
     assert analysis.counts["all"]["good"] > 0 and analysis.counts["all"]["miss"] == 1
 
 
@@ -175,6 +177,18 @@ def test_perfect_results_have_no_error_and_no_impact():
         assert len(values) == 1 and values.pop() == pytest.approx(1.0, abs=1e-15)  # pycocotools: 1 / (1 + eps)
         counts = analysis.counts[area]
         assert counts["good"] > 0 and counts["jitter"] == counts["inversion"] == counts["swap"] == counts["miss"] == 0
+
+
+def test_the_oracle_score_is_the_best_oks_with_a_person_the_area_counts():
+    large, medium = person(1, 1, 100, 100), person(2, 1, 400, 100, scale=0.45)
+    crowd = person(3, 1, 100, 100, crowd=True)  # a crowd region over the large person
+    gt = GroundTruth.from_coco(_coco(document([1], [large, medium, crowd])), [1])
+    near = with_errors(large, None, {"left_wrist": "jitter"}, jitter_ks=0.6)
+    subset = ResultSet.from_results([result(1, near, 0.1), result(1, joints(medium)[:, :2], 0.2)], gt)
+    expected_large = (16 + 0.6) / 17
+    assert best_unignored_oks(gt, subset, ANALYSIS_AREAS["large"]) == pytest.approx([expected_large, 0.0], abs=1e-9)
+    assert best_unignored_oks(gt, subset, ANALYSIS_AREAS["medium"]) == pytest.approx([0.0, 1.0], abs=1e-9)
+    assert best_unignored_oks(gt, subset, ANALYSIS_AREAS["all"]) == pytest.approx([expected_large, 1.0], abs=1e-9)
 
 
 def test_a_ground_truth_without_labelled_keypoints_is_refused():
