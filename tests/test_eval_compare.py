@@ -84,7 +84,7 @@ def test_image_weights_equal_evaluating_the_resampled_set():
     for b, row in enumerate(counts):
         images, annotations, drawn = [], [], []
         for i, image in enumerate(doc["images"]):
-            for copy_index in range(row[i]):
+            for _ in range(row[i]):
                 new_id = len(images) + 1
                 images.append(new_id)
                 for ann in doc["annotations"]:

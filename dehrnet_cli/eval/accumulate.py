@@ -99,17 +99,21 @@ def weighted_precision_recall(dec: Decomposition, weights: np.ndarray) -> tuple[
     people = weights @ dec.people_counted.astype(np.float64)  # (B,)
     precision = np.zeros((batch, num_thresholds, len(RECALL_THRESHOLDS)))
     recall = np.zeros((batch, num_thresholds))
-    per_result = weights[:, dec.image]  # (B, N)
-    running_counted: dict[bytes, np.ndarray] = {}
+    used = dec.counted.any(axis=0)  # results ignored at every threshold change no running count: drop them
+    counted, true_positive = dec.counted[:, used], dec.true_positive[:, used]
+    per_result = weights[:, dec.image[used]]  # (B, N used)
+    running_used = np.cumsum(per_result, axis=1)  # counted at some threshold; each threshold subtracts its few others
     for t in range(num_thresholds):
-        key = np.packbits(dec.counted[t]).tobytes()
-        if key not in running_counted:
-            running_counted = {key: np.cumsum(per_result * dec.counted[t], axis=1)}
-        positives = np.flatnonzero(dec.true_positive[t])
+        positives = np.flatnonzero(true_positive[t])
         if not len(positives):
             continue
+        skipped = np.flatnonzero(~counted[t])
+        running_skipped = np.cumsum(per_result[:, skipped], axis=1)
+        before = np.searchsorted(skipped, positives, side="right")  # skipped results up to each true positive
+        running_counted = running_used[:, positives] - np.where(
+            before > 0, running_skipped[:, np.maximum(before - 1, 0)] if len(skipped) else 0.0, 0.0)
         tp = np.cumsum(per_result[:, positives], axis=1)
-        pr = tp / (running_counted[key][:, positives] + np.spacing(1))
+        pr = tp / (running_counted + np.spacing(1))
         rc = tp / np.maximum(people, 1e-300)[:, None]
         envelope = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
         offset = 4.0 * np.arange(batch)[:, None]
