@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analyze_scenes import joints, result, with_errors
-from test_cli_eval import _run
+from test_cli_eval import _run, coco_layout, tiny_weights  # noqa: F401 (fixtures)
 
 from dehrnet_cli.eval.analyze import STEPS
 
@@ -53,6 +53,19 @@ def test_analyze_writes_the_report_keys_figures_and_page(coco_sample, tmp_path):
     page = (folder / "analysis.html").read_text()
     assert page.count("data:image/png;base64,") == 2 and "false_negatives" in page and "<img" in page
     assert "background_fp" in out.output  # the AP-per-step table is printed
+
+
+@pytest.mark.slow  # builds and runs a tiny model (~30 s on 2 busy cores)
+def test_analyze_after_a_model_run(coco_layout, tiny_weights, tmp_path):  # noqa: F811 (fixtures)
+    out = _run("--coco", coco_layout, "--gt-boxes", "--weights", tiny_weights, "--device", "cpu", "--analyze",
+               "--figures", tmp_path / "figs", "--report", tmp_path / "r.json", "--save-results", tmp_path / "p.json",
+               "--quiet")
+    assert out.exit_code == 0, out.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    counts = report["analyze"]["counts"]["all"]
+    assert sum(counts.values()) > 0  # an untrained model: errors of every kind, counted over the matched people
+    assert report["analyze"]["figures"][-1] == str(tmp_path / "figs" / "analysis.html")
+    assert (tmp_path / "figs" / "analysis.html").is_file()
 
 
 def test_compare_reports_rows_with_intervals(coco_sample, tmp_path):

@@ -67,13 +67,15 @@ def print_timings(timings: dict[str, float]) -> None:
 def print_analysis(section: dict, quiet: bool) -> None:
     """--analyze: AP after each cumulative correction and the error counts, per area range; the files written."""
     areas = list(section["ap_steps"])
-    steps = _table("AP (OKS .50:.95, 20 results per image) after each correction, cumulative", "step", *areas)
+    steps = _table("AP (OKS .50:.95, 20 results per image) after each correction, cumulative (-: no person of "
+                   "that size)", "step", *areas)
     names = list(next(iter(section["ap_steps"].values())))
     for n, step in enumerate(names):
         cells = []
         for area in areas:
             value, before = section["ap_steps"][area][step], section["ap_steps"][area][names[max(n - 1, 0)]]
-            cells.append(_fmt(value) if n == 0 else f"{_fmt(value)} (+{value - before:.3f})")
+            gain = f" (+{value - before:.3f})" if n > 0 and min(value, before) > -1 else ""
+            cells.append(_fmt(value) + gain if value > -1 else "-")
         steps.add_row(step, *cells)
     console.print(steps)
     counts = _table("Labelled joints of results matched at OKS 0.1", "type", *areas)

@@ -5,7 +5,9 @@ A `Decomposition` holds what accumulate reads, result by result in COCOeval's or
 and per OKS threshold whether it is a true positive and whether it counts at all (not ignored); and per image
 the number of people that count. `precision_recall` gives COCOeval's numbers bit for bit (the tests compare
 them with pycocotools and faster-coco-eval). `weighted_precision_recall` gives them for image weights
-(R, I): a resample of the images is their counts, so no COCOeval runs per resample.
+(R, I): a resample of the images is their counts, so no COCOeval runs per resample. Written here because
+pycocotools' accumulate reads per-image dicts and faster-coco-eval's runs in C++ on its own structures; neither
+takes image weights.
 
 Shape letters: N results, T OKS thresholds, R recall thresholds (101), I images, B resamples.
 """

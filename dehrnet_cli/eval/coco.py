@@ -150,14 +150,12 @@ def cocoeval_precision(gt: COCO, people: GroundTruth, results: ResultSet, area_r
     `_run_cocoeval`). The results go in as loadRes would shape them (built from the arrays: ids in order, area
     as `results.areas`, the keypoints' box), which skips loadRes' per-entry loop: the tests check that the
     numbers equal those of loadRes."""
-    if not len(results.scores):
-        return {name: (np.zeros((10, 101)), np.zeros(10)) for name in area_ranges}
     x, y = results.keypoints[..., 0], results.keypoints[..., 1]
     boxes = np.stack([x.min(1), y.min(1), x.max(1) - x.min(1), y.max(1) - y.min(1)], axis=1).tolist()
     loaded = [{"id": n + 1, "image_id": image_id, "category_id": people.category_id, "keypoints": keypoints,
                "score": score, "area": area, "bbox": box, "iscrowd": 0}
               for n, (image_id, keypoints, score, area, box) in enumerate(zip(
-                  people.image_ids[results.image].tolist(), results.keypoints.reshape(len(x), -1).tolist(),
+                  people.image_ids[results.image].tolist(), results.keypoints.reshape(len(x), x.shape[1] * 3).tolist(),
                   results.scores.tolist(), results.areas.tolist(), boxes))]
     coco_eval = _run_cocoeval(gt, people.image_ids.tolist(), library, loaded=loaded, area_ranges=area_ranges,
                               max_dets=max_dets)

@@ -8,7 +8,9 @@ image (`image_eval`: COCOeval's matches, per-keypoint OKS sums, error counts), a
 counts, and `accumulate.weighted_precision_recall` gives COCOeval's precision for it (all draws of a chunk
 at once). The decomposition must reproduce the official COCOeval numbers of each whole file exactly before
 any draw is made (an InternalError otherwise). Interval: the 2.5th and 97.5th percentiles of the B - A
-differences (percentile bootstrap).
+differences (percentile bootstrap). The draws are made here (numpy's multinomial) rather than by
+scipy.stats.bootstrap, which resamples sample arrays and calls a statistic per metric: one draw here serves
+every row of both files at once.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def pr_curves_png(analysis: Analysis) -> bytes:
     original results and after each cumulative correction, the band between two curves coloured by the
     correction that gained it; the legend gives each step's AP."""
     areas = list(analysis.curves)
-    figure = Figure(figsize=(5.2 * len(areas), 4.6))
+    figure = Figure(figsize=(5.2 * len(areas), 6.0))
     for n, area in enumerate(areas):
         axes = figure.add_subplot(1, len(areas), n + 1)
         below = np.zeros(len(RECALL_THRESHOLDS))
@@ -55,7 +55,8 @@ def pr_curves_png(analysis: Analysis) -> bytes:
             axes.set_ylabel("precision (mean over OKS .50:.95)")
         axes.grid(alpha=0.3)
         handles, labels = axes.get_legend_handles_labels()
-        axes.legend(handles[::-1], labels[::-1], loc="lower left", fontsize=8, title="AP after", title_fontsize=8)
+        axes.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8,
+                    title="AP after each step", title_fontsize=8)
     figure.tight_layout()
     return _png(figure)
 

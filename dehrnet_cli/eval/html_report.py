@@ -42,9 +42,9 @@ def analysis_html(analysis: Analysis, images: dict[str, bytes]) -> str:
     for n, step in enumerate(steps):
         row = [step]
         for area in areas:
-            value = analysis.ap_steps[area][step]
-            gain = "" if n == 0 else f" (+{value - analysis.ap_steps[area][steps[n - 1]]:.3f})"
-            row.append(f"{value:.3f}{gain}")
+            value, before = analysis.ap_steps[area][step], analysis.ap_steps[area][steps[max(n - 1, 0)]]
+            gain = f" (+{value - before:.3f})" if n > 0 and min(value, before) > -1 else ""
+            row.append(f"{value:.3f}{gain}" if value > -1 else "-")
         ap_rows.append(row)
     totals = {area: sum(analysis.counts[area].values()) for area in areas}
     count_rows = [[label] + [_share(analysis.counts[area][label], totals[area]) for area in areas] for label in LABELS]
