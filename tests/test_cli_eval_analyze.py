@@ -61,11 +61,14 @@ def test_analyze_after_a_model_run(coco_layout, tiny_weights, tmp_path):  # noqa
                "--figures", tmp_path / "figs", "--report", tmp_path / "r.json", "--save-results", tmp_path / "p.json",
                "--quiet")
     assert out.exit_code == 0, out.output
-    report = json.loads((tmp_path / "r.json").read_text())
-    counts = report["analyze"]["counts"]["all"]
-    assert sum(counts.values()) > 0  # an untrained model: errors of every kind, counted over the matched people
-    assert report["analyze"]["figures"][-1] == str(tmp_path / "figs" / "analysis.html")
+    analyzed = json.loads((tmp_path / "r.json").read_text())["analyze"]
+    assert analyzed["figures"][-1] == str(tmp_path / "figs" / "analysis.html")
     assert (tmp_path / "figs" / "analysis.html").is_file()
+    again = _run("--coco-results", tmp_path / "p.json", "--ann", coco_layout.parent / "annotations" /
+                 "person_keypoints_val2017.json", "--analyze", "--report", tmp_path / "again.json", "--quiet")
+    assert again.exit_code == 0, again.output
+    from_file = json.loads((tmp_path / "again.json").read_text())["analyze"]
+    assert (from_file["counts"], from_file["ap_steps"]) == (analyzed["counts"], analyzed["ap_steps"])
 
 
 def test_compare_reports_rows_with_intervals(coco_sample, tmp_path):
@@ -121,3 +124,5 @@ def test_bad_input_is_one_line_exit_2(coco_sample, tmp_path):
     assert "--analyze needs COCO keypoints" in line
     line = _one_error_line(_run("--compare", good, good, "--ann", ann, "--resamples", 0))
     assert "--resamples 0" in line
+    line = _one_error_line(_run("--coco-results", good, "--ann", ann, "--analyze", "--figures", good))
+    assert line.startswith(f"dehrnet: error: --figures {good}")  # a file, not a folder: refused before any work

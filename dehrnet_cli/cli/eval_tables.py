@@ -89,8 +89,6 @@ def print_analysis(section: dict, quiet: bool) -> None:
         for name, row in per_joint.items():
             joints.add_row(name, *[_share(row, label) for label in labels])
         console.print(joints)
-    for path in section["figures"]:
-        console.print(f"wrote {path}")
 
 
 def _share(counts: dict[str, int], label: str) -> str:

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 from dehrnet_cli.eval.figures import keypoint_errors_png, pr_curves_png
 from dehrnet_cli.eval.keypoint_errors import LABELS
+from dehrnet_cli.eval.layout import ANALYSIS_FILES
 from dehrnet_cli.sinks.atomic import write_bytes_atomic, write_text_atomic
 
 if TYPE_CHECKING:
     from dehrnet_cli.eval.analyze import Analysis
 
-PR_CURVES, KEYPOINT_ERRORS, PAGE = "pr_curves.png", "keypoint_errors.png", "analysis.html"
+PR_CURVES, KEYPOINT_ERRORS, PAGE = ANALYSIS_FILES
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
          "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th:first-child,td:first-child{text-align:left}"

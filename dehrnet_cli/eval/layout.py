@@ -44,6 +44,9 @@ def eval_detector_conf(conf: float | None, detector: str, boxes: Path | None) ->
     return conf if conf is not None or detector != "yolo" or boxes is not None else EVAL_YOLO_CONF
 
 
+ANALYSIS_FILES = ("pr_curves.png", "keypoint_errors.png", "analysis.html")  # what --analyze writes in its folder
+
+
 def analysis_folder(figures: Path | None, report: Path | None) -> Path:
     """Where --analyze writes its figures and page: --figures, else `<report stem>_analysis` beside --report,
     else ./dehrnet_analysis."""
