@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dehrnet_cli.eval.coco import STAT_NAMES
 from dehrnet_cli.eval.image_eval import OKS_THRESHOLDS, RECALL_THRESHOLDS, GroundTruth, ImageMatches, ResultSet
 
-STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 LIBRARY_TOLERANCE = 1e-12
 """How far faster-coco-eval's accumulate may be from pycocotools' (which this module reproduces bit for bit): it
 rounds tp / (tp + fp + eps) differently when tp + fp is 1 (1.0 instead of 1 - 2^-52)."""

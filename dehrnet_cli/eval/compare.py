@@ -33,7 +33,7 @@ from dehrnet_cli.eval.accumulate import (
 from dehrnet_cli.eval.analyze import keypoint_errors_of, require_labelled_keypoints
 from dehrnet_cli.eval.coco import check_results, cocoeval_stats, load_coco_gt, read_coco_results
 from dehrnet_cli.eval.image_eval import (
-    COCO_EVAL_SIGMAS,
+    COCO_VARIANCES,
     OFFICIAL_AREAS,
     GroundTruth,
     ResultSet,
@@ -93,8 +93,7 @@ def per_image_eval(gt: GroundTruth, results: list[dict], names: list[str]) -> Pe
     result, person, image = at_half.dt[counted], person[counted], np.nonzero(counted)[0]
     own = gt.keypoints[person]
     d2 = (subset.keypoints[result, :, 0] - own[:, :, 0]) ** 2 + (subset.keypoints[result, :, 1] - own[:, :, 1]) ** 2
-    variances = (COCO_EVAL_SIGMAS / 10.0 * 2) ** 2
-    terms = np.exp(-(d2 / variances / (gt.areas[person][:, None] + np.spacing(1)) / 2))
+    terms = np.exp(-(d2 / COCO_VARIANCES / (gt.areas[person][:, None] + np.spacing(1)) / 2))
     labelled = own[:, :, 2] > 0
     joint_oks_sum, joint_count = np.zeros((num_images, num_joints)), np.zeros((num_images, num_joints))
     np.add.at(joint_oks_sum, image, np.where(labelled, terms, 0.0))

@@ -21,10 +21,11 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.eval.keypoint_breakdown import COCO_SIGMAS
 from dehrnet_cli.postprocess.oks import mean_oks, oks_terms
 
-COCO_EVAL_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89])
-"""COCOeval's keypoint sigmas (COCO scale: `oks_terms` divides by 10 as COCOeval does)."""
+COCO_VARIANCES = (COCO_SIGMAS / 10.0 * 2) ** 2
+"""(2 sigma)^2 per joint, computed as COCOeval computes it (its kpt_oks_sigmas are COCO_SIGMAS / 10)."""
 
 OKS_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)
 RECALL_THRESHOLDS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoint=True)
@@ -170,17 +171,16 @@ def image_oks(gt: GroundTruth, results: ResultSet, max_dets: int | None = MAX_DE
     rank = np.arange(len(gt.image)) - gt.starts[gt.image]
     gt_rows[gt.image, rank] = np.arange(len(gt.image))
     oks = np.zeros((*dt.shape, width))
-    variances = (COCO_EVAL_SIGMAS / 10.0 * 2) ** 2
     for i in np.flatnonzero((counts > 0) & (dt[:, 0] >= 0) if dt.shape[1] else np.zeros(0, bool)):
         dts = dt[i][dt[i] >= 0]
         pred = results.keypoints[dts]
         for j, row in enumerate(range(gt.starts[i], gt.starts[i + 1])):
             labelled = gt.keypoints[row, :, 2] > 0
             if labelled.any():
-                terms = oks_terms(pred, gt.keypoints[row:row + 1], gt.areas[row], COCO_EVAL_SIGMAS)[:, 0]
+                terms = oks_terms(pred, gt.keypoints[row:row + 1], gt.areas[row], COCO_SIGMAS)[:, 0]
                 oks[i, :len(dts), j] = mean_oks(terms, labelled)
             else:
-                oks[i, :len(dts), j] = _box_oks(pred, gt.boxes[row], gt.areas[row], variances)
+                oks[i, :len(dts), j] = _box_oks(pred, gt.boxes[row], gt.areas[row], COCO_VARIANCES)
     return ImageOks(dt=dt, gt=gt_rows, oks=oks)
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dehrnet_cli.eval.image_eval import COCO_EVAL_SIGMAS, GroundTruth, ResultSet
+from dehrnet_cli.eval.image_eval import COCO_SIGMAS, COCO_VARIANCES, GroundTruth, ResultSet
 from dehrnet_cli.postprocess.oks import oks_terms
 
 LABELS = ("good", "jitter", "inversion", "swap", "miss")
@@ -86,9 +86,9 @@ def _classify_image(gt: GroundTruth, pred: np.ndarray, matched: np.ndarray, peop
     matched to its people `people` (G,) at local positions `matched` (M,)."""
     persons = gt.keypoints[people]
     areas = gt.areas[people]
-    direct = np.where(persons[None, :, :, 2] > 0, oks_terms(pred, persons, areas[None, :], COCO_EVAL_SIGMAS), -1.0)
+    direct = np.where(persons[None, :, :, 2] > 0, oks_terms(pred, persons, areas[None, :], COCO_SIGMAS), -1.0)
     flipped = persons[:, twin]
-    mirrored = np.where(flipped[None, :, :, 2] > 0, oks_terms(pred, flipped, areas[None, :], COCO_EVAL_SIGMAS), -1.0)
+    mirrored = np.where(flipped[None, :, :, 2] > 0, oks_terms(pred, flipped, areas[None, :], COCO_SIGMAS), -1.0)
     num_people = len(people)
     # candidate rows per result: its person first, then the others in annotation order; twins after
     order = np.argsort(np.arange(num_people)[None, :] != matched[:, None], axis=1, kind="mergesort")  # (M, G)
@@ -103,8 +103,7 @@ def _classify_image(gt: GroundTruth, pred: np.ndarray, matched: np.ndarray, peop
     label[own[:, :, 2] <= 0] = UNLABELLED
     target_ks = np.select([label == LABELS.index("jitter"), label == LABELS.index("miss")], [GOOD_KS, NEAR_KS],
                           np.clip(best, NEAR_KS, 1.0))
-    variances = (COCO_EVAL_SIGMAS / 10.0 * 2) ** 2
-    shift = np.sqrt(-np.log(target_ks) * 2 * variances[None, :] * (areas[matched][:, None] + np.spacing(1)))
+    shift = np.sqrt(-np.log(target_ks) * 2 * COCO_VARIANCES[None, :] * (areas[matched][:, None] + np.spacing(1)))
     moved = np.stack([own[:, :, 0] + shift, own[:, :, 1]], axis=-1)
     corrected = np.where(((label != LABELS.index("good")) & (label != UNLABELLED))[..., None], moved, pred[:, :, :2])
     return label, np.where(label == UNLABELLED, 0.0, best), corrected
