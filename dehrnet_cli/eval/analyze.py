@@ -29,7 +29,7 @@ from pycocotools.coco import COCO
 
 from dehrnet_cli.errors import DehrnetError, InternalError
 from dehrnet_cli.eval.accumulate import LIBRARY_TOLERANCE, Decomposition, decompose, precision_recall
-from dehrnet_cli.eval.coco import cocoeval_precision, load_coco_gt
+from dehrnet_cli.eval.coco import cocoeval_library, cocoeval_precision, load_coco_gt
 from dehrnet_cli.eval.image_eval import (
     MAX_DETS,
     GroundTruth,
@@ -52,7 +52,7 @@ STEPS = ("original", *CORRECTION_ORDER, "score", "background_fp", "false_negativ
 class Analysis:
     """What --analyze finds, per area range name: counts {label: n}; counts_per_keypoint {joint: {label: n}};
     ap_steps {step: AP} in STEPS order; curves {step: (R,) precision at the 101 recall thresholds averaged over
-    the OKS thresholds}; figures: the files written (`write_analysis`)."""
+    the OKS thresholds}; figures: the files written (`html_report.write_analysis_report`)."""
 
     params: dict
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -124,7 +124,7 @@ def analyze_results(gt_coco: COCO, results: list[dict], image_ids: list[int], pr
     analysis = Analysis(params={"loc_oks": LOC_OKS, "jitter_ks": [NEAR_KS, GOOD_KS], "max_dets": MAX_DETS,
                                 "areas": {k: list(v) for k, v in ANALYSIS_AREAS.items()},
                                 "oks_thresholds": [round(t, 2) for t in np.linspace(.5, .95, 10).tolist()],
-                                "steps": list(STEPS), "library": library})
+                                "steps": list(STEPS), "library": cocoeval_library(library)})
     with job_progress_bar("analyze", enabled=progress) as bar:
         task = bar.add_task("analyze", total=1 + 6 * len(ANALYSIS_AREAS))
         original = cocoeval_precision(gt_coco, gt, subset, ANALYSIS_AREAS, MAX_DETS, library)

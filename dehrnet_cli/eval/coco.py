@@ -9,6 +9,7 @@ here, the same with either. Keypoints are image pixels.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import time
 from collections.abc import Iterator
@@ -87,6 +88,14 @@ def check_results(results: list[dict], gt: COCO, source: str) -> None:
     if unknown:
         raise DehrnetError(f"{source}: {len(unknown)} image id(s) such as {unknown[:3]} are not in the annotation "
                            "file: these results belong to another dataset or split; pass the matching --ann")
+
+
+def cocoeval_library(library: str = "auto") -> str:
+    """The COCOeval that `library` ("auto", "pycocotools" or "faster-coco-eval") runs: "auto" is faster-coco-eval
+    when it is installed, else pycocotools."""
+    if library != "auto":
+        return library
+    return "faster-coco-eval" if importlib.util.find_spec("faster_coco_eval") is not None else "pycocotools"
 
 
 def _run_cocoeval(gt: COCO, image_ids: list[int], library: str, results: list[dict] | None = None,
