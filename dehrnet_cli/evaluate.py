@@ -1,6 +1,7 @@
-"""The `dehrnet eval` job: which of its four modes runs (a model on COCO, a COCO results file, a model on MPII, an
-MPII predictions file), its run plan (the annotation file found by convention counts as read, so no output may
-overwrite it), the estimator built from specs, and the outputs written atomically.
+"""The `dehrnet eval` job: which of its five modes runs (a model on COCO, a COCO results file, a model on MPII, an
+MPII predictions file, two COCO results files compared; --analyze with the COCO ones), its run plan (the
+annotation file found by convention counts as read, so no output may overwrite it), the estimator built from
+specs, and the outputs written atomically.
 
     outcome = evaluate(EvalJob(coco=Path("coco/val2017"), report=Path("r.json")), model=ModelSpec(...), ...)
 """
@@ -14,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from dehrnet_cli.detect.spec import DetectorSpec
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.eval.layout import coco_annotation_for, eval_detector_conf, mpii_eval_paths, yolo_eval_set
+from dehrnet_cli.eval.layout import (
+    ANALYSIS_FILES,
+    analysis_folder,
+    coco_annotation_for,
+    eval_detector_conf,
+    mpii_eval_paths,
+    yolo_eval_set,
+)
 from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.precision.runtime import RuntimeSpec
 from dehrnet_cli.progress import note
@@ -36,7 +44,9 @@ class EvalJob:
     MPII predictions file to score; data: an ultralytics pose data.yaml (its val split, on the labelled boxes);
     ann, headboxes: annotation files; category: the keypoint category of an annotation file with several;
     gt_boxes: ground-truth person boxes instead of a detector; limit: the first N images (MPII: people);
-    save_results, report: outputs; quiet."""
+    save_results, report: outputs; quiet; analyze: the keypoint error analysis, its figures and page in `figures`
+    (eval.analyze); compare: two COCO results files of the same images, `resamples` bootstrap draws from `seed`
+    (eval.compare)."""
 
     coco: Path | None = None
     coco_results: Path | None = None
@@ -51,18 +61,34 @@ class EvalJob:
     save_results: Path | None = None
     report: Path | None = None
     quiet: bool = False
+    analyze: bool = False
+    figures: Path | None = None
+    compare: tuple[Path, Path] | None = None
+    resamples: int = 1000
+    seed: int = 0
 
     @property
     def mode(self) -> str:
-        """coco, coco-results, mpii, mpii-results or data; DehrnetError unless exactly one is given."""
+        """coco, coco-results, mpii, mpii-results, data or compare; DehrnetError unless exactly one is given (and
+        --analyze only with a COCO mode)."""
         modes = [name for name, given in (("coco", self.coco and not self.coco_results),
                                           ("coco-results", self.coco_results),
                                           ("mpii", self.mpii and not self.mpii_results),
-                                          ("mpii-results", self.mpii_results), ("data", self.data)) if given]
+                                          ("mpii-results", self.mpii_results), ("data", self.data),
+                                          ("compare", self.compare)) if given]
         if len(modes) != 1:
             raise DehrnetError("give exactly one of --coco DIR, --coco-results FILE, --mpii DIR, --mpii-results FILE, "
-                               "--data FILE" + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
+                               "--data FILE, --compare A B"
+                               + (f" (got {', '.join('--' + m for m in modes)})" if modes else ""))
+        if self.analyze and modes[0] not in ("coco", "coco-results"):
+            raise DehrnetError(f"--analyze needs COCO keypoints: use it with --coco or --coco-results, not "
+                               f"--{modes[0]}")
         return modes[0]
+
+    @property
+    def analysis_folder(self) -> Path | None:
+        """Where --analyze writes its figures and page (None without --analyze)."""
+        return analysis_folder(self.figures, self.report) if self.analyze else None
 
 
 @dataclass
@@ -76,6 +102,8 @@ class EvalOutcome:
     settings: dict = field(default_factory=dict)
     untrained: bool = False
     written: list[Path] = field(default_factory=list)
+    analysis: dict | None = None  # the report's "analyze" section (--analyze)
+    compare: dict | None = None  # the report's "compare" section (--compare)
 
 
 def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | dict | None, Path | None]:
@@ -86,8 +114,8 @@ def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | dict | None, Pa
     if mode == "data":
         return (*yolo_eval_set(job.data), None)  # every label line checked before the model loads
     ann = job.ann or (coco_annotation_for(job.coco) if job.coco else None)
-    if mode == "coco-results" and ann is None:
-        raise DehrnetError("--coco-results needs the annotation file: give --ann FILE")
+    if mode in ("coco-results", "compare") and ann is None:
+        raise DehrnetError(f"--{mode} needs the annotation file: give --ann FILE")
     if mode == "coco" and not ann.is_file():
         raise DehrnetError(f"annotation file {ann}: no such file; give --ann FILE (a COCO person_keypoints_*.json "
                            "for the images in --coco)")
@@ -108,9 +136,16 @@ def _check_plan(job: EvalJob, mode: str, paths: tuple[Path | None, Path | None, 
                        ("--coco-results", job.coco_results), ("--mpii-results", job.mpii_results),
                        ("--boxes", detector.boxes), ("--weights", model.weights), ("--data", job.data)):
         plan.read(what, path)
+    plan.read_all("--compare", job.compare or ())
     plan.write("--save-results", job.save_results, partial=False)
     plan.write("--report", job.report, partial=False)
+    folder = job.analysis_folder
+    plan.write("--figures", folder, folder=True, files=[folder / name for name in ANALYSIS_FILES] if folder else ())
     plan.check()
+    if job.analyze:
+        from dehrnet_cli.eval.analyze import check_analysis_input
+
+        check_analysis_input(ann, job.limit)
 
 
 def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec = RuntimeSpec(),
@@ -121,6 +156,8 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
     paths = _paths(job, mode)
     _check_plan(job, mode, paths, model, detector)
     settings: dict[str, Any] = {"mode": mode, "limit": job.limit}
+    if mode == "compare":
+        return _compare(job, paths[1], settings)
     if mode == "coco-results":
         return _score_coco_file(job, paths[1], settings)
     if mode == "mpii-results":
@@ -160,8 +197,37 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
     outcome.coco = run_coco_eval(estimator.topdown, images_dir, paths[1],
                                  "gt" if job.gt_boxes or mode == "data" else estimator.detector, limit=job.limit,
                                  progress=not job.quiet, category=job.category)
-    outcome.written = _write(job, outcome.coco.results, outcome.coco.to_report(settings))
+    outcome.written = _analyze(job, outcome, paths[1])
+    outcome.written += _write(job, outcome.coco.results, _document(outcome))
     return outcome
+
+
+def _document(outcome: EvalOutcome) -> dict:
+    """The --report document of a COCO evaluation (its "analyze" section with --analyze)."""
+    document = outcome.coco.to_report(outcome.settings)
+    if outcome.analysis is not None:
+        document["analyze"] = outcome.analysis
+    return document
+
+
+def _analyze(job: EvalJob, outcome: EvalOutcome, ann_file: Path) -> list[Path]:
+    """--analyze: the error analysis of the scored results (outcome.analysis); the figure files written."""
+    if not job.analyze:
+        return []
+    from dehrnet_cli.eval.analyze import run_analysis
+
+    outcome.analysis = run_analysis(outcome.coco.results, ann_file, job.limit, job.analysis_folder, not job.quiet)
+    return [Path(path) for path in outcome.analysis["figures"]]
+
+
+def _compare(job: EvalJob, ann_file: Path, settings: dict) -> EvalOutcome:
+    """--compare A B: two results files side by side with paired bootstrap intervals."""
+    from dehrnet_cli.eval.compare import run_compare
+
+    section = run_compare(*job.compare, ann_file, job.limit, job.resamples, job.seed, progress=not job.quiet)
+    settings.update(ann=str(ann_file))
+    return EvalOutcome("compare", compare=section, settings=settings,
+                       written=_write(replace(job, save_results=None), [], {"compare": section, "settings": settings}))
 
 
 def _model_settings(estimator: Any, model: ModelSpec, pose: TopDownSettings) -> dict:
@@ -197,8 +263,10 @@ def _score_coco_file(job: EvalJob, ann_file: Path, settings: dict) -> EvalOutcom
     scored = score_coco_results(read_coco_results(job.coco_results), ann_file, image_ids,
                                 source=f"--coco-results {job.coco_results}", category=job.category)
     settings.update(results=str(job.coco_results), ann=str(ann_file))
-    return EvalOutcome("coco-results", coco=scored, settings=settings,
-                       written=_write(replace(job, save_results=None), [], scored.to_report(settings)))
+    outcome = EvalOutcome("coco-results", coco=scored, settings=settings)
+    outcome.written = _analyze(job, outcome, ann_file)
+    outcome.written += _write(replace(job, save_results=None), [], _document(outcome))
+    return outcome
 
 
 def _score_mpii_file(job: EvalJob, paths: tuple[Path | None, Path, Path], settings: dict) -> EvalOutcome:

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from dehrnet_cli.cli.command import command, console, note_printer
-from dehrnet_cli.cli.eval_tables import print_coco, print_mpii
+from dehrnet_cli.cli.eval_tables import print_analysis, print_coco, print_compare, print_mpii
 from dehrnet_cli.cli.options import (
     BatchOpt,
     DecoderOpt,
@@ -63,6 +63,17 @@ def eval_command(
                                  "several (default: the one with the model's keypoint names)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the result table: no progress bar, per-keypoint "
                                "table or timings."),
+    analyze: bool = typer.Option(False, "--analyze", help="COCO: also the keypoint error analysis of Ronchi & Perona "
+                                 "(ICCV 2017): counts of good, jitter, inversion, swap and miss joints, AP after "
+                                 "correcting each kind, figures and an HTML page (docs/evaluation.md)."),
+    figures: Path = typer.Option(None, "--figures", help="Folder for the --analyze figures and HTML page (default: "
+                                 "<report name>_analysis beside --report, else ./dehrnet_analysis)."),
+    compare: tuple[Path, Path] = typer.Option(None, "--compare", metavar="A B", help="Compare two COCO "
+                                              "results files of the same images (--ann): the COCO numbers, "
+                                              "per-keypoint OKS and error shares with paired bootstrap 95% "
+                                              "intervals of B - A."),
+    resamples: int = typer.Option(1000, "--resamples", help="--compare: bootstrap resamples of the images."),
+    seed: int = typer.Option(0, "--seed", help="--compare: seed of the bootstrap."),
     model_spec: ModelSpec = None,
     runtime: RuntimeSpec = None,
 ) -> None:
@@ -78,19 +89,25 @@ def eval_command(
       dehrnet eval --coco-results preds.json --ann coco/annotations/person_keypoints_val2017.json
       dehrnet eval --data animals/data.yaml --weights runs/animals/best.pt
       dehrnet eval --coco own/images --ann own/val.json --gt-boxes --weights runs/own/best.pt
+      dehrnet eval --coco-results preds.json --ann person_keypoints_val2017.json --analyze --report r.json
+      dehrnet eval --compare hrnet.json dehrnet.json --ann person_keypoints_val2017.json
       dehrnet eval --mpii mpii --weights mpii_w32.pth
       dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
     """
     from dehrnet_cli.evaluate import EvalJob, evaluate
 
     job = EvalJob(coco, coco_results, mpii, mpii_results, data, ann, headboxes, category, gt_boxes, limit, save_results,
-                  report, quiet)
+                  report, quiet, analyze=analyze, figures=figures, compare=compare, resamples=resamples, seed=seed)
     outcome = evaluate(job, model_spec, with_default_threads(runtime),
                        DetectorSpec(detector, det_model, conf, max_people=max_people, boxes=boxes),
                        TopDownSettings(flip, decoder, batch), log=note_printer(quiet))
-    if outcome.coco is not None:
+    if outcome.compare is not None:
+        print_compare(outcome.compare, quiet)
+    elif outcome.coco is not None:
         print_coco(outcome.coco, quiet)
     else:
         print_mpii(outcome.pckh, quiet)
+    if outcome.analysis is not None:
+        print_analysis(outcome.analysis, quiet)
     for path in outcome.written:
         console.print(f"wrote {path}")

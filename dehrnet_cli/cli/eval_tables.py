@@ -62,3 +62,49 @@ def print_timings(timings: dict[str, float]) -> None:
         for phase, seconds in timings.items():
             table.add_row(phase, f"{seconds:.2f}")
         console.print(table)
+
+
+def print_analysis(section: dict, quiet: bool) -> None:
+    """--analyze: AP after each cumulative correction and the error counts, per area range; the files written."""
+    areas = list(section["ap_steps"])
+    steps = _table("AP (OKS .50:.95, 20 results per image) after each correction, cumulative (-: no person of "
+                   "that size)", "step", *areas)
+    names = list(next(iter(section["ap_steps"].values())))
+    for n, step in enumerate(names):
+        cells = []
+        for area in areas:
+            value, before = section["ap_steps"][area][step], section["ap_steps"][area][names[max(n - 1, 0)]]
+            gain = f" (+{value - before:.3f})" if n > 0 and min(value, before) > -1 else ""
+            cells.append(_fmt(value) + gain if value > -1 else "-")
+        steps.add_row(step, *cells)
+    console.print(steps)
+    counts = _table("Labelled joints of results matched at OKS 0.1", "type", *areas)
+    for label in next(iter(section["counts"].values())):
+        counts.add_row(label, *[_share(section["counts"][area], label) for area in areas])
+    console.print(counts)
+    if not quiet:
+        per_joint = section["counts_per_keypoint"]["all"]
+        labels = list(next(iter(per_joint.values())))
+        joints = _table("Per joint (area all)", "joint", *labels)
+        for name, row in per_joint.items():
+            joints.add_row(name, *[_share(row, label) for label in labels])
+        console.print(joints)
+
+
+def _share(counts: dict[str, int], label: str) -> str:
+    total = sum(counts.values())
+    return f"{counts[label]} ({100 * counts[label] / total:.1f}%)" if total else "0"
+
+
+def print_compare(section: dict, quiet: bool) -> None:
+    """--compare: A, B, B - A and its 95 % interval per metric; the verdict where the interval excludes 0."""
+    table = _table(f"A = {section['a']}, B = {section['b']} ({section['images']} images, paired bootstrap, "
+                   f"{section['resamples']} resamples, seed {section['seed']})", "metric", "A", "B", "B - A",
+                   "95% interval", "verdict")
+    for row in section["rows"]:
+        if quiet and row["verdict"] is None:
+            continue
+        interval = "-" if row["ci95"] is None else f"[{row['ci95'][0]:+.4f}, {row['ci95'][1]:+.4f}]"
+        diff = "-" if row["diff"] is None else f"{row['diff']:+.4f}"
+        table.add_row(row["metric"], _fmt(row["a"], 4), _fmt(row["b"], 4), diff, interval, row["verdict"] or "")
+    console.print(table)

@@ -13,6 +13,7 @@ here, the same with either. Keypoints are image pixels.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pycocotools.cocoeval import COCOeval
 from dehrnet_cli.datasets.coco import category_keypoint_set, choose_category
 from dehrnet_cli.datasets.files import read_json
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.eval.image_eval import GroundTruth, ResultSet
 from dehrnet_cli.eval.keypoint_breakdown import keypoint_breakdown
 from dehrnet_cli.postprocess.oks import oks_sigmas
 from models import KeypointSpec
@@ -102,8 +104,10 @@ def load_coco_gt(ann_file: Path | dict) -> COCO:
     return gt
 
 
-def _check_results(results: list[dict], gt: COCO, source: str, category: EvalCategory) -> None:
-    """Every entry has image_id, category_id, 3K keypoints and a score, for an image of `gt`."""
+def check_results(results: list[dict], gt: COCO, source: str, category: EvalCategory | None = None) -> None:
+    """Every entry has image_id, category_id, 3K keypoints and a score (K of `category`, default: the file's only
+    keypoint category), for an image of `gt`."""
+    category = category or eval_category(gt, source)
     if not isinstance(results, list):
         raise DehrnetError(f"{source}: expected a COCO results list [{{image_id, category_id, keypoints, score}}]")
     num_values = 3 * len(category.names)
@@ -118,11 +122,22 @@ def _check_results(results: list[dict], gt: COCO, source: str, category: EvalCat
                            "file: these results belong to another dataset or split; pass the matching --ann")
 
 
-def cocoeval_stats(gt: COCO, results: list[dict], image_ids: list[int], library: str = "auto",
-                   category: EvalCategory | None = None) -> np.ndarray:
-    """The ten COCOeval "keypoints" stats (useSegm None) over `image_ids`, of `category` (default: the file's
-    only keypoint category) with its sigmas. library "auto": faster-coco-eval when it is installed (identical
-    numbers, several times faster), else pycocotools; or name either."""
+def cocoeval_library(library: str = "auto") -> str:
+    """The COCOeval that `library` ("auto", "pycocotools" or "faster-coco-eval") runs: "auto" is faster-coco-eval
+    when it is installed, else pycocotools."""
+    if library != "auto":
+        return library
+    return "faster-coco-eval" if importlib.util.find_spec("faster_coco_eval") is not None else "pycocotools"
+
+
+def _run_cocoeval(gt: COCO, image_ids: list[int], library: str, results: list[dict] | None = None,
+                  loaded: list[dict] | None = None, area_ranges: dict[str, tuple[float, float]] | None = None,
+                  max_dets: int | None = None, category: EvalCategory | None = None):
+    """A COCOeval "keypoints" (useSegm None) over `image_ids`, evaluated and accumulated, of `results` (through
+    loadRes) or of `loaded` (entries that already hold what loadRes adds: id, area, bbox), on `category` (default:
+    the file's only keypoint category) with its sigmas; the area ranges and the maximum results per image are
+    COCOeval's unless given. library "auto": faster-coco-eval when it is installed (identical numbers, several
+    times faster), else pycocotools; or name either."""
     category = category or eval_category(gt, "the annotations")
     FastCOCO = None
     if library in ("auto", "faster-coco-eval"):
@@ -135,28 +150,71 @@ def cocoeval_stats(gt: COCO, results: list[dict], image_ids: list[int], library:
     elif library != "pycocotools":
         raise DehrnetError(f"COCOeval library {library!r}: use auto, pycocotools or faster-coco-eval")
     with _silenced():
+        coco_gt = gt
         if FastCOCO is not None:
-            fast_gt = FastCOCO()
-            fast_gt.dataset = gt.dataset
-            fast_gt.createIndex()
-            coco_eval = COCOeval_faster(fast_gt, fast_gt.loadRes([dict(r) for r in results]), "keypoints")
+            coco_gt = FastCOCO()
+            coco_gt.dataset = gt.dataset
+            coco_gt.createIndex()
+        if loaded is None:
+            coco_dt = coco_gt.loadRes([dict(r) for r in results])  # loadRes edits entries
         else:
-            coco_eval = COCOeval(gt, gt.loadRes([dict(r) for r in results]), "keypoints")  # loadRes edits entries
+            coco_dt = (FastCOCO or COCO)()
+            coco_dt.dataset = {"images": list(gt.dataset["images"]), "categories": gt.dataset["categories"],
+                               "annotations": loaded}
+            coco_dt.createIndex()
+        if FastCOCO is not None:
+            coco_eval = COCOeval_faster(coco_gt, coco_dt, "keypoints")
+        else:
+            coco_eval = COCOeval(coco_gt, coco_dt, "keypoints")
             coco_eval.params.useSegm = None
         coco_eval.params.imgIds = sorted(image_ids)
         coco_eval.params.catIds = [category.id]
         coco_eval.params.kpt_oks_sigmas = category.sigmas / 10.0
+        if area_ranges is not None:
+            coco_eval.params.areaRng = [list(r) for r in area_ranges.values()]
+            coco_eval.params.areaRngLbl = list(area_ranges)
+        if max_dets is not None:
+            coco_eval.params.maxDets = [max_dets]
         coco_eval.evaluate()
         coco_eval.accumulate()
+    return coco_eval
+
+
+def cocoeval_stats(gt: COCO, results: list[dict], image_ids: list[int], library: str = "auto",
+                   category: EvalCategory | None = None) -> np.ndarray:
+    """The ten COCOeval "keypoints" stats (useSegm None) over `image_ids`, of `category` (library, category: see
+    `_run_cocoeval`)."""
+    coco_eval = _run_cocoeval(gt, image_ids, library, results=results, category=category)
+    with _silenced():
         coco_eval.summarize()
     return np.asarray(coco_eval.stats[:len(STAT_NAMES)], np.float64)
+
+
+def cocoeval_precision(gt: COCO, people: GroundTruth, results: ResultSet, area_ranges: dict[str, tuple[float, float]],
+                       max_dets: int, library: str = "auto") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """COCOeval's precision (T, R) and recall (T,) of each named area range (OKS .50:.95, 101 recall
+    thresholds), at most `max_dets` results per image, over the images of `people` (library: see
+    `_run_cocoeval`). The results go in as loadRes would shape them (built from the arrays: ids in order, area
+    as `results.areas`, the keypoints' box), which skips loadRes' per-entry loop: the tests check that the
+    numbers equal those of loadRes."""
+    x, y = results.keypoints[..., 0], results.keypoints[..., 1]
+    boxes = np.stack([x.min(1), y.min(1), x.max(1) - x.min(1), y.max(1) - y.min(1)], axis=1).tolist()
+    loaded = [{"id": n + 1, "image_id": image_id, "category_id": people.category_id, "keypoints": keypoints,
+               "score": score, "area": area, "bbox": box, "iscrowd": 0}
+              for n, (image_id, keypoints, score, area, box) in enumerate(zip(
+                  people.image_ids[results.image].tolist(), results.keypoints.reshape(len(x), x.shape[1] * 3).tolist(),
+                  results.scores.tolist(), results.areas.tolist(), boxes))]
+    coco_eval = _run_cocoeval(gt, people.image_ids.tolist(), library, loaded=loaded, area_ranges=area_ranges,
+                              max_dets=max_dets)
+    precision, recall = np.asarray(coco_eval.eval["precision"]), np.asarray(coco_eval.eval["recall"])
+    return {name: (precision[:, :, 0, a, 0], recall[:, 0, a, 0]) for a, name in enumerate(area_ranges)}
 
 
 def score_results(results: list[dict], gt: COCO, image_ids: list[int] | None, source: str,
                   category: EvalCategory | None = None) -> CocoEvalResult:
     """COCOeval stats and the per-keypoint breakdown of `results` for `category` (default: `eval_category`)."""
     category = category or eval_category(gt, source)
-    _check_results(results, gt, source, category)
+    check_results(results, gt, source, category)
     names = category.names
     image_ids = gt.getImgIds() if image_ids is None else list(image_ids)
     if not results:

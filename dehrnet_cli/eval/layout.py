@@ -51,3 +51,14 @@ def yolo_eval_set(data_yaml: Path) -> tuple[Path, dict]:
 
     data = read_data_yaml(Path(data_yaml))
     return data.root, coco_document(data, "val", yolo_keypoint_set(data))
+
+
+ANALYSIS_FILES = ("pr_curves.png", "keypoint_errors.png", "analysis.html")  # what --analyze writes in its folder
+
+
+def analysis_folder(figures: Path | None, report: Path | None) -> Path:
+    """Where --analyze writes its figures and page: --figures, else `<report stem>_analysis` beside --report,
+    else ./dehrnet_analysis."""
+    if figures is not None:
+        return Path(figures)
+    return Path(report).with_name(f"{Path(report).stem}_analysis") if report is not None else Path("dehrnet_analysis")
