@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import cv2
@@ -20,6 +21,7 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.sinks.video_writer import VideoWriter, write_image
 from dehrnet_cli.sources.images import read_image
 from dehrnet_cli.sources.open import open_source
+from dehrnet_cli.sources.orientation import AS_STORED
 from dehrnet_cli.sources.threaded import ThreadedSource
 
 W, H = 64, 48
@@ -119,7 +121,7 @@ def test_grayscale_16bit_and_alpha_become_bgr8(tmp_path: Path) -> None:
     np.testing.assert_array_equal(out["gray"], np.dstack([gray] * 3))
     assert [out["deep"][0, x, 0] for x in range(3)] == [255, 254, 78]
     np.testing.assert_array_equal(out["bgra"], _image(60))  # alpha dropped, colours kept
-    np.testing.assert_array_equal(read_image(tmp_path / "deep.png", exif=True), out["deep"])
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png", "exif"), out["deep"])
 
 
 def test_gray_alpha_and_cmyk_images(tmp_path: Path) -> None:
@@ -295,16 +297,12 @@ def test_a_decoding_error_names_the_file_and_frame() -> None:
         def to_ndarray(self, format: str) -> np.ndarray:
             return np.zeros((4, 4, 3), np.uint8)
 
-    class FakeContainer:
-        class streams:  # noqa: N801 (mimics PyAV's attribute)
-            video = [object()]
+    def decoded() -> Iterator[FakeFrame]:
+        yield FakeFrame()
+        yield FakeFrame()
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
 
-        def decode(self, stream: object) -> Iterator[FakeFrame]:
-            yield FakeFrame()
-            yield FakeFrame()
-            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
-
-    frames = sources._decode_video(FakeContainer(), "broken.mp4")
+    frames = sources._decode_video(decoded(), SimpleNamespace(frames=0), "broken.mp4", AS_STORED)
     assert len([next(frames), next(frames)]) == 2
     with pytest.raises(DehrnetError, match=r"broken\.mp4: cannot decode frame 2 \(.*Invalid data"):
         next(frames)
