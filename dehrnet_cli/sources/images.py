@@ -5,6 +5,7 @@ Image sources read lazily, one file at a time.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from collections.abc import Iterator
@@ -50,6 +51,15 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
+def _unreadable(path: Path, error: OSError) -> str:
+    """Why the file at `path` cannot be opened: a symbolic link that leads nowhere, or the system's reason."""
+    if error.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if path.is_symlink() and not path.exists():
+        return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    return f"cannot read the file ({error.strerror or error})"
+
+
 def read_image(path: Path, orientation: str = "stored") -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 BGR; works with non-ASCII paths.
 
@@ -60,7 +70,7 @@ def read_image(path: Path, orientation: str = "stored") -> np.ndarray:
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
-        raise ImageReadError(path, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageReadError(path, _unreadable(path, e)) from None
     if data.size == 0:
         raise ImageReadError(path, "the file is empty")
     if check_orientation(orientation) == "exif":
@@ -129,24 +139,40 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def _file_or_dead_link(path: Path) -> bool:
+    """A file, or a symbolic link that leads nowhere (dangling or looping): listed, so that reading it fails with a
+    warning that names it and the summary counts it, like any unreadable image."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
 def open_folder(folder: Path, orientation: str = "stored") -> ImageSource:
-    """The folder's images (not recursive, hidden files left out), sorted by name."""
+    """The folder's images, sorted by name: its own files only (hidden ones left out), with one warning that
+    counts the subfolders left out and gives the recursive glob that reads them. Not recursive by default: a
+    folder is the images in it, as `ls` shows them, and a tree of thousands is one quoted glob away."""
     try:
-        files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
     except OSError as e:
         raise DehrnetError(f"{folder}: cannot list the folder ({e.strerror or e})") from None
+    files = [p for p in entries if _file_or_dead_link(p)]
+    subfolders = sum(1 for p in entries if not p.name.startswith(".") and p.is_dir())
+    recursive = f"'{Path(folder) / '**' / '*'}'"
     images = [p for p in files if _is_image(p)]
     if not images:
         videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
         hint = f"; it holds {len(videos)} video(s): pass one of them directly" if videos else ""
+        if subfolders:
+            hint += f"; its {subfolders} subfolder(s) may hold some: give a recursive glob, {recursive}"
         raise DehrnetError(f"{folder}: the folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
                            f"{hint}")
+    if subfolders:
+        warn(f"{folder}: reading the images of its top level only; {subfolders} subfolder(s) left out (to read "
+             f"them too, give a recursive glob: {recursive})")
     return ImageSource(images, str(folder), orientation=orientation)
 
 
 def open_glob(pattern: str, orientation: str = "stored") -> ImageSource:
     matches = sorted(glob.glob(str(Path(pattern).expanduser()), recursive=True))
-    images = [Path(m) for m in matches if _is_image(Path(m)) and Path(m).is_file()]
+    images = [Path(m) for m in matches if _is_image(Path(m)) and _file_or_dead_link(Path(m))]
     if not images:
         what = f"{len(matches)} path(s) but no image files" if matches else "nothing"
         raise DehrnetError(f"{pattern}: the pattern matched {what}; check it (quote it so the shell does "
