@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.progress import warn
 from models import PoseHRNet, PoseNetConfig
 
 if TYPE_CHECKING:
@@ -29,21 +30,26 @@ def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[f
     return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
 
 
-def default_threads() -> int:
-    """The CLI's --threads default: $OMP_NUM_THREADS when set, else the CPU cores this process may run on (its
-    affinity mask: what `taskset`, cgroups and schedulers allow)."""
-    given = os.environ.get("OMP_NUM_THREADS", "").strip()
-    if given.isdigit() and int(given) > 0:
-        return int(given)
+def usable_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask (what `taskset`, cgroups and schedulers allow)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
 
 
+def default_threads() -> int:
+    """The CLI's --threads default: $OMP_NUM_THREADS when set, else `usable_cores`."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return usable_cores()
+
+
 def set_cpu_threads(threads: int) -> int:
     """Run torch, OpenCV and the onnxruntime sessions opened from now on with `threads` threads each; returns
-    it. Process-wide: torch and OpenCV have one setting per process."""
+    it. Process-wide: torch and OpenCV have one setting per process. More threads than usable cores are set
+    as asked, with a warning: each waits for a core, and a run got many times slower (docs/reliability.md)."""
     import cv2
     import torch
 
@@ -51,6 +57,10 @@ def set_cpu_threads(threads: int) -> int:
 
     if threads < 1:
         raise DehrnetError(f"--threads {threads}: give 1 or more")
+    cores = usable_cores()
+    if threads > cores:
+        warn(f"--threads {threads}: more threads than the {cores} core(s) this process may use; they take turns and "
+             f"the run slows down many times over: give --threads {cores} or fewer")
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     set_ort_threads(threads)

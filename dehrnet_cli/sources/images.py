@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, warn
+from dehrnet_cli.progress import warn
+from dehrnet_cli.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source
 from dehrnet_cli.sources.orientation import check_orientation
 from dehrnet_cli.stage_data import Frame
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sources.base import warn
+from dehrnet_cli.progress import warn
 from dehrnet_cli.sources.orientation import AS_STORED, DisplayTransform, display_transform
 from dehrnet_cli.sources.threaded import ThreadedSource
 
