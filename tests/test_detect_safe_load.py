@@ -139,6 +139,16 @@ def test_an_onnx_export_loads_and_detects_without_writing_to_stdout(genuine_chec
     assert capfd.readouterr().out == ""  # ultralytics' notes on loading an export stay off dehrnet's stdout
 
 
+@pytest.mark.slow
+def test_an_openvino_export_loads_and_detects(genuine_checkpoint) -> None:
+    pytest.importorskip("openvino")
+    from ultralytics import YOLO
+
+    folder = YOLO(str(genuine_checkpoint)).export(format="openvino", imgsz=64)
+    (det,) = _detect(YoloPersonDetector(folder, conf=0.0, max_people=2, device="cpu"))
+    assert det.boxes_xyxy.shape[1:] == (4,)
+
+
 def test_formats_that_cannot_be_loaded_safely_are_refused(tmp_path) -> None:
     script = tmp_path / "det.torchscript"
     script.write_bytes(b"PK")

@@ -37,19 +37,20 @@ def conversion_hint(path: str) -> str:
 
 
 def detector_format(path: str) -> str:
-    """"pt", "onnx", "openvino" or "yaml" (an architecture, random weights); anything else is refused."""
+    """"pt" (also a bare name such as yolo26n: ultralytics adds .pt), "onnx", "openvino" or "yaml" (an
+    architecture, random weights); anything else is refused."""
     name = Path(path).name.lower()
     if name.endswith((".yaml", ".yml")):
         return "yaml"
-    if name.endswith(".pt"):
-        return "pt"
     if name.endswith(".onnx"):
         return "onnx"
-    if name.rstrip("/").endswith(OPENVINO_SUFFIX) or (name.endswith(".xml") and Path(path).parent.name.endswith(
-            OPENVINO_SUFFIX)):
+    if name.endswith(OPENVINO_SUFFIX) or (name.endswith(".xml") and Path(path).parent.name.endswith(OPENVINO_SUFFIX)):
         return "openvino"
+    if name.endswith(".pt") or not Path(name).suffix:
+        return "pt"
     raise DehrnetError(f"--det-model {path}: dehrnet loads YOLO detectors as .pt (in ultralytics' safe mode), "
-                       f".onnx or an OpenVINO export folder (*{OPENVINO_SUFFIX}/); {conversion_hint(path)}")
+                       f".onnx or an OpenVINO export folder (*{OPENVINO_SUFFIX}/), formats that run no code when "
+                       "opened; export the detector's .pt to one of them (`yolo export model=NAME.pt format=onnx`)")
 
 
 def verify_published(path: Path, entry: DetectorEntry) -> None:
