@@ -152,11 +152,12 @@ class PoseEstimator:
         return self.topdown.estimate([f.image for f in frames], self.detector(frames))
 
     def predict(self, source: str | Path | int | Source, video: VideoSettings | None = None,
-                frames_per_batch: int = 4, exif: bool = False) -> Iterator[PoseResult]:
+                frames_per_batch: int = 4, orientation: str = "exif") -> Iterator[PoseResult]:
         """One PoseResult per frame of a source (a path, glob, camera index, URL or an opened Source), in order.
         Files are batched `frames_per_batch` frames at a time, live sources one frame at a time (latency first);
-        `video`: tracking, smoothing and detection every N frames, with a fresh state for this source."""
-        src = source if isinstance(source, Source) else open_source(str(source), exif=exif)
+        `video`: tracking, smoothing and detection every N frames, with a fresh state for this source; images are
+        read as the user sees them (`orientation` "exif"), or as stored ("stored", the pixels annotations use)."""
+        src = source if isinstance(source, Source) else open_source(str(source), orientation=orientation)
         try:
             self.prepare(src.num_frames)
             boxes_file = self.detector if isinstance(self.detector, BoxesFileDetector) else None

@@ -45,9 +45,10 @@ class PredictJob:
     """What to run on and what to write: the source; out (annotated video file, image file or folder of images);
     json_path (COCO-format file); results_path (plain COCO results list); csv_path (one row per frame x person x
     keypoint); crops_dir (per-person crop images); ann (the annotation file naming the images: their COCO ids);
-    kpt_thr (keypoints below are hidden, and get v = 1 in the JSON); draw_boxes; show (a window); quiet; exif
-    (apply EXIF orientation to images); frames_per_batch; banner (written across annotated frames); video
-    (tracking, smoothing, detection every N frames); reads ((what, path) of the other files the run reads)."""
+    kpt_thr (keypoints below are hidden, and get v = 1 in the JSON); draw_boxes; show (a window); quiet;
+    orientation (of images: "exif", the picture as the user sees it, or "stored", the pixels as stored; None:
+    `image_orientation` decides); frames_per_batch; banner (written across annotated frames); video (tracking,
+    smoothing, detection every N frames); reads ((what, path) of the other files the run reads)."""
 
     source: str
     out: Path | None = None
@@ -60,7 +61,7 @@ class PredictJob:
     draw_boxes: bool = False
     show: bool = False
     quiet: bool = False
-    exif: bool = False
+    orientation: str | None = None
     frames_per_batch: int = 4
     banner: str | None = None
     video: VideoSettings | None = None
@@ -95,11 +96,20 @@ class OpenedJob:
     outputs: PredictOutputs
 
 
+def image_orientation(job: PredictJob) -> str:
+    """How the job reads images: as asked, else as the user sees them ("exif"), except where the results are
+    scored against annotations made on the stored pixels (--ann, --boxes): "stored"."""
+    if job.orientation is not None:
+        return job.orientation
+    scored = any(what in ("--ann", "--boxes") for what, _ in job.reads) or job.ann is not None
+    return "stored" if scored else "exif"
+
+
 def open_job(job: PredictJob, source: Source | None = None) -> OpenedJob:
     """Open the job's source (unless `source` is given: one opened by the caller, a camera stand-in) and plan
     its outputs: a bad source, an output of the wrong kind, one that cannot be written where asked, two outputs
     on one file, or an output on a file the job reads fail here, before any model is loaded or frame processed."""
-    source = source if source is not None else open_source(job.source, exif=job.exif)
+    source = source if source is not None else open_source(job.source, orientation=image_orientation(job))
     try:
         outputs = plan_outputs(source, job.out, job.json_path, job.results_path, job.csv_path, job.crops_dir)
         plan = RunPlan()

@@ -27,6 +27,12 @@ def note(line: str) -> None:
     stderr_console.print(line, highlight=False)
 
 
+def warn(message: str) -> None:
+    """A warning for the person at the terminal, the one way dehrnet prints them: `dehrnet: warning: MESSAGE`,
+    one line on stderr (also with --quiet: a warning is not progress)."""
+    print(f"dehrnet: warning: {message}", file=sys.stderr, flush=True)
+
+
 def plain_progress_line(task: Task) -> str:
     """One task as plain text: `predict: 12/40 (30 %), 2.4/s, 0:00:05 elapsed` (what is known of it)."""
     done = f"{task.completed:g}" + (f"/{task.total:g} ({100 * task.completed / task.total:.0f} %)"

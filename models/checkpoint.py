@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import pickle
+import re
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -118,19 +119,29 @@ def read_checkpoint(path: str | Path) -> dict:
         with torch.serialization.safe_globals(numpy_safe_globals()):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "Unsupported global" in str(e) or "Can only build" in str(e):  # a global, or an object of one
-            raise DehrnetError(
-                f"{path}: not a pose checkpoint: it holds Python objects that a safe load refuses (a YOLO .pt or "
-                "a pickled model?); expected a dehrnet, official HRNet or mmpose checkpoint"
-            ) from None
-        detail = str(e).split("WeightsUnpickler error:")[-1]  # skip torch's long weights_only preamble
-        raise DehrnetError(f"{path}: not a PyTorch checkpoint ({_first_line(RuntimeError(detail))})") from None
+        raise DehrnetError(_refusal(path, str(e))) from None
     except Exception as e:  # torch raises RuntimeError, EOFError, zipfile errors... for damaged files
         raise DehrnetError(f"{path}: cannot be read as a PyTorch checkpoint, truncated or corrupt? "
                            f"({type(e).__name__}: {_first_line(e)})") from None
     if not isinstance(obj, dict):
         raise DehrnetError(f"{path}: not a pose checkpoint (holds a {type(obj).__name__}, expected a dict)")
     return obj
+
+
+def _refusal(path: Path, torch_message: str) -> str:
+    """The one line for a file the safe load refused: what it holds, never torch's hints (they suggest loading
+    with weights_only=False or allow-listing the refused global, which would run the file's code)."""
+    named = (re.search(r"GLOBAL ([\w.]+)", torch_message)
+             or re.search(r"Can only build .*? but got (<class '[^']+'>|\S+)", torch_message))
+    if named:  # a Python object the allow-list refuses: a pickled model, a YOLO .pt, or a hostile file
+        return (f"{path}: not a pose checkpoint: it holds Python objects that a safe load refuses (it names "
+                f"{named.group(1)}: a pickled model, a YOLO .pt?), and unpickling them could run code; expected a "
+                "dehrnet, official HRNet or mmpose checkpoint (tensors and plain values)")
+    detail = torch_message.split("WeightsUnpickler error:")[-1].strip()  # after torch's preamble, if any
+    lines = [line for line in detail.splitlines() if line.strip() and "weights_only" not in line
+             and "safe_globals" not in line and "Weights only load failed" not in line]
+    reason = f" ({lines[0].strip()[:200]})" if lines else ""
+    return f"{path}: not a PyTorch checkpoint{reason}"
 
 
 def _first_line(e: Exception) -> str:
@@ -236,14 +247,17 @@ def load_model(path: str | Path, config: str | PoseNetConfig | None = None, *, n
             source = PoseNetConfig.from_dict(stored)
         except (ValueError, TypeError, KeyError) as e:
             raise DehrnetError(f"{path}: dehrnet checkpoint with a broken config ({e})") from None
-    else:
-        source = infer_config(state, path, **(overrides if config is None else {}))
-    if config is not None:
-        target = _config_from(config, overrides)
-    elif stored is not None:
-        target = replace(source, **{k: v for k, v in overrides.items() if v is not None})
-    else:
-        target = source
+    try:  # the overrides come from the user (an input size): a value no network can have is their mistake
+        if stored is None:
+            source = infer_config(state, path, **(overrides if config is None else {}))
+        if config is not None:
+            target = _config_from(config, overrides)
+        elif stored is not None:
+            target = replace(source, **{k: v for k, v in overrides.items() if v is not None})
+        else:
+            target = source
+    except (ValueError, TypeError) as e:
+        raise DehrnetError(f"{path}: {e}") from None
     model = create_model(target)
     warm_start = source.is_plain_hrnet and not target.is_plain_hrnet
     new_keys: set[str] = set()

@@ -52,7 +52,8 @@ class PoseNetConfig:
             problems.append(f"dem_stages must be a subset of (2, 3, 4), got {self.dem_stages}")
         w, h = self.input_size
         if w % 32 or h % 32 or w <= 0 or h <= 0:
-            problems.append(f"input_size (w, h) must be positive multiples of 32, got {self.input_size}")
+            problems.append(f"input_size (w, h) must be positive multiples of 32, got {self.input_size} (as HxW "
+                            f"{h}x{w}; e.g. 256x192)")
         if self.width <= 0 or self.width % self.dysample_groups:
             problems.append(f"width must be a positive multiple of dysample_groups, got {self.width}")
         if problems:

@@ -1,16 +1,23 @@
-"""Regenerate the bad-input table of docs/reliability.md from real runs of `python -m dehrnet_cli predict`.
+"""Regenerate the bad-input table of docs/reliability.md from real runs of `python -m dehrnet_cli` (predict, and
+eval and weights where a case needs them).
 
     python scripts/reliability_table.py [--doc docs/reliability.md]
 
-Each case runs in a fresh copy of a temporary folder holding small inputs (images, a video, a boxes file) with the tiny
-untrained model on CPU; the table records what dehrnet printed (the error or warning line), the exit code, and
-which files the run left there (inputs excluded). The table replaces the text between the two
-`<!-- bad-input-table -->` markers of the document.
+Each case runs in a fresh copy of a temporary folder holding small inputs (images, videos, boxes and results
+files, hostile pickles) with the tiny untrained model on CPU; the table records what dehrnet printed (the error or
+warning lines), the exit code, which files the run left there (inputs excluded), and what a case checks in its
+outputs (a marker file a hostile pickle would create, the size of a phone video's frames). A case run `twice` runs
+two copies of the command at once (two downloads of one file from a slow local server). The table replaces the
+text between the two `<!-- bad-input-table -->` markers of the document.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import hashlib
+import http.server
 import json
 import os
 import re
@@ -19,18 +26,23 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
+import torch
 
 from dehrnet_cli.sinks.video_writer import VideoWriter
+from models import create_model, save_checkpoint
 
 MARKER = "<!-- bad-input-table -->"
-TINY = ["--model", "dehrnet_w8_128x96", "--untrained", "--no-flip", "--precision", "fp32", "--detector", "none"]
+TINY_MODEL = ["--model", "dehrnet_w8_128x96", "--untrained", "--no-flip", "--precision", "fp32"]
+TINY = [*TINY_MODEL, "--detector", "none"]
 
 
 def _image(n: int, w: int = 64, h: int = 48) -> np.ndarray:
@@ -74,19 +86,137 @@ def _inputs(root: Path) -> None:
     for n in range(400):
         (root / "many").mkdir(exist_ok=True)
         cv2.imwrite(str(root / "many" / f"{n + 1:06d}.png"), _image(n % 8))
+    _safety_inputs(root)
+
+
+class _Payload:
+    """Unpickling this creates the file PAYLOAD_RAN in the working folder: what a hostile checkpoint would do
+    instead (run any command)."""
+
+    def __reduce__(self) -> tuple:
+        return open, ("PAYLOAD_RAN", "w")
+
+
+def _phone_video(path: Path) -> None:
+    """A portrait phone video: 64x48 landscape frames stored, shown turned 90 degrees clockwise (48x64)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(-90)
+        for n in range(5):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(_image(n), format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _coco_files(root: Path) -> None:
+    """ann.json: one large person on image 1; results lists: its keypoints, with a NaN score, with a NaN keypoint."""
+    names = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
+             "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
+             "left_ankle", "right_ankle"]
+    keypoints = [v for n in range(17) for v in (100 + 10 * n, 50 + 20 * n, 2)]
+    ann = {"images": [{"id": 1, "file_name": "000001.png", "width": 640, "height": 480}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "keypoints": keypoints, "num_keypoints": 17,
+                            "area": 120000.0, "bbox": [90, 40, 300, 400], "iscrowd": 0}],
+           "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}]}
+    (root / "ann.json").write_text(json.dumps(ann))
+    good = {"image_id": 1, "category_id": 1, "keypoints": keypoints, "score": 1.0}
+    (root / "res.json").write_text(json.dumps([good]))
+    (root / "nan_score.json").write_text(json.dumps([good, {**good, "score": float("nan")}]))
+    (root / "nan_kpt.json").write_text(json.dumps([{**good, "keypoints": [float("nan"), *keypoints[1:]]}]))
+
+
+def _safety_inputs(root: Path) -> None:
+    """Hostile pickles, a phone video, dead links, subfolders, a tiny checkpoint, COCO files, a file to download."""
+    torch.save({"model": _Payload(), "train_args": {}}, root / "evil.pt")
+    _phone_video(root / "phone.mp4")
+    (root / "links").mkdir()
+    cv2.imwrite(str(root / "links" / "real.png"), _image(1))
+    (root / "links" / "dangling.jpg").symlink_to("nowhere.jpg")
+    (root / "links" / "loop.png").symlink_to("loop.png")
+    for sub in ("", "a", "b"):
+        (root / "nested" / sub).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "nested" / sub / f"top{sub}.png"), _image(2))
+    save_checkpoint(create_model("dehrnet_w8_128x96"), root / "tiny.pt")
+    _coco_files(root)
+    (root / "served").mkdir()
+    (root / "served" / "w.bin").write_bytes(np.random.default_rng(0).bytes(SERVED_BYTES))
+
+
+SERVED_BYTES = 1_000_000  # sent in 20 KB chunks 0.05 s apart: 2.5 s, so that two downloads of it overlap
+SERVED_SHA256 = hashlib.sha256(np.random.default_rng(0).bytes(SERVED_BYTES)).hexdigest()
+
+
+class _SlowHandler(http.server.SimpleHTTPRequestHandler):
+    def copyfile(self, source, outputfile) -> None:  # noqa: ANN001 (http.server's signature)
+        while chunk := source.read(20_000):
+            outputfile.write(chunk)
+            time.sleep(0.05)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _slow_server(folder: Path) -> Iterator[str]:
+    """A local HTTP server of `folder`, slow on purpose; yields its URL."""
+    handler = functools.partial(_SlowHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @dataclass(frozen=True)
 class Case:
     what: str  # the input, as the table shows it
-    args: list[str]  # after `dehrnet predict`
+    args: list[str]  # after `dehrnet COMMAND`; "{url}" is the slow local server
     tiny: bool = True  # add the tiny-model flags
     signal_when: Callable[[Path], bool] | None = None  # send SIGINT/SIGTERM once this holds
     signum: int = signal.SIGINT
+    command: tuple[str, ...] = ("predict",)
+    signal_after_s: float = 0.5  # how long after signal_when holds the signal is sent
+    env: tuple[tuple[str, str | None], ...] = ()  # changes to the environment (None: unset)
+    setup: Callable[[Path], None] | None = None  # prepares the case's folder
+    check: Callable[[Path, str], str] | None = None  # (folder, stdout) -> what the outputs show
+    twice: bool = False  # two runs of the command at once
 
 
 def _hidden(root: Path) -> bool:
     return any(".partial-" in p.name for p in root.rglob(".*"))
+
+
+def _no_payload(root: Path, stdout: str) -> str:
+    return "the payload ran (PAYLOAD_RAN exists)" if (root / "PAYLOAD_RAN").exists() else "the payload did not run"
+
+
+def _plant_in_cache(root: Path) -> None:
+    (root / ".home" / "weights").mkdir(parents=True)
+    shutil.copy(root / "evil.pt", root / ".home" / "weights" / "yolo26n.pt")
+
+
+def _displayed(root: Path, stdout: str) -> str:
+    sizes = {(im["width"], im["height"]) for im in json.loads((root / "r.json").read_text())["images"]}
+    with av.open(str(root / "annotated.mp4")) as container:
+        frame = next(container.decode(video=0))
+        tagged = any(sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX for sd in frame.side_data)
+    return (f"JSON frames {', '.join(f'{w}x{h}' for w, h in sorted(sizes))}; annotated video {frame.width}x"
+            f"{frame.height}, {'with' if tagged else 'no'} rotation tag")
+
+
+def _table_cells(root: Path, stdout: str) -> str:
+    row = next((line for line in stdout.splitlines() if "-1." in line), "")
+    return f"stdout table row: `{' '.join(row.split())}`"
+
+
+def _downloaded(root: Path, stdout: str) -> str:
+    ok = (root / "w.bin").is_file() and hashlib.sha256((root / "w.bin").read_bytes()).hexdigest() == SERVED_SHA256
+    return "w.bin complete and verified" if ok else "w.bin missing or wrong"
 
 
 CASES = [
@@ -120,6 +250,33 @@ CASES = [
                                "r.json"], tiny=False),
     Case("corrupt `--weights`", ["images", "--weights", "weights.pth", "--detector", "none", "--json", "r.json"],
          tiny=False),
+    Case("`--det-model evil.pt` (a pickle that creates a file when loaded)",
+         ["images", "--det-model", "evil.pt", "--json", "r.json", *TINY_MODEL], tiny=False, check=_no_payload),
+    Case("a hostile `./yolo26n.pt`, no `--det-model`", ["images", "--json", "r.json", *TINY_MODEL], tiny=False,
+         setup=lambda root: shutil.copy(root / "evil.pt", root / "yolo26n.pt"), check=_no_payload),
+    Case("a hostile `yolo26n.pt` in the weights cache, no `--det-model`", ["images", "--json", "r.json", *TINY_MODEL],
+         tiny=False, setup=_plant_in_cache, check=_no_payload),
+    Case("hostile `--weights evil.pt`", ["images", "--weights", "evil.pt", "--detector", "none", "--json", "r.json"],
+         tiny=False, check=_no_payload),
+    Case("phone video (stored 64x48, display rotation 90 degrees)", ["phone.mp4", "--out", "annotated.mp4", "--json",
+                                                                     "r.json"], check=_displayed),
+    Case("folder with a dangling and a looping symbolic link", ["links", "--json", "r.json"]),
+    Case("folder with subfolders", ["nested", "--json", "r.json"]),
+    Case("`--input-size 7x7`", ["images", "--weights", "tiny.pt", "--detector", "none", "--input-size", "7x7",
+                                "--json", "r.json"], tiny=False),
+    Case("`--threads 999`", ["images", "--threads", "999", "--json", "r.json"]),
+    Case("`eval --coco-results` with a NaN score", ["--coco-results", "nan_score.json", "--ann", "ann.json"],
+         tiny=False, command=("eval",)),
+    Case("`eval --coco-results` with a NaN keypoint", ["--coco-results", "nan_kpt.json", "--ann", "ann.json"],
+         tiny=False, command=("eval",)),
+    Case("`eval` results table in a pipe (APm, ARm = -1)", ["--coco-results", "res.json", "--ann", "ann.json"],
+         tiny=False, command=("eval",), env=(("COLUMNS", None),), check=_table_cells),
+    Case("two `weights download` of one file at once", ["{url}/w.bin", "--sha256", SERVED_SHA256, "--out", "w.bin",
+                                                        "--quiet"],
+         tiny=False, command=("weights", "download"), env=(("DEHRNET_OFFLINE", None),), twice=True,
+         check=_downloaded),
+    Case("Ctrl-C (SIGINT) 0.25 s after the start (while dehrnet is imported)", ["walk.mp4", "--json", "r.json"],
+         signal_when=lambda root: True, signal_after_s=0.25),
     Case("Ctrl-C (SIGINT) mid-video", ["walk.mp4", "--out", "annotated.mp4", "--json", "r.json", "--csv", "p.csv"],
          signal_when=_hidden),
     Case("SIGTERM mid-folder", ["many", "--out", "annotated", "--json", "r.json", "--save-results", "res.json"],
@@ -149,44 +306,55 @@ def _left(before: set[str], after: set[str]) -> str:
 def _said(stderr: str, root: Path) -> str:
     """The error line, else the warnings, with the temp folder left out."""
     lines = [line for line in stderr.splitlines() if line.startswith(("dehrnet: error", "dehrnet: warning"))]
-    lines += [line for line in stderr.splitlines() if "kept the partial" in line]
+    lines += [line for line in stderr.splitlines() if "kept the partial" in line or "waiting for another" in line]
     text = " / ".join(lines) or "(no error or warning)"
     text = text.replace(str(root) + "/", "").replace(str(root), ".")
     return re.sub(r"\|", r"\\|", text)
 
 
-def run_case(case: Case, root: Path) -> tuple[str, int, str]:
+def run_case(case: Case, root: Path, url: str) -> tuple[str, str, str, str]:
+    """(what dehrnet said, the exit code(s), what it left on disk, what `case.check` saw) of one real run."""
+    if case.setup is not None:
+        case.setup(root)
     env = {**os.environ, "DEHRNET_OFFLINE": "1", "OMP_NUM_THREADS": "1", "DEHRNET_HOME": str(root / ".home"),
            "COLUMNS": "200"}
-    command = [sys.executable, "-m", "dehrnet_cli", "predict", *case.args, *(TINY if case.tiny else [])]
+    for key, value in case.env:
+        env.pop(key) if value is None else env.update({key: value})
+    args = [arg.replace("{url}", url) for arg in case.args]
+    command = [sys.executable, "-m", "dehrnet_cli", *case.command, *args, *(TINY if case.tiny else [])]
     before = _files(root)
-    proc = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    procs = [subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2 if case.twice else 1)]
     if case.signal_when is not None:
-        while proc.poll() is None and not case.signal_when(root):
+        while procs[0].poll() is None and not case.signal_when(root):
             time.sleep(0.05)
-        time.sleep(0.5)
-        proc.send_signal(case.signum)
-    _, stderr = proc.communicate(timeout=300)
-    after = {p for p in _files(root) if not p.startswith(".home/")}
-    return _said(stderr, root), proc.returncode, _left(before, after)
+        time.sleep(case.signal_after_s)
+        procs[0].send_signal(case.signum)
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    after = {p for p in _files(root) if not p.startswith(".home/") and not p.startswith("served/")}
+    said = " / ".join(_said(stderr, root) for _, stderr in outputs)
+    codes = ", ".join(str(proc.returncode) for proc in procs)
+    checked = case.check(root, outputs[0][0]) if case.check is not None else ""
+    return said, codes, _left(before, after), checked
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--doc", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "reliability.md")
     args = parser.parse_args()
-    rows = ["| input | what dehrnet says | exit | left on disk |", "|---|---|---|---|"]
+    rows = ["| input | what dehrnet says | exit | left on disk | checked |", "|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory(prefix="dehrnet-bad-input-") as folder:
         base = Path(folder) / "inputs"
         base.mkdir()
         _inputs(base)
-        for n, case in enumerate(CASES):
-            root = Path(folder) / f"case{n}"
-            shutil.copytree(base, root)
-            said, code, left = run_case(case, root)
-            shutil.rmtree(root)
-            rows.append(f"| {case.what} | {said} | {code} | {left} |")
-            print(rows[-1], flush=True)
+        with _slow_server(base / "served") as url:
+            for n, case in enumerate(CASES):
+                root = Path(folder) / f"case{n}"
+                shutil.copytree(base, root, symlinks=True)
+                said, code, left, checked = run_case(case, root, url)
+                shutil.rmtree(root)
+                rows.append(f"| {case.what} | {said} | {code} | {left} | {checked} |")
+                print(rows[-1], flush=True)
     text = args.doc.read_text()
     head, _, rest = text.partition(MARKER)
     _, _, tail = rest.partition(MARKER)

@@ -1,6 +1,6 @@
 """A local HTTP server on 127.0.0.1 that stands in for the hosts weights come from (tests never touch the
 network): it serves bytes at /file.bin, honours `Range: bytes=N-` (206, 416 past the end) unless told not to,
-can cut its first response short, and records the Range header of every request."""
+can cut its first response short or send slowly, and records the Range header of every request."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 import random
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,7 @@ class ServerState:
     data: bytes = DATA
     honour_range: bool = True
     cut_first_response: bool = False
+    seconds_per_chunk: float = 0.0  # send the body in 10 KB chunks this far apart (a slow host)
     ranges: list[str | None] = field(default_factory=list)
 
 
@@ -58,7 +60,9 @@ class RangeHandler(BaseHTTPRequestHandler):
         if state.cut_first_response:  # promise the whole body, send part of it, hang up (HTTP/1.0 closes)
             state.cut_first_response = False
             body = body[:CUT_AT]
-        self.wfile.write(body)
+        for start in range(0, len(body), 10_000):
+            self.wfile.write(body[start:start + 10_000])
+            time.sleep(state.seconds_per_chunk)
 
     def log_message(self, *args: object) -> None:
         pass

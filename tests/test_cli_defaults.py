@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO, save_seeded_checkpoint
 from typer.testing import CliRunner
 
-from dehrnet_cli.cli import app
+from dehrnet_cli.cli.app import app
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.precision.auto_path import (
     EXPORT_PAYS_AFTER_CROPS,

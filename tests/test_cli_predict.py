@@ -252,18 +252,23 @@ def test_grayscale_16bit_alpha_and_cmyk_images(tmp_path: Path, tiny_checkpoint: 
         assert copy.shape == (H, W, 3) and copy.dtype == np.uint8, name
 
 
-@pytest.mark.parametrize("exif", [False, True])
-def test_exif_orientation_ignored_unless_asked(tmp_path: Path, exif: bool) -> None:
-    """sources.py: EXIF orientation is ignored by default (COCO and HRNet use the stored pixels);
-    --exif applies it."""
+@pytest.mark.parametrize(("flags", "exif"), [([], True), (["--no-exif"], False), (["--exif"], True),
+                                              (["--ann", "ANN"], False), (["--ann", "ANN", "--exif"], True)])
+def test_images_are_read_as_shown_unless_scored_against_annotations(tmp_path: Path, flags: list[str],
+                                                                    exif: bool) -> None:
+    """Predict reads images as the user sees them (EXIF orientation applied), but as stored where the results are
+    scored against annotations made on the stored pixels (--ann, --boxes: COCO and HRNet use the stored pixels);
+    --exif / --no-exif decide by hand."""
     folder = tmp_path / "photos"
     folder.mkdir()
     tags = Image.Exif()
     tags[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     Image.fromarray(scene(4)[:, :, ::-1]).save(folder / "000007.jpg", exif=tags.tobytes(), quality=95)
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"images": [{"id": 7, "file_name": "000007.jpg"}]}))
     json_path = tmp_path / "r.json"
     args = [folder, *TINY, "--detector", "none", "--json", json_path, "--out", tmp_path / "ann"]
-    result = predict(*args, *(["--exif"] if exif else []))
+    result = predict(*args, *[str(ann) if flag == "ANN" else flag for flag in flags])
     assert result.exit_code == 0, result.output
     image = json.loads(json_path.read_text())["images"][0]
     assert (image["id"], image["width"], image["height"]) == ((7, H, W) if exif else (7, W, H))

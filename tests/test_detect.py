@@ -104,9 +104,10 @@ def test_missing_yolo_weights_offline_name_the_file_and_the_alternatives(tmp_pat
     monkeypatch.delenv("DEHRNET_OFFLINE", raising=False)
     monkeypatch.delenv("YOLO_OFFLINE", raising=False)
     monkeypatch.setenv(switch, "1")
-    with pytest.raises(DehrnetError, match="yolo11n.pt not found") as err:
+    with pytest.raises(DehrnetError, match="yolo11n.pt: not found in this folder") as err:
         YoloPersonDetector("yolo11n.pt")
     assert str(tmp_path / "home" / "weights" / "yolo11n.pt") in str(err.value)
+    assert f"downloads are off ({switch} is set)" in str(err.value)
     assert "--boxes" in str(err.value) and "--detector none" in str(err.value)
 
 

@@ -228,6 +228,27 @@ def test_scoring_a_subset_of_images(coco_sample):
     assert score_coco_results(one_image, ann).stats["AR"] < 0.5
 
 
+@pytest.mark.parametrize("field, value", [("score", float("nan")), ("score", float("inf")), ("score", "0.9"),
+                                          ("keypoint", float("nan")), ("keypoint", "12"), ("keypoint", None)])
+def test_a_results_entry_with_a_value_that_is_not_a_finite_number_is_refused_by_name(coco_sample, tmp_path,
+                                                                                     field, value):
+    """A NaN score stopped COCOeval (an internal error) and a NaN keypoint was scored as a miss without a word."""
+    results = _gt_as_results(_annotations(coco_sample))
+    bad = dict(results[2])
+    if field == "score":
+        bad["score"] = value
+    else:
+        bad["keypoints"] = [*bad["keypoints"][:3], value, *bad["keypoints"][4:]]
+    results[2] = bad
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))  # NaN and Infinity as Python's json writes them
+    where = rf"--coco-results {path}: entry 2 \(image_id {bad['image_id']}\) has a "
+    what = "score" if field == "score" else r"keypoint number 3"
+    with pytest.raises(DehrnetError, match=where + what) as err:
+        score_coco_results(read_coco_results(path), coco_sample / "test_coco.json", source=f"--coco-results {path}")
+    assert err.value.exit_code == 2
+
+
 def test_empty_results_give_zeros_and_a_warning(coco_sample):
     scored = score_coco_results([], coco_sample / "test_coco.json")
     assert scored.stats == dict.fromkeys(STAT_NAMES, 0.0)

@@ -227,6 +227,49 @@ def test_truncated_foreign_and_missing_files_get_one_clear_line(tmp_path):
         load_model(tmp_path)
 
 
+class _Payload:
+    """Unpickling this creates `marker` (a hostile checkpoint would run any command instead)."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple:
+        return open, (self.marker, "w")
+
+
+class _EvalPayload(_Payload):
+    def __reduce__(self) -> tuple:
+        return eval, (f"open({self.marker!r}, 'w')",)
+
+
+@pytest.mark.parametrize("payload", [_Payload, _EvalPayload])
+@pytest.mark.parametrize("layout", ["top level", "in a dict", "beside a state dict"])
+def test_hostile_checkpoints_are_refused_without_advice_to_load_them_unsafely(tmp_path, payload, layout):
+    """The refusal names what the file holds and never passes on torch's hint (load with weights_only=False, or
+    allow-list the global), which would run the file's code."""
+    marker = tmp_path / "PAYLOAD_RAN"
+    obj = {"top level": payload(marker), "in a dict": {"model": payload(marker)},
+           "beside a state dict": {"state_dict": {"conv1.weight": torch.zeros(1)}, "x": payload(marker)}}[layout]
+    torch.save(obj, tmp_path / "evil.pt")
+    with pytest.raises(DehrnetError) as e:
+        load_model(tmp_path / "evil.pt")
+    msg = str(e.value)
+    assert "evil.pt: not a pose checkpoint: it holds Python objects that a safe load refuses" in msg
+    assert "open" in msg or "eval" in msg  # the refused global is named
+    for hint in ("weights_only", "safe_globals", "trust", "Re-running"):
+        assert hint not in msg
+    assert "\n" not in msg and not marker.exists()
+
+
+def test_an_input_size_no_network_can_have_is_a_user_error(tmp_path):
+    path = save_checkpoint(_tiny_hrnet(), tmp_path / "ok.pt")
+    torch.save(_tiny_hrnet().state_dict(), tmp_path / "official.pth")
+    for name in ("ok.pt", "official.pth"):
+        with pytest.raises(DehrnetError, match=r"must be positive multiples of 32, got \(7, 7\) \(as HxW 7x7"):
+            load_model(tmp_path / name, input_size=(7, 7))
+    assert DehrnetError(path).exit_code == 2
+
+
 def test_convert_writes_a_dehrnet_checkpoint_that_loads_alone(tmp_path):
     torch.save(_tiny_hrnet().state_dict(), tmp_path / "hrnet.pth")
     out = models.convert_checkpoint(tmp_path / "hrnet.pth", tmp_path / "de.pt", TINY)

@@ -55,3 +55,13 @@ def test_set_cpu_threads_sets_torch_opencv_and_the_next_onnx_sessions(tmp_path) 
     with pytest.raises(DehrnetError, match="--threads 0"):
         set_cpu_threads(0)
     assert np.isfinite(torch.ones(3).sum().item())
+
+
+def test_more_threads_than_usable_cores_are_set_with_one_warning(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)  # e.g. taskset -c 0,1
+    assert set_cpu_threads(2) == 2
+    assert capsys.readouterr().err == ""
+    assert set_cpu_threads(3) == 3 and torch.get_num_threads() == 3  # as asked: the user may know better
+    warning = capsys.readouterr().err.splitlines()
+    assert len(warning) == 1 and warning[0].startswith("dehrnet: warning: --threads 3: more threads than the 2 core")
+    assert "--threads 2 or fewer" in warning[0]

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import cv2
@@ -20,6 +21,7 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.sinks.video_writer import VideoWriter, write_image
 from dehrnet_cli.sources.images import read_image
 from dehrnet_cli.sources.open import open_source
+from dehrnet_cli.sources.orientation import AS_STORED
 from dehrnet_cli.sources.threaded import ThreadedSource
 
 W, H = 64, 48
@@ -70,7 +72,54 @@ def test_folder_is_sorted_and_skips_a_corrupt_image(tmp_path: Path, capsys: pyte
     assert len(source.skipped) == 1 and source.skipped[0][0] == folder / "b.jpg"
     assert "cannot decode" in source.skipped[0][1]
     err_lines = capsys.readouterr().err.strip().splitlines()
-    assert len(err_lines) == 1 and "b.jpg" in err_lines[0] and "warning" in err_lines[0]
+    assert len(err_lines) == 2 and "1 subfolder(s) left out" in err_lines[0]  # said when the folder is opened
+    assert "b.jpg" in err_lines[1] and "warning" in err_lines[1]
+
+
+def _dead_links(folder: Path) -> list[Path]:
+    """A dangling link and two looping ones, named like images."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dangling.jpg").symlink_to("nowhere.jpg")
+    (folder / "self.png").symlink_to("self.png")
+    (folder / "ping.jpg").symlink_to("pong.jpg")
+    (folder / "pong.jpg").symlink_to("ping.jpg")
+    return [folder / name for name in ("dangling.jpg", "ping.jpg", "pong.jpg", "self.png")]
+
+
+@pytest.mark.parametrize("spec", ["{d}", "{d}/*"])
+def test_dead_symbolic_links_are_skipped_each_with_a_warning_and_counted(tmp_path, capsys, spec) -> None:
+    dead = _dead_links(tmp_path / "shots")
+    write_image(tmp_path / "shots" / "real.png", _image(40))
+    source = open_source(spec.format(d=tmp_path / "shots"))
+    assert [frame.path.name for frame in source] == ["real.png"]
+    assert [path for path, _ in source.skipped] == dead
+    reasons = dict(source.skipped)
+    assert reasons[dead[0]] == "a broken symbolic link (to nowhere.jpg, which does not exist)"
+    assert {reasons[path] for path in dead[1:]} == {"a symbolic link loop"}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("dehrnet: warning:")]
+    assert len(warnings) == 4 and all(str(path) in line for path, line in zip(dead, warnings))
+
+
+def test_a_folder_of_dead_links_reads_nothing_and_counts_them(tmp_path) -> None:
+    dead = _dead_links(tmp_path / "links")
+    source = open_source(str(tmp_path / "links"))
+    assert list(source) == [] and len(source.skipped) == len(dead)
+
+
+def test_subfolders_left_out_are_counted_with_the_glob_that_reads_them(tmp_path, capsys) -> None:
+    write_image(tmp_path / "shots" / "top.png", _image(10))
+    for sub in ("a", "b", ".cache"):  # a hidden folder is not counted
+        write_image(tmp_path / "shots" / sub / "deep.png", _image(20))
+    top_only = [frame.path.name for frame in open_source(str(tmp_path / "shots"))]
+    err = capsys.readouterr().err
+    recursive = str(tmp_path / "shots" / "**" / "*")
+    assert top_only == ["top.png"]
+    assert err.count("dehrnet: warning:") == 1 and "2 subfolder(s) left out" in err and f"'{recursive}'" in err
+    everything = sorted(frame.path.relative_to(tmp_path / "shots").as_posix() for frame in open_source(recursive))
+    assert everything == ["a/deep.png", "b/deep.png", "top.png"]
+    (tmp_path / "shots" / "top.png").unlink()
+    with pytest.raises(DehrnetError, match=r"has no images .*its 2 subfolder\(s\) may hold some: give a recursive"):
+        open_source(str(tmp_path / "shots"))
 
 
 def test_glob_pattern(tmp_path: Path) -> None:
@@ -119,7 +168,7 @@ def test_grayscale_16bit_and_alpha_become_bgr8(tmp_path: Path) -> None:
     np.testing.assert_array_equal(out["gray"], np.dstack([gray] * 3))
     assert [out["deep"][0, x, 0] for x in range(3)] == [255, 254, 78]
     np.testing.assert_array_equal(out["bgra"], _image(60))  # alpha dropped, colours kept
-    np.testing.assert_array_equal(read_image(tmp_path / "deep.png", exif=True), out["deep"])
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png", "exif"), out["deep"])
 
 
 def test_gray_alpha_and_cmyk_images(tmp_path: Path) -> None:
@@ -131,7 +180,7 @@ def test_gray_alpha_and_cmyk_images(tmp_path: Path) -> None:
     assert r > 240 and b < 15 and g < 15
 
 
-def test_exif_orientation_is_ignored_unless_asked(tmp_path: Path) -> None:
+def test_sources_read_stored_pixels_unless_asked_for_exif(tmp_path: Path) -> None:
     pil = pytest.importorskip("PIL.Image")
     stored = np.zeros((20, 40, 3), np.uint8)
     stored[:, :20] = 255  # left half white
@@ -141,7 +190,7 @@ def test_exif_orientation_is_ignored_unless_asked(tmp_path: Path) -> None:
     path = tmp_path / "rotated.jpg"
     image.save(path, exif=exif, quality=95)
     raw = next(iter(open_source(str(path)))).image
-    upright = next(iter(open_source(str(path), exif=True))).image
+    upright = next(iter(open_source(str(path), orientation="exif"))).image
     assert raw.shape == (20, 40, 3) and raw[10, 5].min() > 200  # the stored pixel array
     assert upright.shape == (40, 20, 3)
     assert upright[5, 10].min() > 200 and upright[35, 10].max() < 50  # the left half is now on top
@@ -295,16 +344,12 @@ def test_a_decoding_error_names_the_file_and_frame() -> None:
         def to_ndarray(self, format: str) -> np.ndarray:
             return np.zeros((4, 4, 3), np.uint8)
 
-    class FakeContainer:
-        class streams:  # noqa: N801 (mimics PyAV's attribute)
-            video = [object()]
+    def decoded() -> Iterator[FakeFrame]:
+        yield FakeFrame()
+        yield FakeFrame()
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
 
-        def decode(self, stream: object) -> Iterator[FakeFrame]:
-            yield FakeFrame()
-            yield FakeFrame()
-            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
-
-    frames = sources._decode_video(FakeContainer(), "broken.mp4")
+    frames = sources._decode_video(decoded(), SimpleNamespace(frames=0), "broken.mp4", AS_STORED)
     assert len([next(frames), next(frames)]) == 2
     with pytest.raises(DehrnetError, match=r"broken\.mp4: cannot decode frame 2 \(.*Invalid data"):
         next(frames)

@@ -10,10 +10,14 @@ import errno
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import socket
+import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -105,7 +109,7 @@ def test_checksum_mismatch_removes_the_file(server, tmp_path, kind):
     wrong = "0" * 64 if kind == "sha256" else "00000000"
     with pytest.raises(DehrnetError, match=f"expected {kind.replace('_', ' ')} {wrong}, got {DATA_SHA256}"):
         download.download(url, tmp_path / "w.pth", progress=False, **{kind: wrong})
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [download.lock_path(tmp_path / "w.pth")]  # no file, no .part
 
 
 def test_interrupted_download_resumes_with_range(server, tmp_path):
@@ -178,6 +182,36 @@ def test_disk_full_while_writing_keeps_the_part_and_says_how_much(server, tmp_pa
     expected = rf"disk full in {re.escape(str(tmp_path))} while downloading .*needs 300\.0 KB in all"
     with pytest.raises(DehrnetError, match=expected):
         download.download(url, tmp_path / "w.pth", sha256=DATA_SHA256, progress=False)
+
+
+@pytest.mark.parametrize("other", ["thread", "process"])
+def test_two_downloads_of_one_file_at_once_fetch_it_once_and_both_succeed(server, tmp_path, other):
+    """The second download waits on the first's lock and then uses the file it verified (no shared .part)."""
+    url, state = server
+    state.seconds_per_chunk = 0.05  # 30 chunks: 1.5 s, so the two overlap
+    dest = tmp_path / "w.pth"
+    results: list[object] = []
+    if other == "thread":
+        first = threading.Thread(target=lambda: results.append(
+            download.download(url, dest, sha256=DATA_SHA256, progress=False)))
+        first.start()
+    else:
+        code = (f"from dehrnet_cli.weights.download import download\n"
+                f"download({url!r}, {str(dest)!r}, sha256={DATA_SHA256!r}, progress=False)")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        first = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "w.pth.part").exists():  # the first one is downloading
+        assert time.monotonic() < deadline, "the first download never started"
+        time.sleep(0.01)
+    second = download.download(url, dest, sha256=DATA_SHA256, progress=False)
+    if other == "thread":
+        first.join()
+        assert results == [dest]
+    else:
+        assert first.wait(timeout=60) == 0
+    assert second == dest and dest.read_bytes() == DATA and not (tmp_path / "w.pth.part").exists()
+    assert state.ranges == [None]  # one transfer: the second used the verified file
 
 
 # -- cache folder and registry -------------------------------------------------------------------------
@@ -255,7 +289,7 @@ def test_a_verified_download_records_the_full_sha256_and_verify_checks_all_64_di
     assert cache.check_entry(short) == cache.CachedWeights("test_net.local", path, "mismatch",
                                                            "sha256 (recorded at download)")
     assert cache.check_entry(entry).status == "mismatch"
-    recorded = [p for p in path.parent.iterdir() if p != path]
+    recorded = [p for p in path.parent.iterdir() if p not in (path, download.lock_path(path))]
     assert len(recorded) == 1 and DATA_SHA256 in recorded[0].read_text()
     recorded[0].unlink()  # a file placed by hand has no record: only its prefix can be checked
     assert cache.check_entry(short) == cache.CachedWeights("test_net.local", path, "ok", "sha256 prefix")

@@ -1,5 +1,58 @@
-"""The command line (typer): `main` is the `dehrnet` console script; `app` the typer application."""
+"""The command line (typer): `main` is the `dehrnet` console script; `cli.app.app` the typer application.
 
-from dehrnet_cli.cli.app import app, main
+Ctrl-C ends a run with one line and exit 130 at any moment. Until a command starts (the first half second:
+typer, rich and the commands being imported, then the arguments parsed), an interrupt is only noted, and acted
+on when the command would start (`resume_interrupts`): raised in the middle of an import, Python may print it as
+"Exception ignored" and go on, and typer turns one during parsing into a silent exit 130.
+"""
 
-__all__ = ["app", "main"]
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+_noted: list[int] = []  # SIGINTs that arrived while they were only noted
+
+
+def _note_interrupt(signum: int, frame: object) -> None:
+    _noted.append(signum)
+
+
+def interrupted() -> SystemExit:
+    """Print the line of an interrupted run; return the exit to raise (130 = 128 + SIGINT)."""
+    print("dehrnet: error: interrupted", file=sys.stderr, flush=True)
+    return SystemExit(130)
+
+
+def resume_interrupts() -> None:
+    """From now on Ctrl-C raises KeyboardInterrupt (the commands handle it); one noted before is raised now."""
+    if signal.getsignal(signal.SIGINT) is _note_interrupt:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if _noted:
+        _noted.clear()
+        raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run `dehrnet` on `argv` (default: sys.argv[1:]) and exit with its code (`cli.app.main`)."""
+    noting = (threading.current_thread() is threading.main_thread()
+              and signal.getsignal(signal.SIGINT) is signal.default_int_handler)  # not when ignored (nohup, &)
+    if noting:
+        signal.signal(signal.SIGINT, _note_interrupt)
+    try:
+        from dehrnet_cli.cli.app import main as run_app
+
+        run_app(argv)
+    except KeyboardInterrupt:  # one that got past the commands' own handling
+        raise interrupted() from None
+    finally:
+        if noting and signal.getsignal(signal.SIGINT) is _note_interrupt:  # no command started (--help, errors)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if _noted:
+                _noted.clear()
+                raise interrupted()
+
+
+__all__ = ["main"]

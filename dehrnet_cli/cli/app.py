@@ -10,10 +10,12 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
 from dehrnet_cli import __version__, env
+from dehrnet_cli.cli import interrupted, resume_interrupts
 from dehrnet_cli.cli.bench import bench_command
 from dehrnet_cli.cli.command import FlagsWithoutTypes, add_commands, fail, raise_terminated
 from dehrnet_cli.cli.eval import eval_command
@@ -24,6 +26,19 @@ from dehrnet_cli.cli.predict import predict_command
 from dehrnet_cli.cli.train import train_command
 from dehrnet_cli.cli.weights import weights_app
 
+
+class _Root(FlagsWithoutTypes):
+    """The `dehrnet` group: Ctrl-C acts from here on (`resume_interrupts`); one that lands before a command's own
+    handling (its arguments being parsed) is the same one line and exit 130, not typer's silent exit."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            resume_interrupts()
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise interrupted() from None
+
+
 app = typer.Typer(
     name="dehrnet",
     help="DE-HRNet top-down human pose estimation: predict, evaluate, train, export.",
@@ -31,7 +46,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
-    cls=FlagsWithoutTypes,
+    cls=_Root,
 )
 app.add_typer(weights_app, name="weights")
 add_commands(app, eval_command, train_command, bench_command, guard_command, info_command, export_command,

@@ -18,8 +18,9 @@ from dehrnet_cli import env
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import note, stderr_console
 
-# stdout for results and tables; stderr for progress, banners and errors
-console = Console(soft_wrap=True)
+# stdout for results and tables; stderr for progress, banners and errors. A pipe or a file has no width: rich
+# would lay tables out in 80 columns and cut their cells, so there they get all the width they need
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 err_console = stderr_console
 
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from rich import box
 from rich.table import Table
 
-from dehrnet_cli.cli.command import console, err_console
+from dehrnet_cli.cli.command import console
+from dehrnet_cli.progress import warn
 
 if TYPE_CHECKING:
     from dehrnet_cli.eval.coco import CocoEvalResult
@@ -41,7 +42,7 @@ def print_coco(scored: CocoEvalResult, quiet: bool) -> None:
         console.print(joints)
         print_timings(scored.timings)
     for warning in scored.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
+        warn(warning)
 
 
 def print_mpii(scored: dict, quiet: bool) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from dehrnet_cli.cli.command import command, console
@@ -79,6 +78,4 @@ def info_command(
     table = Table(*headers, title="dehrnet models")
     for row in rows:
         table.add_row(*row)
-    # a pipe or file has no width: give the wide table room instead of rich's 80-column default
-    wide = console if console.is_terminal else Console(soft_wrap=True, width=160)
-    wide.print(table)
+    console.print(table)

@@ -54,7 +54,10 @@ def predict_command(
                                   help="OKS-NMS threshold per frame (1 keeps everything)."),
     draw_boxes: bool = typer.Option(False, "--draw-boxes", help="Draw person boxes."),
     show: bool = typer.Option(False, "--show", help="Show a window while running (when a display exists)."),
-    exif: bool = typer.Option(False, "--exif", help="Apply EXIF orientation (default: ignored, as COCO and HRNet)."),
+    exif: bool = typer.Option(None, "--exif/--no-exif", help="Images as viewers show them (EXIF orientation applied) "
+                              "or as stored. Default: as shown, but as stored with --ann or --boxes, whose "
+                              "annotations are made on the stored pixels (as COCO's). Videos are always read as "
+                              "displayed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     track: bool = typer.Option(False, "--track", help="Give every person a stable id across frames (JSON track_id, "
                                "drawn on the video)."),
@@ -116,7 +119,8 @@ def predict_command(
         specs["runtime"] = runtime  # threads None unless given: each engine has its own default
         summary = run_corpus(CorpusJob(source, out_dir, **specs, engine=engine, address=address, workers=workers,
                                        gpus_per_worker=gpus_per_worker, save_media=save_media, overwrite=overwrite,
-                                       quiet=quiet, exif=exif, kpt_thr=kpt_thr, draw_boxes=draw_boxes,
+                                       quiet=quiet, orientation=_orientation(exif), kpt_thr=kpt_thr,
+                                       draw_boxes=draw_boxes,
                                        banner=UNTRAINED_BANNER if model_spec.untrained else None, video=video), log=log)
         if summary.manifest is not None:
             console.print(f"wrote {summary.manifest}")
@@ -124,7 +128,8 @@ def predict_command(
     reads = tuple((flag, path) for flag, path in (("--boxes", boxes), ("--ann", ann), ("--weights", model_spec.weights),
                                                   ("--calib", runtime.calib)) if path is not None)
     job = PredictJob(source, out, json_path, save_results, csv_path, save_crops, ann, kpt_thr, draw_boxes, show,
-                     quiet, exif, banner=UNTRAINED_BANNER if model_spec.untrained else None, video=video, reads=reads)
+                     quiet, _orientation(exif), banner=UNTRAINED_BANNER if model_spec.untrained else None, video=video,
+                     reads=reads)
     summary = predict(job, **specs, log=log)
     if summary.skipped:  # each was named in a warning when it was met
         err_console.print(f"skipped {len(summary.skipped)} unreadable file(s) (see the warnings above)")
@@ -133,6 +138,11 @@ def predict_command(
                           f"({summary.engine})")
         for path in summary.outputs:
             console.print(f"wrote {path}")
+
+
+def _orientation(exif: bool | None) -> str | None:
+    """--exif / --no-exif as an image orientation; None (neither): the job decides (predict.image_orientation)."""
+    return None if exif is None else "exif" if exif else "stored"
 
 
 def _check_mode(out_dir: Path | None, single: dict, corpus: dict) -> None:

@@ -70,7 +70,8 @@ class ItemRunner:
     def _predict_job(self, local: Path, outputs: ItemOutputs) -> PredictJob:
         job = self.job
         return PredictJob(str(local), out=outputs.predict_out, json_path=outputs.json, ann=job.detector.ann,
-                          kpt_thr=job.kpt_thr, draw_boxes=job.draw_boxes, quiet=True, exif=job.exif,
+                          kpt_thr=job.kpt_thr, draw_boxes=job.draw_boxes, quiet=True, orientation=job.orientation,
+                          reads=tuple(job.files()),
                           banner=job.banner, video=job.video)
 
     @contextmanager

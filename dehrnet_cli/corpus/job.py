@@ -40,7 +40,7 @@ class CorpusJob:
     save_media: bool = False
     overwrite: bool = False
     quiet: bool = False
-    exif: bool = False
+    orientation: str | None = None
     kpt_thr: float = 0.3
     draw_boxes: bool = False
     banner: str | None = None

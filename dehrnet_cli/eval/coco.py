@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,18 +105,30 @@ def load_coco_gt(ann_file: Path | dict) -> COCO:
     return gt
 
 
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+
 def check_results(results: list[dict], gt: COCO, source: str, category: EvalCategory | None = None) -> None:
-    """Every entry has image_id, category_id, 3K keypoints and a score (K of `category`, default: the file's only
-    keypoint category), for an image of `gt`."""
+    """Every entry has image_id, category_id, 3K finite keypoint numbers (K of `category`, default: the file's only
+    keypoint category) and a finite score, for an image of `gt` (COCOeval would stop at a NaN score and score a
+    NaN keypoint as a miss without a word)."""
     category = category or eval_category(gt, source)
     if not isinstance(results, list):
         raise DehrnetError(f"{source}: expected a COCO results list [{{image_id, category_id, keypoints, score}}]")
     num_values = 3 * len(category.names)
     for n, entry in enumerate(results):
         ok = isinstance(entry, dict) and {"image_id", "category_id", "keypoints", "score"} <= entry.keys()
-        if not ok or len(entry["keypoints"]) != num_values:
+        if not ok or not isinstance(entry["keypoints"], list) or len(entry["keypoints"]) != num_values:
             raise DehrnetError(f"{source}: entry {n} is not a keypoint result (image_id, category_id, score and "
                                f"{num_values} keypoint numbers)")
+        bad = [f"score {entry['score']!r}"] if not _is_finite_number(entry["score"]) else []
+        bad += [f"keypoint number {k} ({value!r})" for k, value in enumerate(entry["keypoints"])
+                if not _is_finite_number(value)][:1]
+        if bad:
+            raise DehrnetError(f"{source}: entry {n} (image_id {entry['image_id']}) has a {' and a '.join(bad)} that "
+                               "is not a finite number; fix or drop that entry")
     unknown = sorted({r["image_id"] for r in results} - set(gt.imgs), key=str)
     if unknown:
         raise DehrnetError(f"{source}: {len(unknown)} image id(s) such as {unknown[:3]} are not in the annotation "

@@ -29,6 +29,7 @@ from torch import nn
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.onnx_session import INPUT_NAME, OUTPUT_NAME, UNTRAINED_KEY, ort_session
+from dehrnet_cli.progress import warn
 from dehrnet_cli.sinks.atomic import atomic_path
 from models import DySample, PoseHRNet
 from models.dysample import SAMPLERS
@@ -76,8 +77,7 @@ def _slimmed(proto):
     try:
         return onnxslim.slim(proto)
     except Exception as e:  # onnxslim raises whatever its passes raise; the plain export stays valid
-        warnings.warn(f"onnxslim could not simplify the export ({type(e).__name__}: {e}); keeping it as traced",
-                      stacklevel=2)
+        warn(f"onnxslim could not simplify the export ({type(e).__name__}: {e}); keeping it as traced")
         return proto
 
 

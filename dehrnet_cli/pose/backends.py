@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from dehrnet_cli.env import usable_cores
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.device import normalize_device, resolve_device
+from dehrnet_cli.progress import warn
 from models import PoseHRNet, PoseNetConfig
 
 if TYPE_CHECKING:
@@ -31,7 +33,8 @@ def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[f
 
 def set_cpu_threads(threads: int) -> int:
     """Run torch, OpenCV and the onnxruntime sessions opened from now on with `threads` threads each; returns
-    it. Process-wide: torch and OpenCV have one setting per process."""
+    it. Process-wide: torch and OpenCV have one setting per process. More threads than usable cores are set
+    as asked, with a warning: each waits for a core, and a run got many times slower (docs/reliability.md)."""
     import cv2
     import torch
 
@@ -39,6 +42,10 @@ def set_cpu_threads(threads: int) -> int:
 
     if threads < 1:
         raise DehrnetError(f"--threads {threads}: give 1 or more")
+    cores = usable_cores()
+    if threads > cores:
+        warn(f"--threads {threads}: more threads than the {cores} core(s) this process may use; they take turns and "
+             f"the run slows down many times over: give --threads {cores} or fewer")
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     set_ort_threads(threads)

@@ -4,11 +4,11 @@ know; the file suffixes and URL schemes dehrnet recognises.
 
 from __future__ import annotations
 
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
+from dehrnet_cli.progress import warn as warn  # re-exported for detect.boxes_file; use progress.warn
 from dehrnet_cli.stage_data import Frame
 
 IMAGE_SUFFIXES = frozenset(
@@ -21,10 +21,6 @@ VIDEO_SUFFIXES = frozenset(
 )
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")
-
-
-def warn(message: str) -> None:
-    print(f"dehrnet: warning: {message}", file=sys.stderr, flush=True)
 
 
 class Source(ABC):

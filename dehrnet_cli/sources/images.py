@@ -1,10 +1,11 @@
-"""Image files as a source: reading one image (any depth and channel count -> (H, W, 3) uint8 BGR, EXIF
-orientation ignored unless asked), and the image listings a user names: a folder, a glob, a .txt list.
+"""Image files as a source: reading one image (any depth and channel count -> (H, W, 3) uint8 BGR, as stored or
+as viewers show it: `sources.orientation`), and the image listings a user names: a folder, a glob, a .txt list.
 Image sources read lazily, one file at a time.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source, warn
+from dehrnet_cli.progress import warn
+from dehrnet_cli.sources.base import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Source
+from dehrnet_cli.sources.orientation import check_orientation
 from dehrnet_cli.stage_data import Frame
 
 
@@ -49,19 +52,29 @@ def to_bgr8(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"unsupported image shape {image.shape}")
 
 
-def read_image(path: Path, exif: bool = False) -> np.ndarray:
+def _unreadable(path: Path, error: OSError) -> str:
+    """Why the file at `path` cannot be opened: a symbolic link that leads nowhere, or the system's reason."""
+    if error.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if path.is_symlink() and not path.exists():
+        return f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    return f"cannot read the file ({error.strerror or error})"
+
+
+def read_image(path: Path, orientation: str = "stored") -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 BGR; works with non-ASCII paths.
 
-    EXIF orientation is ignored by default (the stored pixel array, as COCO and the official HRNet
-    loader use); `exif=True` applies it. Raises ImageReadError when the file cannot be read.
+    orientation "stored" (the default): the stored pixel array, EXIF orientation ignored, as COCO annotations
+    were made and the official HRNet loader reads them; "exif": EXIF orientation applied (the picture as viewers
+    show it). Raises ImageReadError when the file cannot be read.
     """
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as e:
-        raise ImageReadError(path, f"cannot read the file ({e.strerror or e})") from None
+        raise ImageReadError(path, _unreadable(path, e)) from None
     if data.size == 0:
         raise ImageReadError(path, "the file is empty")
-    if exif:
+    if check_orientation(orientation) == "exif":
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH  # applies EXIF orientation, keeps 16 bits
     else:
         flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
@@ -90,7 +103,8 @@ def relative_names(paths: list[Path]) -> list[str]:
 class ImageSource(Source):
     """Image files read one at a time; Frame.index is the position in `paths`, Frame.path the file, and
     `names[index]` its name relative to the images' common folder (`relative_names`: what the COCO file_name
-    and the annotated copy under --out are called). `single_file`: the user named one image file.
+    and the annotated copy under --out are called). `single_file`: the user named one image file. `orientation`:
+    how each image is read (`read_image`: "stored" or "exif").
 
     With `skip_unreadable`, a file that cannot be read is reported on stderr, recorded in `skipped`
     and left out (its index stays unused); otherwise the ImageReadError propagates.
@@ -98,12 +112,12 @@ class ImageSource(Source):
 
     kind = "images"
 
-    def __init__(self, paths: list[Path], name: str, *, exif: bool = False, skip_unreadable: bool = True,
+    def __init__(self, paths: list[Path], name: str, *, orientation: str = "stored", skip_unreadable: bool = True,
                  single_file: bool = False):
         super().__init__(name)
         self.paths = paths
         self.names = relative_names(paths)
-        self.exif = exif
+        self.orientation = check_orientation(orientation)
         self.skip_unreadable = skip_unreadable
         self.single_file = single_file
         self.num_frames = len(paths)
@@ -112,7 +126,7 @@ class ImageSource(Source):
         self.skipped = []
         for index, path in enumerate(self.paths):
             try:
-                image = read_image(path, exif=self.exif)
+                image = read_image(path, self.orientation)
             except ImageReadError as e:
                 if not self.skip_unreadable:
                     raise
@@ -126,32 +140,48 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def open_folder(folder: Path, exif: bool) -> ImageSource:
-    """The folder's images (not recursive, hidden files left out), sorted by name."""
+def _file_or_dead_link(path: Path) -> bool:
+    """A file, or a symbolic link that leads nowhere (dangling or looping): listed, so that reading it fails with a
+    warning that names it and the summary counts it, like any unreadable image."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
+def open_folder(folder: Path, orientation: str = "stored") -> ImageSource:
+    """The folder's images, sorted by name: its own files only (hidden ones left out), with one warning that
+    counts the subfolders left out and gives the recursive glob that reads them. Not recursive by default: a
+    folder is the images in it, as `ls` shows them, and a tree of thousands is one quoted glob away."""
     try:
-        files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.name)
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
     except OSError as e:
         raise DehrnetError(f"{folder}: cannot list the folder ({e.strerror or e})") from None
+    files = [p for p in entries if _file_or_dead_link(p)]
+    subfolders = sum(1 for p in entries if not p.name.startswith(".") and p.is_dir())
+    recursive = f"'{Path(folder) / '**' / '*'}'"
     images = [p for p in files if _is_image(p)]
     if not images:
         videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
         hint = f"; it holds {len(videos)} video(s): pass one of them directly" if videos else ""
+        if subfolders:
+            hint += f"; its {subfolders} subfolder(s) may hold some: give a recursive glob, {recursive}"
         raise DehrnetError(f"{folder}: the folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
                            f"{hint}")
-    return ImageSource(images, str(folder), exif=exif)
+    if subfolders:
+        warn(f"{folder}: reading the images of its top level only; {subfolders} subfolder(s) left out (to read "
+             f"them too, give a recursive glob: {recursive})")
+    return ImageSource(images, str(folder), orientation=orientation)
 
 
-def open_glob(pattern: str, exif: bool) -> ImageSource:
+def open_glob(pattern: str, orientation: str = "stored") -> ImageSource:
     matches = sorted(glob.glob(str(Path(pattern).expanduser()), recursive=True))
-    images = [Path(m) for m in matches if _is_image(Path(m)) and Path(m).is_file()]
+    images = [Path(m) for m in matches if _is_image(Path(m)) and _file_or_dead_link(Path(m))]
     if not images:
         what = f"{len(matches)} path(s) but no image files" if matches else "nothing"
         raise DehrnetError(f"{pattern}: the pattern matched {what}; check it (quote it so the shell does "
                            "not expand it)")
-    return ImageSource(images, pattern, exif=exif)
+    return ImageSource(images, pattern, orientation=orientation)
 
 
-def open_list(list_path: Path, exif: bool) -> ImageSource:
+def open_list(list_path: Path, orientation: str = "stored") -> ImageSource:
     """A .txt file with one image path per line (blank lines and # comments ignored); relative paths
     are relative to the list's folder."""
     try:
@@ -179,4 +209,4 @@ def open_list(list_path: Path, exif: bool) -> ImageSource:
         raise DehrnetError(f"{list_path}: line {line_no} names {path}, which is not a file "
                            f"({len(missing)} of {len(entries)} missing; relative paths start at the "
                            "list's folder)")
-    return ImageSource([p for _, p in entries], str(list_path), exif=exif)
+    return ImageSource([p for _, p in entries], str(list_path), orientation=orientation)

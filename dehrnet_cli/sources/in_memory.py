@@ -51,7 +51,7 @@ def to_frame(image: Any, index: int = 0) -> Frame:
         path = Path(image).expanduser()
         if not path.is_file():
             raise DehrnetError(f"{path}: no such image file")
-        return Frame(index, read_image(path, exif=True), path)  # the picture as the user sees it
+        return Frame(index, read_image(path, "exif"), path)  # the picture as the user sees it
     if isinstance(image, np.ndarray):
         return Frame(index, _from_array(image, what))
     if type(image).__module__.startswith("PIL."):

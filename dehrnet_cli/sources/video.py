@@ -1,9 +1,13 @@
 """Video files, network streams and cameras, decoded by PyAV (cameras: OpenCV) on a reader thread
-(`sources.threaded`), with fps, size and frame count from the container's metadata.
+(`sources.threaded`), with fps and frame count from the container's metadata. Frames come out as the video is
+displayed: a display matrix (portrait phone videos) is applied to every frame (`sources.orientation`), and the
+source's size is the displayed one.
 """
 
 from __future__ import annotations
 
+import itertools
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,24 +18,42 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
-from dehrnet_cli.sources.base import warn
+from dehrnet_cli.progress import warn
+from dehrnet_cli.sources.orientation import AS_STORED, DisplayTransform, display_transform
 from dehrnet_cli.sources.threaded import ThreadedSource
 
 STREAM_TIMEOUT_S = (10.0, 5.0)  # (open, read) timeouts of network streams
 
 
-def _decode_video(container: av.container.InputContainer, name: str
-                  ) -> Iterator[tuple[np.ndarray, float | None]]:
-    """Decode the first video stream as (BGR image, presentation time in s)."""
-    stream = container.streams.video[0]
+def _cannot_decode(name: str, index: int, error: av.FFmpegError) -> DehrnetError:
+    return DehrnetError(f"{name}: cannot decode frame {index} ({error}); the file may be truncated or corrupt")
+
+
+def frame_display_transform(frame: av.VideoFrame, name: str) -> DisplayTransform:
+    """How `frame` is displayed, from its display-matrix side data (AS_STORED without one). A matrix that is
+    not a multiple of 90 degrees is not applied, with a warning."""
+    for side_data in frame.side_data:
+        if side_data.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+            matrix = struct.unpack("=9i", bytes(side_data))
+            transform = display_transform(matrix)
+            if transform is None:
+                warn(f"{name}: its display matrix {matrix} is not a rotation by a multiple of 90 degrees; its "
+                     "frames are used as stored")
+                return AS_STORED
+            return transform
+    return AS_STORED
+
+
+def _decode_video(frames: Iterator[av.VideoFrame], stream: av.video.stream.VideoStream, name: str,
+                  transform: DisplayTransform) -> Iterator[tuple[np.ndarray, float | None]]:
+    """The decoded frames as displayed: (BGR image, presentation time in s)."""
     index = 0
     try:
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="bgr24"), frame.time  # time: pts x time_base, or None
+        for frame in frames:
+            yield transform.apply(frame.to_ndarray(format="bgr24")), frame.time  # time: pts x time_base, or None
             index += 1
     except av.FFmpegError as e:
-        raise DehrnetError(f"{name}: cannot decode frame {index} ({e}); the file may be truncated or "
-                           "corrupt") from None
+        raise _cannot_decode(name, index, e) from None
     if 0 < index < stream.frames:
         warn(f"{name}: the video ended after {index} of its {stream.frames} frames (truncated?)")
 
@@ -46,7 +68,17 @@ def _video_source(container: av.container.InputContainer, kind: str, name: str,
     stream.thread_type = "AUTO"  # frame- and slice-threaded decoding
     rate = stream.average_rate or stream.guessed_rate
     fps = float(rate) if rate else None
-    size = (stream.codec_context.width, stream.codec_context.height)
+    frames = container.decode(stream)
+    try:
+        first = next(frames, None)  # its side data says how the video is displayed
+    except av.FFmpegError as e:
+        container.close()
+        raise _cannot_decode(name, 0, e) from None
+    if first is None:
+        transform, size = AS_STORED, (stream.codec_context.width, stream.codec_context.height)
+    else:
+        transform = frame_display_transform(first, name)
+        size = transform.size(first.width, first.height)
     num_frames = None
     if not is_live:
         if stream.frames > 0:
@@ -55,7 +87,8 @@ def _video_source(container: av.container.InputContainer, kind: str, name: str,
             num_frames = round(float(stream.duration * stream.time_base) * fps)
         elif fps and container.duration:
             num_frames = round(container.duration / av.time_base * fps)
-    return ThreadedSource(kind, name, _decode_video(container, name), is_live=is_live, fps=fps,
+    decoded = itertools.chain([] if first is None else [first], frames)
+    return ThreadedSource(kind, name, _decode_video(decoded, stream, name, transform), is_live=is_live, fps=fps,
                           size=size if all(size) else None, num_frames=num_frames,
                           on_finish=container.close)
 

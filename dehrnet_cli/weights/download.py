@@ -1,5 +1,7 @@
 """Checksummed, resumable downloads with the standard library (urllib): a `.part` file resumed by an HTTP
-Range request, the hash checked, then moved into place atomically. No network access at import.
+Range request, the hash checked, then moved into place atomically. One download per target file at a time: a
+second process or thread wanting the same file waits on its lock (`filelock`, a hidden `.NAME.lock` beside it,
+left in place as lock files must be) and then uses the file the first one verified. No network access at import.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from dehrnet_cli import __version__
 from dehrnet_cli.env import offline
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.progress import note
 
 _CHUNK = 1 << 20
 
@@ -148,10 +151,48 @@ def _check_space(folder: Path, needed: int | None, url: str) -> None:
                            f"{_human(free)} free; free space or set DEHRNET_HOME to a larger disk")
 
 
+def lock_path(dest: Path) -> Path:
+    """The lock file of downloads to `dest`."""
+    return dest.with_name(f".{dest.name}.lock")
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime in ns) of a file, None when there is none: tells whether a file was replaced."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+@contextlib.contextmanager
+def _one_download_of(dest: Path) -> Iterator[None]:
+    """Hold the lock of `dest` (`.NAME.lock` beside it) for this block, waiting for another holder to finish."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(lock_path(dest))
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            note(f"waiting for another download of {dest.name} to finish")
+            lock.acquire()
+    except OSError as e:
+        raise DehrnetError(f"cannot lock {dest} for the download ({e.strerror or e}); check the folder's "
+                           "permissions or set DEHRNET_HOME") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def download(url: str, dest: Path, sha256: str | None = None, sha256_prefix: str | None = None,
              progress: bool = True, timeout: float = 30) -> Path:
     """Fetch `url` to `dest` through `dest`.part (resumed with an HTTP Range request when it exists),
     check the hash (full sha256 when given, else the prefix) and move it into place atomically.
+
+    One download of `dest` at a time: a second call waits for the first and, when that one put a file with
+    the expected hash in place, returns it without downloading.
 
     Raises DehrnetError (exit 2) when offline (DEHRNET_OFFLINE set or the host unreachable: the message
     names the URL and where to place a manual download), interrupted (the .part is kept for the next
@@ -165,6 +206,17 @@ def download(url: str, dest: Path, sha256: str | None = None, sha256_prefix: str
     except OSError as e:
         raise DehrnetError(f"cannot create {dest.parent} ({e.strerror}); set DEHRNET_HOME to a writable "
                            "folder") from None
+    before = _stat(dest)
+    with _one_download_of(dest):
+        replaced = _stat(dest) not in (None, before)  # another download put a new file there meanwhile
+        if replaced and (sha256 or sha256_prefix) and hash_matches(dest, sha256, sha256_prefix)[0]:
+            return dest
+        return _download_locked(url, dest, sha256, sha256_prefix, progress, timeout)
+
+
+def _download_locked(url: str, dest: Path, sha256: str | None, sha256_prefix: str | None, progress: bool,
+                     timeout: float) -> Path:
+    """`download`'s transfer, check and move, while this process holds the lock of `dest`."""
     part = dest.with_name(dest.name + ".part")
     for _attempt in range(2):
         offset = part.stat().st_size if part.is_file() else 0

@@ -53,12 +53,15 @@ class WeightsEntry:
 
 @dataclass(frozen=True)
 class DetectorEntry:
-    """A YOLO person detector that ultralytics downloads itself (dehrnet only lists it)."""
+    """A YOLO person detector. With a published sha256, a file found under its name is checked against it and
+    dehrnet downloads it itself (checked); without one, ultralytics downloads it (the file is still only opened
+    in ultralytics' safe-load mode)."""
 
     filename: str
     url: str
     license: str
     source: str
+    sha256: str | None = None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -154,7 +157,8 @@ def load_detectors(path: Path | None = None) -> dict[str, DetectorEntry]:
         fields = ("url", "license", "source")
         if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in fields):
             raise DehrnetError(f"weights manifest {path}: detector '{filename}' needs {', '.join(fields)}")
-        detectors[filename] = DetectorEntry(filename, raw["url"], raw["license"], raw["source"])
+        sha256 = _check_hex(raw.get("sha256"), (64, 64), f"weights manifest {path}: detector '{filename}' sha256")
+        detectors[filename] = DetectorEntry(filename, raw["url"], raw["license"], raw["source"], sha256)
     return detectors
 
 

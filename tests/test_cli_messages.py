@@ -1,0 +1,100 @@
+"""What `dehrnet` prints, run as a user runs it (a subprocess): Ctrl-C at any moment is one line and exit 130,
+results tables keep their full width in a pipe, warnings carry the `dehrnet: warning:` prefix, an impossible
+--input-size is a user error."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import COCO_SAMPLE, REPO
+
+ENTRY_POINTS = {  # `python -m dehrnet_cli`, and what the `dehrnet` console script runs
+    "python -m": [sys.executable, "-m", "dehrnet_cli"],
+    "console script": [sys.executable, "-c", "import sys\nfrom dehrnet_cli.cli import main\nsys.exit(main())"],
+}
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("COLUMNS", None)  # as in a pipe or a log file: no width given
+    return env
+
+
+def _dehrnet(*args: object, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*ENTRY_POINTS["python -m"], *map(str, args)], capture_output=True, text=True,
+                          env=_env(), cwd=cwd, timeout=300)
+
+
+def _interpreter_start_s() -> float:
+    """How long a bare interpreter takes to start here (an interrupt before that reaches no dehrnet code)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_ctrl_c_while_dehrnet_starts_is_one_line_and_exit_130(tmp_path, entry) -> None:
+    """The interrupt lands while typer, rich and the commands are imported, while the arguments are parsed, or
+    once the command runs (torch being imported); a run that ended before it is not a case."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    args = ["predict", "a.png", "--model", "dehrnet_w8_128x96", "--untrained", "--detector", "none", "--json", "r.json"]
+    start = 3 * _interpreter_start_s() + 0.05  # past the interpreter's own start, with margin for a loaded machine
+    for delay in (start, start + 0.05, start + 0.15, start + 0.3, start + 0.6):
+        proc = subprocess.Popen([*ENTRY_POINTS[entry], *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=_env(), cwd=tmp_path)
+        time.sleep(delay)
+        if proc.poll() is not None:
+            continue
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert (proc.returncode, stderr.strip()) == (130, "dehrnet: error: interrupted"), (delay, stderr)
+
+
+@pytest.fixture
+def results_file(tmp_path: Path) -> Path:
+    """The sample's ground truth as a results list, with boxes (so that eval warns about them)."""
+    if not (COCO_SAMPLE / "test_coco.json").exists():
+        pytest.skip("shared COCO sample data not present")
+    doc = json.loads((COCO_SAMPLE / "test_coco.json").read_text())
+    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"], "score": 1.0,
+                "bbox": a["bbox"]} for a in doc["annotations"] if a.get("num_keypoints", 0) > 0]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    return path
+
+
+def test_a_results_table_in_a_pipe_keeps_every_cell_and_warnings_carry_the_prefix(tmp_path, results_file) -> None:
+    """Scored on one image, APm and ARm are -1.000: in rich's default 80 columns the table no longer fits and a
+    cell was cut to `-1.0…`."""
+    done = _dehrnet("eval", "--coco-results", results_file, "--ann", COCO_SAMPLE / "test_coco.json", "--limit", 1,
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("-1.000") == 2 and "…" not in done.stdout
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 2 and all(line.startswith("dehrnet: warning: ") for line in warnings), done.stderr
+
+
+def test_an_input_size_no_network_can_have_is_one_line_and_exit_2(tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    from models import create_model, save_checkpoint
+
+    save_checkpoint(create_model("dehrnet_w8_128x96"), tmp_path / "tiny.pt")
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((48, 64, 3), 90, np.uint8))
+    done = _dehrnet("predict", "a.png", "--weights", "tiny.pt", "--detector", "none", "--input-size", "7x7",
+                    "--json", "r.json", cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("dehrnet: error: ")]
+    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "multiples of 32" in errors[0] and "7x7" in errors[0] and "internal error" not in errors[0]
+    assert not (tmp_path / "r.json").exists()
