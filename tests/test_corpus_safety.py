@@ -125,3 +125,17 @@ def test_the_partial_outputs_of_an_interrupted_item_go_once_it_finishes(tmp_path
     stale.write_text('{"images": []}')
     assert predict_corpus(corpus, out, checkpoint).exit_code == 0
     assert (out / "a.png.json").is_file() and not stale.exists()
+
+
+def test_links_that_lead_nowhere_are_error_rows_not_a_failed_job(tmp_path: Path, checkpoint: Path) -> None:
+    corpus = tmp_path / "corpus"
+    save_image(corpus / "good.png", scene(1))
+    (corpus / "a.jpg").symlink_to("b.jpg")
+    (corpus / "b.jpg").symlink_to("a.jpg")  # a loop
+    (corpus / "gone.jpg").symlink_to("missing.jpg")
+    result = predict_corpus(corpus, tmp_path / "out", checkpoint)
+    assert result.exit_code == 0, result.output
+    rows = {Path(row["path"]).name: row for row in manifest_rows(tmp_path / "out")}
+    assert rows["good.png"]["status"] == "ok"
+    assert rows["a.jpg"]["status"] == rows["b.jpg"]["status"] == rows["gone.jpg"]["status"] == "error"
+    assert "leads nowhere" in rows["a.jpg"]["reason"] and "broken symbolic link" in rows["gone.jpg"]["reason"]

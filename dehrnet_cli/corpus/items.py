@@ -122,7 +122,7 @@ def _list_local(text: str, exclude: Path | None) -> list[CorpusItem]:
     path = Path(text).expanduser()
     if path.is_dir():
         found = sorted(_walk(path, exclude))
-        return [CorpusItem(str(path / rel), str(full), rel, size) for rel, full, size in found]
+        return [CorpusItem(str(path / rel), str(full), rel, size, problem) for rel, full, size, problem in found]
     if path.is_file():
         if path.suffix.lower() == ".txt":
             return _list_file(path.read_bytes, str(path), path.parent)
@@ -136,14 +136,30 @@ def _list_local(text: str, exclude: Path | None) -> list[CorpusItem]:
     raise DehrnetError(f"{path}: no such file or folder; {_HELP}")
 
 
-def walk_media(root: Path) -> Iterator[tuple[str, Path, int]]:
-    """(rel, absolute path, size) of every image and video under folder `root` (hidden entries left out)."""
+def walk_media(root: Path) -> Iterator[tuple[str, Path, int | None, str | None]]:
+    """(rel, absolute path, size, problem) of every image and video under folder `root` (hidden entries left
+    out)."""
     return _walk(root, None)
 
 
-def _walk(root: Path, exclude: Path | None) -> Iterator[tuple[str, Path, int]]:
-    """(rel, absolute path, size) of the media files under `root`; hidden
-    entries and `exclude` left out; folder links followed once (a link cycle is not walked again)."""
+def _kind(entry: os.DirEntry) -> tuple[str, str | None]:
+    """("dir" | "file" | "other", the problem of a link that leads nowhere) of a folder entry."""
+    try:
+        if entry.is_dir():
+            return "dir", None
+        if entry.is_file():
+            return "file", None
+    except OSError as e:  # a link loop: ELOOP
+        return "file", f"a symbolic link that leads nowhere ({e.strerror or e})"
+    if entry.is_symlink():
+        return "file", "a broken symbolic link (its target does not exist)"
+    return "other", None
+
+
+def _walk(root: Path, exclude: Path | None) -> Iterator[tuple[str, Path, int | None, str | None]]:
+    """(rel, absolute path, size, problem) of the media files under `root`; hidden entries and `exclude` left
+    out; folder links followed once (a link cycle is not walked again); a media-named link that leads nowhere
+    is an item with its problem (an error row, not a failed job)."""
     seen: set[Path] = set()
     stack = [(root.resolve(), "")]
     while stack:
@@ -160,10 +176,12 @@ def _walk(root: Path, exclude: Path | None) -> Iterator[tuple[str, Path, int]]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if entry.is_dir():
+            kind, problem = _kind(entry)
+            if kind == "dir":
                 subfolders.append((Path(entry.path), f"{prefix}{entry.name}/"))
-            elif entry.is_file() and _is_media(entry.name):
-                yield f"{prefix}{entry.name}", Path(entry.path), entry.stat().st_size
+            elif kind == "file" and _is_media(entry.name):
+                size = None if problem else entry.stat().st_size
+                yield f"{prefix}{entry.name}", Path(entry.path), size, problem
         stack.extend(reversed(subfolders))
 
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from dehrnet_cli.detect.base import keep_top
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.progress import warn
 from dehrnet_cli.sinks.coco import ImageIds
-from dehrnet_cli.sources.base import warn
 from dehrnet_cli.stage_data import Detections, Frame
 
 

@@ -9,7 +9,6 @@ touched, so an earlier output stays as it was.
 from __future__ import annotations
 
 import math
-import sys
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +18,7 @@ import cv2
 import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.progress import warn
 from dehrnet_cli.sinks.atomic import StagedFile, write_bytes_atomic, write_error
 
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
@@ -51,10 +51,6 @@ def has_encoder(codec: str) -> bool:
     except ValueError:  # av's UnknownCodecError
         return False
     return True
-
-
-def _warn(message: str) -> None:
-    print(f"dehrnet: warning: {message}", file=sys.stderr, flush=True)
 
 
 class VideoWriter:
@@ -96,7 +92,7 @@ class VideoWriter:
         if has_encoder(codec):
             self._open_pyav(codec, crf)
         else:
-            _warn(f"PyAV has no {codec} encoder; writing {self.path.name} with OpenCV (mp4v), which "
+            warn(f"PyAV has no {codec} encoder; writing {self.path.name} with OpenCV (mp4v), which "
                   "browsers may not play")
             self._open_opencv()
 

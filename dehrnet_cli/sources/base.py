@@ -8,7 +8,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
-from dehrnet_cli.progress import warn as warn  # re-exported for detect.boxes_file; use progress.warn
 from dehrnet_cli.stage_data import Frame
 
 IMAGE_SUFFIXES = frozenset(
