@@ -139,10 +139,13 @@ def _safety_inputs(root: Path) -> None:
         (root / "nested" / sub).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / "nested" / sub / f"top{sub}.png"), _image(2))
     save_checkpoint(create_model("dehrnet_w8_128x96"), root / "tiny.pt")
+    INPUT_SHAS["tiny.pt"] = _sha(root / "tiny.pt")
     _coco_files(root)
     (root / "served").mkdir()
     (root / "served" / "w.bin").write_bytes(np.random.default_rng(0).bytes(SERVED_BYTES))
 
+
+INPUT_SHAS: dict[str, str] = {}  # sha256 prefixes of the inputs a case must not change, by relative path
 
 SERVED_BYTES = 1_000_000  # sent in 20 KB chunks 0.05 s apart: 2.5 s, so that two downloads of it overlap
 SERVED_SHA256 = hashlib.sha256(np.random.default_rng(0).bytes(SERVED_BYTES)).hexdigest()
@@ -185,6 +188,80 @@ class Case:
     setup: Callable[[Path], None] | None = None  # prepares the case's folder
     check: Callable[[Path, str], str] | None = None  # (folder, stdout) -> what the outputs show
     twice: bool = False  # two runs of the command at once
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _unchanged(*names: str) -> Callable[[Path, str], str]:
+    """A check: the named input files still hold what they held before the run."""
+    def check(root: Path, stdout: str) -> str:
+        changed = [name for name in names if _sha(root / name) != INPUT_SHAS[name]]
+        return f"changed: {', '.join(changed)}" if changed else f"{', '.join(names)} unchanged"
+    return check
+
+
+def _coco_layout(root: Path) -> None:
+    """coco/val2017/000001.png and the annotations eval finds by itself: coco/annotations/person_keypoints_val2017."""
+    (root / "coco" / "val2017").mkdir(parents=True)
+    (root / "coco" / "annotations").mkdir()
+    shutil.copy(root / "images" / "000001.png", root / "coco" / "val2017" / "000001.png")
+    shutil.copy(root / "ann.json", root / "coco" / "annotations" / "person_keypoints_val2017.json")
+    INPUT_SHAS["coco/annotations/person_keypoints_val2017.json"] = _sha(root / "ann.json")
+
+
+def _corpus_over_a_picture(root: Path) -> None:
+    """X/b/p.png, and the user's own X/a/b/p.png where the annotated copy of X/b/p.png would go under OUT = X/a."""
+    for rel, n in (("X/b/p.png", 1), ("X/a/b/p.png", 2)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / rel), _image(n))
+    INPUT_SHAS["X/a/b/p.png"] = _sha(root / "X/a/b/p.png")
+
+
+def _mount_small_disk(root: Path) -> None:
+    (root / "disk").mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root / "disk")], check=True)
+    rng = np.random.default_rng(0)
+    for n in range(6):  # noisy 400x300 images: about 360 kB each annotated
+        (root / "noisy").mkdir(exist_ok=True)
+        cv2.imwrite(str(root / "noisy" / f"{n + 1:06d}.png"), rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+
+
+def _full_disk_outputs(root: Path, stdout: str) -> str:
+    disk = root / "disk"
+    kept = sorted(p.relative_to(disk).as_posix() for p in disk.rglob("*") if p.is_file())
+    frames = [len(json.loads((disk / "r.partial.json").read_text())["images"])] if "r.partial.json" in kept else []
+    if "p.partial.csv" in kept:
+        frames.append(len({line.split(",")[0] for line in (disk / "p.partial.csv").read_text().splitlines()[1:]}))
+    frames.append(len(list((disk / "annotated").glob("*"))) if (disk / "annotated").is_dir() else 0)
+    hidden = sum(1 for p in disk.rglob(".*") if ".partial-" in p.name)
+    for path in kept:  # the listing below must not count what was on the small disk
+        (disk / path).unlink()
+    subprocess.run(["umount", str(disk)], check=False)
+    return f"frames in each kept output: {frames}; hidden temp files: {hidden}"
+
+
+def _manifest_rows(root: Path) -> int:
+    path = root / "out" / "manifest.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _finished_items(root: Path, stdout: str) -> str:
+    rows = [json.loads(line) for line in (root / "out" / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    done = [row for row in rows if row["status"] == "ok"]
+    complete = sum((root / "out" / (Path(row["path"]).name + ".json")).is_file() for row in done)
+    return f"manifest rows of finished items: {len(done)}, each with its complete JSON: {complete == len(done)}"
+
+
+def _temps_swept_by_the_next_run(root: Path, stdout: str) -> str:
+    def hidden() -> int:
+        return sum(1 for p in root.glob(".*") if ".partial-" in p.name)
+
+    after_kill = hidden()
+    subprocess.run([sys.executable, "-m", "dehrnet_cli", "predict", "images", "--json", "r.json", *TINY],
+                   cwd=root, capture_output=True, env={**os.environ, "DEHRNET_OFFLINE": "1"}, check=True)
+    return f"hidden temp files: {after_kill} after the kill, {hidden()} after the next run writing there"
 
 
 def _hidden(root: Path) -> bool:
@@ -275,6 +352,28 @@ CASES = [
                                                         "--quiet"],
          tiny=False, command=("weights", "download"), env=(("DEHRNET_OFFLINE", None),), twice=True,
          check=_downloaded),
+    Case("`--out ann --json ann/000001.png` (an output on another's planned image)",
+         ["images", "--out", "ann", "--json", "ann/000001.png"]),
+    Case("`export --weights tiny.pt --out tiny.pt`", ["--weights", "tiny.pt", "--out", "tiny.pt"], tiny=False,
+         command=("export",), check=_unchanged("tiny.pt")),
+    Case("`weights convert tiny.pt tiny.pt`", ["tiny.pt", "tiny.pt"], tiny=False, command=("weights", "convert"),
+         check=_unchanged("tiny.pt")),
+    Case("`eval --coco coco/val2017 --report` naming the annotation file eval finds by itself",
+         ["--coco", "coco/val2017", "--gt-boxes", "--weights", "tiny.pt", "--report",
+          "coco/annotations/person_keypoints_val2017.json"], tiny=False, command=("eval",), setup=_coco_layout,
+         check=_unchanged("coco/annotations/person_keypoints_val2017.json")),
+    Case("corpus `X --out-dir X/a --save-media`, the user's X/a/b/p.png where X/b/p.png's copy would go",
+         ["X", "--out-dir", "X/a", "--save-media"], setup=_corpus_over_a_picture, check=_unchanged("X/a/b/p.png")),
+    Case("corpus of x.pgm and x.png with `--save-media` (both annotated as x.png)",
+         ["mixed", "--out-dir", "out", "--save-media"]),
+    Case("corpus killed with SIGKILL mid-job", ["many", "--out-dir", "out"], signum=signal.SIGKILL,
+         signal_when=lambda root: _manifest_rows(root) >= 5, signal_after_s=0.0, check=_finished_items),
+    Case("two corpus jobs on one `--out-dir` at once", ["many", "--out-dir", "out"], twice=True),
+    Case("disk full (a 1 MiB file system) under `--out`, `--json` and `--csv`",
+         ["noisy", "--out", "disk/annotated", "--json", "disk/r.json", "--csv", "disk/p.csv"],
+         setup=_mount_small_disk, check=_full_disk_outputs),
+    Case("SIGKILL mid-folder (its CSV being written), then another run writing there", ["many", "--csv", "p.csv"],
+         signum=signal.SIGKILL, signal_when=_hidden, signal_after_s=0.5, check=_temps_swept_by_the_next_run),
     Case("Ctrl-C (SIGINT) 0.25 s after the start (while dehrnet is imported)", ["walk.mp4", "--json", "r.json"],
          signal_when=lambda root: True, signal_after_s=0.25),
     Case("Ctrl-C (SIGINT) mid-video", ["walk.mp4", "--out", "annotated.mp4", "--json", "r.json", "--csv", "p.csv"],
@@ -331,10 +430,10 @@ def run_case(case: Case, root: Path, url: str) -> tuple[str, str, str, str]:
         time.sleep(case.signal_after_s)
         procs[0].send_signal(case.signum)
     outputs = [proc.communicate(timeout=300) for proc in procs]
+    checked = case.check(root, outputs[0][0]) if case.check is not None else ""
     after = {p for p in _files(root) if not p.startswith(".home/") and not p.startswith("served/")}
     said = " / ".join(_said(stderr, root) for _, stderr in outputs)
     codes = ", ".join(str(proc.returncode) for proc in procs)
-    checked = case.check(root, outputs[0][0]) if case.check is not None else ""
     return said, codes, _left(before, after), checked
 
 

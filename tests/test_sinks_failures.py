@@ -120,3 +120,12 @@ def test_an_output_on_another_output_s_planned_image_is_refused(tmp_path: Path, 
     result = predict(images, *TINY, *NO_DETECTOR, "--out", out, "--json", clash)
     only_error(result, 2, f"--json {clash}", f"--out {out}", "same path")
     assert not out.exists()
+
+
+def test_the_plan_of_a_folder_holding_a_link_loop_runs(tmp_path: Path, images: Path) -> None:
+    """Checking the outputs against every source file resolves each path: a link that loops must not end the run
+    (the source skips it with a warning)."""
+    (images / "loop.png").symlink_to("loop.png")
+    result = predict(images, *TINY, *NO_DETECTOR, "--json", tmp_path / "r.json", "--out", tmp_path / "ann")
+    assert result.exit_code == 0, result.output
+    assert "symbolic link loop" in result.stderr and len(json.loads((tmp_path / "r.json").read_text())["images"]) == 6

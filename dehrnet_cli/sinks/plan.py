@@ -59,8 +59,13 @@ class PlannedWrite:
 
 
 def same_file_key(path: Path) -> str:
-    """A key equal for two spellings of one path (relative or absolute, through symlinks)."""
-    return os.path.normcase(str(Path(path).expanduser().resolve()))
+    """A key equal for two spellings of one path (relative or absolute, through symlinks; a link that loops is
+    taken as it is written)."""
+    path = Path(path).expanduser()
+    try:
+        return os.path.normcase(str(path.resolve()))
+    except (OSError, RuntimeError):  # a symlink loop
+        return os.path.normcase(os.path.abspath(path))
 
 
 def inode_key(path: Path) -> tuple[int, int] | None:
