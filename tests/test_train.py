@@ -31,7 +31,7 @@ from dehrnet_cli.train.loop import train
 from dehrnet_cli.train.loss import JointsMSELoss
 from dehrnet_cli.train.resume import resume_config
 from dehrnet_cli.train.synthetic_model import SYNTHETIC_AUGMENT, train_synthetic_model
-from models import create_model, load_model
+from models import create_model, load_model, save_checkpoint
 from models.checkpoint import read_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -188,10 +188,21 @@ def test_two_epochs_on_the_coco_sample_write_the_run_folder(coco_sample: Path, t
     assert model.config.name == TINY and model.checkpoint_info.meta["val"]["AP"] == records[0]["val"]["AP"]
     gt = load_coco_gt(ann)
     image_id = gt.getImgIds()[0]
-    frame = Frame(0, cv2.imread(str(coco_sample / gt.imgs[image_id]["file_name"])))
-    poses = TopDownEstimator(TorchBackend(model, "cpu")).estimate([frame.image],
-                                                                  GroundTruthBoxes(gt)([frame], [image_id]))
+    path = coco_sample / gt.imgs[image_id]["file_name"]
+    frame = Frame(0, cv2.imread(str(path)), path)
+    poses = TopDownEstimator(TorchBackend(model, "cpu")).estimate([frame.image], GroundTruthBoxes(gt)([frame]))
     assert poses[0].keypoints_xy.shape[1:] == (17, 2)
+
+
+def test_a_run_folder_that_would_replace_its_init_checkpoint_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    torch.manual_seed(0)
+    init = save_checkpoint(create_model(TINY), out / "best.pt")  # e.g. an earlier run's best, as --init
+    before = init.read_bytes()
+    result = CliRunner().invoke(_app(), ["train", "--synthetic", "4", "--config", TINY, "--init", str(init),
+                                         "--out", str(out), "--device", "cpu", "--workers", "0", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert f"is the --init {init}" in result.stderr and init.read_bytes() == before
 
 
 def test_missing_coco_pieces_fail_before_training(tmp_path: Path) -> None:
