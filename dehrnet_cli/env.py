@@ -1,4 +1,6 @@
-"""The environment variables dehrnet reads, in one place, read at call time (never at import).
+"""The process environment dehrnet runs in: the environment variables it reads, in one place, read at call time
+(never at import), the default thread count, and Ctrl-C held back while native libraries load
+(`interrupts_deferred`).
 
 DEHRNET_OFFLINE: never touch the network (downloads fail fast and say what to place where).
 YOLO_OFFLINE: ultralytics' own switch; the YOLO detector honours it too.
@@ -14,6 +16,10 @@ DEHRNET_TENSORRT: ONNX models on CUDA try onnxruntime's TensorRT provider first 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _FALSE = ("", "0", "false", "no")
 
@@ -65,3 +71,24 @@ def default_threads() -> int:
     if given.isdigit() and int(given) > 0:
         return int(given)
     return usable_cores()
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Run the block with Ctrl-C held back, then raise KeyboardInterrupt if one came: for imports of native
+    libraries and model building (torch, onnxruntime, ultralytics), where a KeyboardInterrupt raised inside a
+    C++ callback aborts the process ("terminate called after throwing an instance of pybind11::error_already_set")
+    instead of reaching the command's cleanup. Only in the main thread, and only where Ctrl-C raises
+    KeyboardInterrupt (not when the process ignores it)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    came: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if came:
+        raise KeyboardInterrupt

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dehrnet_cli.detect.spec import DetectorSpec
+from dehrnet_cli.env import interrupts_deferred
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.eval.layout import (
     ANALYSIS_FILES,
@@ -166,8 +167,8 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
     if not Path(images_dir).is_dir():
         raise DehrnetError(f"image folder {images_dir}: no such folder")
     model.choose()  # a bad --weights / --model, or an offline default, fails before torch
-    from dehrnet_cli.estimator import PoseEstimator
-
+    with interrupts_deferred():  # torch, onnxruntime and ultralytics load here
+        from dehrnet_cli.estimator import PoseEstimator
     use_detector = mode == "coco" and not job.gt_boxes
     detector = replace(detector, conf=eval_detector_conf(detector.conf, detector.kind, detector.boxes),
                        kind=detector.kind if use_detector else "none",
@@ -175,7 +176,8 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
                        ann=paths[1] if isinstance(paths[1], Path) else None)
     estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
     frames = len(paths[1]["images"]) if mode == "data" else _image_count(images_dir)
-    estimator.prepare(job.limit or frames)
+    with interrupts_deferred():
+        estimator.prepare(job.limit or frames)
     if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
         log(f"[bold yellow]{UNTRAINED_EVAL_BANNER}[/] ({estimator.config.name})")
     settings.update(_model_settings(estimator, model, pose))

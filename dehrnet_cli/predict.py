@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dehrnet_cli.env import interrupts_deferred
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import job_progress_bar, note
 from dehrnet_cli.sinks.annotated import AnnotatedImagesSink, AnnotatedVideoSink
@@ -218,10 +219,11 @@ def predict(job: PredictJob, model: ModelSpec, runtime: RuntimeSpec, detector: D
     detector.check_files()
     opened = open_job(job)
     try:
-        from dehrnet_cli.estimator import PoseEstimator
+        with interrupts_deferred():  # torch, onnxruntime and ultralytics load here
+            from dehrnet_cli.estimator import PoseEstimator
 
-        estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
-        estimator.prepare(opened.source.num_frames)
+            estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
+            estimator.prepare(opened.source.num_frames)
     except BaseException:
         opened.source.close()
         raise

@@ -18,6 +18,7 @@ from seeded_images import H, W, save_image, scene
 from typer.testing import CliRunner, Result
 
 from dehrnet_cli.cli.app import app
+from dehrnet_cli.corpus.lock import HOLDER_NAME, LOCK_NAME
 from dehrnet_cli.sinks.video_writer import VideoWriter
 
 TINY_NAME = "dehrnet_w8_128x96"
@@ -87,10 +88,9 @@ def rows_by_rel(out_dir: Path, corpus: Path) -> dict[str, dict]:
 
 
 def file_identities(folder: Path) -> dict[str, tuple[int, int]]:
-    """rel -> (inode, mtime_ns) of every file under `folder` but hidden ones (OUT's lock): an atomic rewrite
-    changes the inode."""
+    """rel -> (inode, mtime_ns) of every file under `folder` but OUT's lock: an atomic rewrite changes the inode."""
     return {p.relative_to(folder).as_posix(): (os.stat(p).st_ino, os.stat(p).st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.startswith(".")}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in (LOCK_NAME, HOLDER_NAME)}
 
 
 def temp_leftovers(folder: Path) -> list[Path]:

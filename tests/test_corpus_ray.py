@@ -30,6 +30,9 @@ from corpus_synth import (
 from seeded_images import save_image
 
 from dehrnet_cli.corpus import CorpusJob, run_corpus
+from dehrnet_cli.detect.spec import DetectorSpec
+from dehrnet_cli.precision.runtime import RuntimeSpec
+from dehrnet_cli.weights.model_choice import ModelSpec
 
 ray = pytest.importorskip("ray")
 
@@ -140,9 +143,8 @@ def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(ray_session, tmp
     items = sorted([*ITEMS, *BIG])
     # one task holds every item, largest first: the big images, the video (killed), the rest; Ray retries
     # the whole task on the restarted actor
-    job = CorpusJob(str(corpus), distributed, {"weights": checkpoint, "detector": "none", "precision": "fp32",
-                                               "backend": "torch"},
-                    engine="ray", save_media=True, quiet=True, items_per_task=len(items))
+    job = CorpusJob(str(corpus), distributed, ModelSpec(weights=checkpoint), RuntimeSpec("torch", precision="fp32"),
+                    DetectorSpec("none"), engine="ray", save_media=True, quiet=True, items_per_task=len(items))
     summary = run_corpus(job, log=lambda line: None)
     killer.join(timeout=1)
     assert killed, "the video finished before the test could kill its worker"

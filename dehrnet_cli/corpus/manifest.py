@@ -95,18 +95,24 @@ def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
 
 
 class ManifestLog:
-    """Appends finished items' rows to the manifest as they come, each on disk before `append` returns."""
+    """Appends finished items' rows to the manifest as they come, each on disk before `append` returns (the file
+    is opened with the first row: a job that fails before any item leaves the manifest as it was)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._file = None
+
+    def _open(self):
         try:
-            self._file = open(path, "a", encoding="utf-8")
-            if self._file.tell() and not _ends_with_newline(path):
-                self._file.write("\n")  # after a line cut short by a kill: start a fresh one
+            file = open(self.path, "a", encoding="utf-8")
+            if file.tell() and not _ends_with_newline(self.path):
+                file.write("\n")  # after a line cut short by a kill: start a fresh one
         except OSError as e:
-            raise write_error(f"the manifest {path}", e) from None
+            raise write_error(f"the manifest {self.path}", e) from None
+        return file
 
     def append(self, row: ManifestRow) -> None:
+        self._file = self._file or self._open()
         try:
             self._file.write(_line(row))
             self._file.flush()
@@ -115,7 +121,8 @@ class ManifestLog:
             raise write_error(f"the manifest {self.path}", e) from None
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -62,7 +62,7 @@ def check_outputs(items: list[CorpusItem], plan: Plan, first_run: bool) -> None:
     """The corpus's run plan: refuse (one line naming both) two items whose outputs share a path (x.pgm and x.png
     both annotated as x.png), an output on a corpus item, and, in an OUT where no job ran yet (`first_run`: no
     manifest), an output that already exists: a file of the user's (a picture under an OUT inside the corpus),
-    not one of ours. (The manifest is created when a job starts, so later runs, even after a crash, find one.)"""
+    not one of ours. (Each finished item's manifest row is on disk at once, so a later run finds a manifest.)"""
     reads = {_key(item.location): item for item in items if not item.is_remote}
     written: dict[str, CorpusItem] = {}
     for item, outputs in zip(items, plan.outputs):

@@ -29,6 +29,7 @@ from dehrnet_cli.corpus.manifest import (
     write_manifest,
 )
 from dehrnet_cli.corpus.plan import Plan, check_outputs, plan_corpus
+from dehrnet_cli.env import interrupts_deferred
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import job_progress_bar, note
 from dehrnet_cli.sinks.atomic import OutputWriteError
@@ -158,8 +159,8 @@ def _engine(name: str) -> Engine:
         from dehrnet_cli.corpus.ray_engine import run_ray
 
         return run_ray
-    from dehrnet_cli.corpus.local_engine import run_local
-
+    with interrupts_deferred():  # the local engine imports the estimator: torch, onnxruntime, ultralytics
+        from dehrnet_cli.corpus.local_engine import run_local
     return run_local
 
 

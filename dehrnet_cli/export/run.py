@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dehrnet_cli.env import interrupts_deferred
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import note
 from dehrnet_cli.sinks.plan import RunPlan
@@ -66,8 +67,9 @@ def export_model(job: ExportJob, log: Callable[[str], None] = note) -> ExportOut
     plan.read("--weights", job.model.weights)
     plan.write("--out", job.out, partial=False)
     plan.check()
-    from dehrnet_cli.export.onnx import export_onnx
-    from dehrnet_cli.weights.pose_model import load_pose_model
+    with interrupts_deferred():  # torch and onnxruntime load here
+        from dehrnet_cli.export.onnx import export_onnx
+        from dehrnet_cli.weights.pose_model import load_pose_model
 
     if job.model.untrained:
         log(f"[yellow]{job.model.name}: exporting random weights (an architecture name, no checkpoint)")
