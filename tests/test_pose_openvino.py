@@ -18,7 +18,7 @@ from dehrnet_cli.pose.backends import TorchBackend
 from dehrnet_cli.pose.onnx_session import UNTRAINED_KEY
 from dehrnet_cli.pose.openvino_backend import OpenVinoBackend, openvino_cache_dir
 from dehrnet_cli.precision.cpu import native_bf16
-from models import create_model
+from models import create_model, load_model
 
 pytest.importorskip("openvino")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -155,3 +155,23 @@ def test_an_nncf_int8_model_runs_close_to_fp32_and_says_int8(tiny_export, tmp_pa
         quantize_openvino(out, tmp_path / "again.xml", crops_bgr)
     with pytest.raises(DehrnetError, match="expected uint8"):
         quantize_openvino(path, tmp_path / "bad.xml", crops_bgr[:, :64])
+
+
+def test_a_checkpoint_gets_its_openvino_export_in_the_cache(tmp_path, monkeypatch):
+    """DE-HRNet: its own export beside ONNX Runtime's, with GridSample; HRNet: ONNX Runtime's export itself."""
+    from conftest import save_seeded_checkpoint
+
+    from dehrnet_cli.precision.onnx_cache import cached_export, export_for_openvino, openvino_export
+
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
+    weights = save_seeded_checkpoint(tmp_path / "tiny.pt")
+    config = load_model(weights).config
+    entry = openvino_export(weights, config)
+    assert entry.onnx.name.endswith(".grid_sample.onnx") and entry.onnx != cached_export(weights).onnx
+    assert not entry.ready
+    export_for_openvino(load_model(weights), entry)
+    assert entry.ready and "GridSample" in {node.op_type for node in onnx.load(str(entry.onnx)).graph.node}
+    backend = OpenVinoBackend(entry.onnx, "fp32", threads=1)
+    assert backend.cache_dir == entry.onnx.parent / "openvino" and backend.config == config
+    nearest = config.__class__.from_dict({**config.to_dict(), "upsample": "nearest"})
+    assert openvino_export(weights, nearest) == cached_export(weights)
