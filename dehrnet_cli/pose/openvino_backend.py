@@ -1,19 +1,19 @@
-"""OpenVINO on the CPU: the pose backend that runs bf16 at the CPU's bf16 matrix rate.
+"""OpenVINO on the CPU: the pose backend that runs bf16 at the CPU's bf16 matrix rate, and int8.
 
-`OpenVinoBackend(onnx_path, precision, threads)` compiles a dehrnet ONNX export with OpenVINO's CPU plugin
-and runs it like the other backends: normalised crops (N, 3, h, w) float32 in, heatmaps (N, K, h/4, w/4)
-float32 out, any N (the export's batch axis stays dynamic). `precision` "fp32" or "bf16" is OpenVINO's
-INFERENCE_PRECISION_HINT ("f32" / "bf16"): bf16 runs the convolutions on AVX512-BF16 or AMX units and
-keeps the input and output fp32. The compiled model is cached by OpenVINO (its CACHE_DIR) in an
-`openvino/` folder beside the export: the first start compiles (DE-HRNet-W32: about 2 s on 2 cores), later
-starts load the blob (about 0.6 s with reading the metadata). The cache key is OpenVINO's: the file's
-content, the compile properties and the OpenVINO version, so a rewritten export or another precision gets
-its own blob.
+`OpenVinoBackend(path, precision, threads)` compiles a dehrnet ONNX export (or an int8 IR from
+`export.openvino_int8`) with OpenVINO's CPU plugin and runs it like the other backends: normalised crops
+(N, 3, h, w) float32 in, heatmaps (N, K, h/4, w/4) float32 out, any N (the batch axis stays dynamic).
+`precision` "fp32" or "bf16" is OpenVINO's INFERENCE_PRECISION_HINT: bf16 runs the convolutions on AVX512-BF16
+or AMX units and keeps the input and output fp32; "int8" runs an int8 IR. The compiled model is cached by
+OpenVINO (CACHE_DIR) in an `openvino/` folder beside the export: the first start compiles (DE-HRNet-W32: about
+2 s on 2 cores), later starts load the blob (about 0.8 s with reading the metadata). OpenVINO keys the blob by
+the file's content, the properties and its version; the blob holds the transformed model and the precision is
+applied when it loads (fp32 from a blob bf16 made computes fp32's numbers: tested).
 
-DE-HRNet's export for OpenVINO should use the GridSample sampler (`export_onnx(..., sampler="grid_sample")`):
+DE-HRNet's export for OpenVINO should have DySample as GridSample (`precision.onnx_cache.openvino_export`):
 OpenVINO runs GridSample as one vectorised kernel, while the gather graph that suits ONNX Runtime runs as
-reference gathers and transposes (DE-HRNet-W32 bf16: 1.14x HRNet-W32's time with GridSample, 1.5x with the
-gather graph; docs/benchmarks.md).
+reference gathers and transposes (DE-HRNet-W32 bf16: 1.13-1.16x HRNet-W32's time with GridSample, 1.5x with
+the gather graph; docs/benchmarks.md).
 """
 
 from __future__ import annotations
