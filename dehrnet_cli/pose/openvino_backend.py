@@ -12,7 +12,7 @@ applied when it loads (fp32 from a blob bf16 made computes fp32's numbers: teste
 
 DE-HRNet's export for OpenVINO should have DySample as GridSample (`precision.onnx_cache.openvino_export`):
 OpenVINO runs GridSample as one vectorised kernel, while the gather graph that suits ONNX Runtime runs as
-reference gathers and transposes (DE-HRNet-W32 bf16: 1.13-1.16x HRNet-W32's time with GridSample, 1.5x with
+reference gathers and transposes (DE-HRNet-W32 bf16: 1.13-1.17x HRNet-W32's time with GridSample, 1.5x with
 the gather graph; docs/benchmarks.md).
 """
 
