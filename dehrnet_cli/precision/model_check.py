@@ -3,17 +3,18 @@ job's own model and person crops, in seconds; the verdict is cached per checkpoi
 
 Both backends run the same crops through the top-down stage's heatmaps (flip test as the job runs it) and the
 codec's decode. A path passes when
-- at least WITHIN_FRACTION (99 %) of the joints fp32 sees (score >= VISIBLE_SCORE, the rescoring threshold)
-  stay within MOVE_TOLERANCE (0.75 heatmap pixel) of fp32's position: the same peak pixel. The decode's
-  quarter-pixel step toward the higher neighbour flips when the two neighbours of a peak are nearly equal,
-  which moves a joint by 0.25 to 0.71 pixel with the peak unchanged; bf16 does that to 5-15 % of joints
-  (they are ties) while a moved peak is a whole pixel or more;
+- at most MOVED_FRACTION (1 %, and always one) of the joints fp32 sees (score >= VISIBLE_SCORE, the rescoring
+  threshold) move more than MOVE_TOLERANCE (0.75 heatmap pixel) from fp32's position, i.e. leave their peak
+  pixel. The decode's quarter-pixel step toward the higher neighbour flips when the two neighbours of a peak are
+  nearly equal, which moves a joint by 0.25 to 0.71 pixel with the peak unchanged; bf16 does that to 5-15 % of
+  joints (they are ties), while a moved peak is a whole pixel or more. The one joint allowed whatever the count
+  is a joint with two nearly equal maxima, which any rounding can swap;
 - the 99th percentile of |score - fp32 score| over all joints is at most SCORE_TOLERANCE (0.05).
 Measured on dehrnet_w8_128x96 trained on synthetic people (scripts/measure_precision_check.py,
-docs/precision.md): bf16 (torch and OpenVINO) kept 99.9-100 % of peaks with scores within 0.005-0.009 (99th
-percentile); NNCF int8 calibrated on like images kept 99.7 % with 0.04, and calibrated on other images 44 %
-with 0.25, which the check refuses. Fewer than MIN_VISIBLE_JOINTS visible joints cannot judge a path: it does
-not pass.
+docs/precision.md): bf16 (torch and OpenVINO) kept 98-100 % of peaks (all but one or two joints) with scores
+within 0.005-0.009 (99th percentile); NNCF int8 calibrated on like images kept 99.7 % with 0.04, and calibrated
+on other images 44 % with 0.25, which the check refuses. Fewer than MIN_VISIBLE_JOINTS visible joints cannot
+judge a path: it does not pass.
 
 Crops: the job's first crops when the caller has them, else `reference_crops`: the people in the two images
 bundled with ultralytics (a dependency, so they are there offline), at boxes measured by hand.
@@ -40,7 +41,7 @@ from dehrnet_cli.sinks.atomic import write_json_atomic
 from models import PoseNetConfig
 
 MOVE_TOLERANCE = 0.75  # heatmap pixels a visible joint may move: its peak pixel stays, the quarter step may flip
-WITHIN_FRACTION = 0.99  # of visible joints that must stay within MOVE_TOLERANCE
+MOVED_FRACTION = 0.01  # of visible joints that may move more than MOVE_TOLERANCE (at least one may)
 SCORE_TOLERANCE = 0.05  # largest 99th percentile of |score - fp32 score| over all joints
 VISIBLE_SCORE = TopDownSettings().kpt_score_thr  # joints fp32 scores at least this are position-checked
 MIN_VISIBLE_JOINTS = 17
@@ -57,7 +58,7 @@ BOX_VARIANTS = ((1.0, 0.0, 0.0), (1.1, 0.03, -0.02))  # (scale, x shift, y shift
 @dataclass(frozen=True)
 class PrecisionVerdict:
     """One path compared with fp32 on `crops` person crops (from `crops_from`). joints: the visible joints
-    position-checked; within: the fraction of them within MOVE_TOLERANCE; worst_move: the largest move of a
+    position-checked; moved: how many of them moved more than MOVE_TOLERANCE; worst_move: the largest move of a
     visible joint (heatmap pixels); score_p99 and worst_score: the 99th percentile and the largest
     |score - fp32 score| over all joints; skipped: the model has random weights, nothing was compared."""
 
@@ -66,7 +67,7 @@ class PrecisionVerdict:
     crops: int
     crops_from: str
     joints: int
-    within: float
+    moved: int
     worst_move: float
     score_p99: float
     worst_score: float
@@ -82,8 +83,8 @@ class PrecisionVerdict:
         if self.joints < MIN_VISIBLE_JOINTS:
             detail = f"only {self.joints} visible joints, too few to judge (at least {MIN_VISIBLE_JOINTS})"
         else:
-            detail = (f"{100 * self.within:.1f} % of {self.joints} visible joints within {MOVE_TOLERANCE} heatmap px "
-                      f"(worst {self.worst_move:.2f} px)")
+            detail = (f"{self.joints - self.moved} of {self.joints} visible joints within {MOVE_TOLERANCE} heatmap px "
+                      f"(at most {allowed_moves(self.joints)} may move; worst {self.worst_move:.2f} px)")
         return (f"precision check: {self.path} vs {self.reference} on {self.crops} person crops ({self.crops_from}): "
                 f"{detail}, scores within {self.score_p99:.3f} at the 99th percentile (<= {SCORE_TOLERANCE}; worst "
                 f"{self.worst_score:.3f}): {verdict} ({self.seconds:.1f} s)")
@@ -95,7 +96,8 @@ class PrecisionVerdict:
     def from_dict(cls, data: dict) -> PrecisionVerdict:
         """The verdict of `to_dict`; KeyError, TypeError or ValueError when a field is missing or of the wrong kind."""
         values = {f.name: data[f.name] for f in fields(cls)}
-        kinds = {"path": str, "reference": str, "crops_from": str, "crops": int, "joints": int, "passed": bool,
+        kinds = {"path": str, "reference": str, "crops_from": str, "crops": int, "joints": int, "moved": int,
+                 "passed": bool,
                  "skipped": bool}
         for name, kind in kinds.items():
             if not isinstance(values[name], kind):
@@ -103,9 +105,14 @@ class PrecisionVerdict:
         return cls(**values)
 
 
+def allowed_moves(joints: int) -> int:
+    """How many of `joints` visible joints may move their peak: MOVED_FRACTION of them, and always one."""
+    return max(1, int(MOVED_FRACTION * joints))
+
+
 def skipped(path: str) -> PrecisionVerdict:
     """The verdict of a path on random weights: not compared (nothing to lose), runs as asked."""
-    return PrecisionVerdict(path, "fp32", 0, "-", 0, 1.0, 0.0, 0.0, 0.0, passed=True, seconds=0.0, skipped=True)
+    return PrecisionVerdict(path, "fp32", 0, "-", 0, 0, 0.0, 0.0, 0.0, passed=True, seconds=0.0, skipped=True)
 
 
 def _keypoints(backend: Backend, crops_bgr: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -133,11 +140,11 @@ def compare_paths(reference: Backend, candidate: Backend, crops_bgr: np.ndarray,
     visible = ref_scores >= VISIBLE_SCORE
     moves = np.linalg.norm(cand_xy.astype(np.float64) - ref_xy, axis=-1)[visible]
     joints = int(visible.sum())
-    within = float((moves <= MOVE_TOLERANCE).mean()) if joints else 0.0
+    moved = int((moves > MOVE_TOLERANCE).sum())
     score_diffs = np.abs(cand_scores.astype(np.float64) - ref_scores)
     score_p99 = float(np.percentile(score_diffs, 99))
-    passed = joints >= MIN_VISIBLE_JOINTS and within >= WITHIN_FRACTION and score_p99 <= SCORE_TOLERANCE
-    return PrecisionVerdict(path, reference_name, len(crops_bgr), crops_from, joints, within,
+    passed = joints >= MIN_VISIBLE_JOINTS and moved <= allowed_moves(joints) and score_p99 <= SCORE_TOLERANCE
+    return PrecisionVerdict(path, reference_name, len(crops_bgr), crops_from, joints, moved,
                             float(moves.max()) if joints else 0.0, score_p99, float(score_diffs.max()), passed,
                             time.perf_counter() - start)
 
