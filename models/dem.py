@@ -89,7 +89,8 @@ class DetailEnhancement(nn.Module):
 
     def forward(self, x: torch.Tensor, higher: torch.Tensor | None = None) -> torch.Tensor:
         a = x if self.down is None else x + self.down(higher)
-        out = a + self.scale[None, :, None, None] * self.attention(a) * a
+        # a + g * SEA(a) * a with one pass over the feature map: the per-channel factor 1 + g * SEA(a) is (B, C, 1, 1)
+        out = a * (1 + self.scale[None, :, None, None] * self.attention(a))
         return self.dropout(out)
 
 

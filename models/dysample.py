@@ -146,21 +146,26 @@ class DySample(nn.Module):
         b, c, h, w = x.shape
         s, g = self.scale, self.groups
         offset = offset.view(b, 2, g * s * s, h, w)
-        xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w) + 0.5
-        ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1) + 0.5
         # group g owns the contiguous channel block [g*C/G, (g+1)*C/G)
         grouped = x.reshape(b * g, c // g, h, w)
         if self.sampler == "gather":
-            pos = torch.stack([xs + offset[:, 0] - 0.5, ys + offset[:, 1] - 0.5], dim=1).view(b, 2 * g * s * s, h, w)
+            xs = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
+            ys = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
+            pos = torch.stack([xs + offset[:, 0], ys + offset[:, 1]], dim=1).view(b, 2 * g * s * s, h, w)
             pos = F.pixel_shuffle(pos, s).view(b, 2, g, s * h, s * w).transpose(0, 1).reshape(2, b * g, s * h, s * w)
             return bilinear_sample_border(grouped, pos[0], pos[1]).reshape(b, c, s * h, s * w)
-        grid_x = 2 * (xs + offset[:, 0]) / w - 1  # align_corners=False normalisation
-        grid_y = 2 * (ys + offset[:, 1]) / h - 1
+        # The grid and the sampling run in float32 whatever x's dtype (a no-op for float32 and in the fp32 ONNX
+        # export): in bf16 the sum centre + offset, up to the image size, is rounded to 1/8 pixel and more, and
+        # torch's bf16 grid_sample on the CPU took 3x the time of converting to float32 and back
+        xs = torch.arange(w, device=x.device, dtype=torch.float32).view(1, 1, w) + 0.5
+        ys = torch.arange(h, device=x.device, dtype=torch.float32).view(1, h, 1) + 0.5
+        grid_x = 2 * (xs + offset[:, 0].float()) / w - 1  # align_corners=False normalisation
+        grid_y = 2 * (ys + offset[:, 1].float()) / h - 1
         grid = torch.stack([grid_x, grid_y], dim=1).view(b, 2 * g * s * s, h, w)
         grid = F.pixel_shuffle(grid, s).view(b, 2, g, s * h, s * w)
         grid = grid.permute(0, 2, 3, 4, 1).reshape(b * g, s * h, s * w, 2)
-        out = F.grid_sample(grouped, grid, mode="bilinear", padding_mode="border", align_corners=False)
-        return out.view(b, c, s * h, s * w)
+        out = F.grid_sample(grouped.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return out.to(x.dtype).view(b, c, s * h, s * w)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, style={self.style!r}, groups={self.groups}, dyscope={self.scope is not None}"

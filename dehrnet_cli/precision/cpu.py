@@ -60,6 +60,11 @@ BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo names of native bf16 u
 INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")  # dot-product int8 units, best first
 
 
+# CPU flags that change which reduced-precision kernels run (x86 and ARM names of /proc/cpuinfo)
+KERNEL_FLAGS = frozenset({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                          "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "asimddp", "bf16", "i8mm", "sve"})
+
+
 def cpu_info() -> CpuInfo:
     """This machine's CPU: model name, usable physical cores, nominal clock, ISA flags."""
     return read_cpu_info()
@@ -76,3 +81,10 @@ def cpu_units(info: CpuInfo | None = None) -> str:
     flags = (info or cpu_info()).flags
     names = [f.upper().replace("_", "-") for f in (*BF16_FLAGS, *INT8_FLAGS) if f in flags]
     return ", ".join(names) if names else "no bf16/int8 units"
+
+
+def cpu_signature(info: CpuInfo | None = None) -> str:
+    """The CPU as reduced-precision numerics see it: its model and the KERNEL_FLAGS it has, e.g.
+    'AMD EPYC [avx2 avx512_bf16 avx512_vnni ...]' (cores and clock do not change the numbers)."""
+    info = info or cpu_info()
+    return f"{info.model} [{' '.join(sorted(info.flags & KERNEL_FLAGS))}]"

@@ -23,7 +23,7 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.eval.pck import dataset_keypoints, pck
 from dehrnet_cli.pose.backends import Backend, TorchBackend
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
-from dehrnet_cli.precision.cpu import CpuInfo
+from dehrnet_cli.precision.cpu import CpuInfo, cpu_signature
 from dehrnet_cli.sinks.atomic import write_json_atomic
 from dehrnet_cli.train.synthetic_model import train_synthetic_model
 from dehrnet_cli.weights.cache import weights_dir
@@ -40,10 +40,6 @@ GUARD_IMAGES = 100
 HELD_OUT_SEED = 1_000_003  # the held-out scenes of train_synthetic_model(seed=0): never trained on
 
 SECONDS_PER_STEP = 2.4  # train_synthetic_model on a 2-core CPU (300 steps: about 12 minutes)
-
-# CPU flags that change which reduced-precision kernels run (x86 and ARM names of /proc/cpuinfo)
-_KERNEL_FLAGS = frozenset({"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                           "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "asimddp", "bf16", "i8mm", "sve"})
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,7 @@ def machine_signature(info: CpuInfo | None = None, versions: dict[str, str] | No
 
         info, gpu = cpu_info(), _gpu_name()
     versions = versions or library_versions()
-    parts = [f"{info.model} [{' '.join(sorted(info.flags & _KERNEL_FLAGS))}]"]
+    parts = [cpu_signature(info)]
     if gpu:
         parts.append(gpu)
     parts += [f"{name} {version}" for name, version in sorted(versions.items())]

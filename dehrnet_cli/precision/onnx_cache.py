@@ -6,6 +6,10 @@ what making and using it cost on this machine, measured when it was made: second
 an ONNX Runtime session, and seconds per crop with ONNX Runtime and with torch fp32. `--backend auto` weighs
 those against a job's length (precision.auto_path). Files are written atomically; a failed export leaves
 nothing behind.
+
+OpenVINO compiles its own export of a DE-HRNet checkpoint (`openvino_export`): DySample as the GridSample op,
+which OpenVINO runs as one vectorised kernel, where ONNX Runtime's export has the gather graph that suits it.
+A network without DySample (HRNet) has one export for both.
 """
 
 from __future__ import annotations
@@ -118,3 +122,22 @@ def export_and_measure(model, entry: CachedExport, device: str = "cpu") -> Expor
     costs = ExportCosts(export_s, session_s, ort_s, torch_s)
     write_json_atomic(entry.costs, asdict(costs), indent=2)
     return costs
+
+
+def openvino_export(weights: Path, config) -> CachedExport:
+    """The cache entry of the export OpenVINO runs for the checkpoint `weights` of a network of `config`: beside
+    ONNX Runtime's (`<stem>.grid_sample.onnx`) when the network has DySample, else ONNX Runtime's own."""
+    return cached_export(weights, suffix=".grid_sample.onnx" if config.upsample == "dysample" else ".onnx")
+
+
+def export_for_openvino(model, entry: CachedExport) -> Path:
+    """Export `model` (a PoseHRNet) to `entry.onnx` as OpenVINO wants it (DySample as GridSample); DehrnetError when
+    the export fails (nothing is left behind then)."""
+    from dehrnet_cli.export.onnx import export_onnx
+
+    try:
+        return export_onnx(model, entry.onnx, opset=EXPORT_OPSET, check=False, sampler="grid_sample").path
+    except DehrnetError:
+        raise
+    except Exception as e:  # the tracer and onnx raise many types
+        raise DehrnetError(f"the ONNX export failed ({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
