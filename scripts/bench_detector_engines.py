@@ -70,16 +70,16 @@ def main() -> None:
         if args.images:
             images = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
             frames = [Frame(i, read_image(p)) for i, p in enumerate(images)]
-            found = {engine: detector(frames, list(range(len(frames)))) for engine, detector in detectors.items()}
+            found = {engine: detector(frames) for engine, detector in detectors.items()}
             print(f"{len(frames)} images, conf {args.conf}: {compare(found['torch'], found['openvino'])}")
         video = [Frame(i, np.random.default_rng(i).integers(0, 256, (720, 1280, 3), dtype=np.uint8)) for i in range(4)]
         for detector in detectors.values():
-            detector(video, [0, 1, 2, 3])  # warm-up
+            detector(video)  # warm-up
         ms: dict[str, list[float]] = {engine: [] for engine in detectors}
         for _ in range(args.rounds):
             for engine, detector in detectors.items():
                 start = time.perf_counter()
-                detector(video, [0, 1, 2, 3])
+                detector(video)
                 ms[engine].append((time.perf_counter() - start) / len(video) * 1000)
     for engine, times in ms.items():
         print(f"{engine:>8}: 1280x720, 4 frames a call: median {np.median(times):.1f} ms/frame "
