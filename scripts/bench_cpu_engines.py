@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from dehrnet_cli.bench.machine import matrix_gflops
 from dehrnet_cli.bench.model_cost import count_flops
 from dehrnet_cli.export.onnx import export_onnx
 from dehrnet_cli.pose.backends import OnnxBackend, TorchBackend, set_cpu_threads
@@ -32,21 +32,6 @@ from dehrnet_cli.precision.cpu import cpu_info, cpu_units
 from models import create_model
 
 MODELS = ("hrnet_w32_384x288", "dehrnet_w32_384x288")
-
-
-def matrix_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> dict[str, float]:
-    """GFLOP/s of torch.mm of two size x size matrices and of the same product as a 1x1 convolution (oneDNN,
-    channels_last, 2048 pixels) in `dtype`, best of `repeats` each. Both because torch.mm in fp32 is MKL's sgemm,
-    which takes its AVX2 path on AMD CPUs (half the AVX-512 rate), while the networks' convolutions are oneDNN's."""
-    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
-    pixels = torch.randn(1, size, 32, size // 32).to(dtype).contiguous(memory_format=torch.channels_last)
-    weight = torch.randn(size, size, 1, 1).to(dtype)
-    runs = {"mm": lambda: torch.mm(a, b), "conv1x1": lambda: torch.nn.functional.conv2d(pixels, weight)}
-    rates = {}
-    for name, run in runs.items():
-        run()
-        rates[name] = 2 * size**3 / min(_seconds(run) for _ in range(repeats)) / 1e9
-    return rates
 
 
 def _seconds(run: Callable[[], object]) -> float:
@@ -90,7 +75,7 @@ def main() -> None:
     names = args.model or list(MODELS)
     info = cpu_info()
     print(f"CPU {info.model} ({cpu_units(info)}), {args.threads} threads, batch {args.batch}, {args.rounds} rounds")
-    probes = {"fp32": matrix_gflops(torch.float32), "bf16": matrix_gflops(torch.bfloat16)}
+    probes = {precision: matrix_gflops(precision) for precision in ("fp32", "bf16")}
     for unit, probe in probes.items():
         print(f"{unit} 2048x2048 product: torch.mm {probe['mm']:.0f} GFLOP/s, 1x1 convolution {probe['conv1x1']:.0f}")
     rates = {unit: max(probe.values()) for unit, probe in probes.items()}  # the matrix rate: the faster of the two

@@ -178,27 +178,29 @@ def test_ratios_from_measurements():
 
 
 def test_precision_ratios_from_measurements():
-    """bf16 vs fp32 torch (>= 2.5) and vs fp32 ONNX Runtime (>= 1.0), int8 vs fp32 ONNX Runtime (>= 1.5)."""
+    """OpenVINO bf16 vs its fp32 (>= 1.5) and vs fp32 ONNX Runtime (>= 1.8), int8 vs fp32 ONNX Runtime
+    (>= 1.5)."""
     de = "dehrnet_w32_384x288"
-    rows = [_pose(de, "torch", False, 3.0), _pose(de, "onnx", False, 1.2),
-            _pose(de, "torch", False, 1.0, precision="bf16"), _pose(de, "onnx", False, 0.8, precision="int8"),
-            _pose(de, "torch", True, 9.0, precision="bf16"), _pose(de, "torch", False, 9.0, batch=8)]
+    rows = [_pose(de, "openvino", False, 3.0), _pose(de, "onnx", False, 2.0),
+            _pose(de, "openvino", False, 1.0, precision="bf16"), _pose(de, "onnx", False, 1.4, precision="int8"),
+            _pose(de, "openvino", True, 9.0, precision="bf16"), _pose(de, "openvino", False, 9.0, batch=8)]
     ratios = {r.name: r for r in compute_ratios(rows)}
-    assert ratios["bf16_speedup_torch"].value == pytest.approx(3.0) and ratios["bf16_speedup_torch"].met is True
-    assert ratios["bf16_vs_onnx_fp32"].value == pytest.approx(1.2) and ratios["bf16_vs_onnx_fp32"].met is True
-    assert ratios["int8_speedup_onnx"].value == pytest.approx(1.5) and ratios["int8_speedup_onnx"].met is True
+    assert ratios["bf16_speedup_openvino"].value == pytest.approx(3.0) and ratios["bf16_speedup_openvino"].met
+    assert ratios["bf16_vs_onnx_fp32"].value == pytest.approx(2.0) and ratios["bf16_vs_onnx_fp32"].met is True
+    assert ratios["int8_speedup_onnx"].value == pytest.approx(2.0 / 1.4) and not ratios["int8_speedup_onnx"].met
     assert "batch 4" in ratios["int8_speedup_onnx"].detail
     assert sum(r.name.startswith(("bf16", "int8")) for r in compute_ratios(rows)) == 3  # flip, batch 8: no pair
 
-    slow = [_pose(de, "torch", False, 3.0), _pose(de, "onnx", False, 1.2),
-            _pose(de, "torch", False, 1.5, precision="bf16"), _pose(de, "onnx", False, 1.0, precision="int8")]
+    slow = [_pose(de, "openvino", False, 3.0), _pose(de, "onnx", False, 2.0),
+            _pose(de, "openvino", False, 2.5, precision="bf16"), _pose(de, "onnx", False, 1.0, precision="int8")]
     slow_ratios = {r.name: r for r in compute_ratios(slow)}
-    assert slow_ratios["bf16_speedup_torch"].value == pytest.approx(2.0) and not slow_ratios["bf16_speedup_torch"].met
+    assert slow_ratios["bf16_speedup_openvino"].value == pytest.approx(1.2)
+    assert slow_ratios["bf16_speedup_openvino"].met is False
     assert slow_ratios["bf16_vs_onnx_fp32"].value == pytest.approx(0.8) and not slow_ratios["bf16_vs_onnx_fp32"].met
-    assert slow_ratios["int8_speedup_onnx"].value == pytest.approx(1.2) and not slow_ratios["int8_speedup_onnx"].met
+    assert slow_ratios["int8_speedup_onnx"].value == pytest.approx(2.0) and slow_ratios["int8_speedup_onnx"].met
 
-    alone = {r.name for r in compute_ratios([_pose(de, "torch", False, 1.0, precision="bf16")])}
-    assert not alone & {"bf16_speedup_torch", "bf16_vs_onnx_fp32"}  # only where the fp32 rows exist
+    alone = {r.name for r in compute_ratios([_pose(de, "openvino", False, 1.0, precision="bf16")])}
+    assert not alone & {"bf16_speedup_openvino", "bf16_vs_onnx_fp32"}  # only where the fp32 rows exist
     assert not any(r.name.startswith(("bf16", "int8")) for r in compute_ratios(rows, device="cuda"))
 
 
@@ -349,7 +351,7 @@ def test_bench_runs_end_to_end_and_writes_every_stage(tmp_path, one_torch_thread
     assert {r["stage"] for r in rows} == {*STAGES, PIPELINE, PIPELINE_BACKEND, PEER}
     default_path = {r["config"]["backend"]: r["config"]["runs_on"] for r in rows if r["stage"] == PIPELINE_BACKEND}
     assert default_path["torch"] == "torch" and default_path["onnx"] == "onnx"
-    assert default_path["auto"] in ("onnx", "torch")
+    assert default_path["auto"] in ("openvino", "onnx", "torch")
     for row in rows:
         assert row["frames_per_s"]["median"] > 0 and row["frames_per_s"]["n"] == 2, row
         assert all(s > 0 for s in row["seconds"])
@@ -413,24 +415,27 @@ def _plan(monkeypatch, tmp_path, flags: str, **overrides) -> Bench:
 def test_reduced_precisions_run_on_their_own_backend_next_to_their_fp32_rows(monkeypatch, tmp_path):
     bench = _plan(monkeypatch, tmp_path, "", backends=("torch",), precisions=("fp32", "bf16", "int8"))
     configs = bench.pose_configs()
-    for row in [(TINY, "torch", "bf16", 4, False), (TINY, "onnx", "int8", 4, False),
-                (TINY, "torch", "fp32", 4, False), (TINY, "onnx", "fp32", 4, False)]:
-        assert configs.count(row) == 1, row
-    assert not any(p == "bf16" and b != "torch" or p == "int8" and b != "onnx" for _, b, p, _, _ in configs)
+    for backend, precision in [("openvino", "bf16"), ("onnx", "int8"), ("torch", "fp32"), ("onnx", "fp32"),
+                               ("openvino", "fp32")]:
+        assert configs.count((TINY, backend, precision, 4, False)) == 1, (backend, precision)
+    reduced = {(b, p) for _, b, p, _, _ in configs if p != "fp32"}
+    assert reduced == {("openvino", "bf16"), ("onnx", "int8")}
     assert not any(m != TINY and p != "fp32" for m, _, p, _, _ in configs)  # the first model only
-    assert bench.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8")]
+    assert bench.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"),
+                                       ("openvino", "bf16"), ("onnx", "int8")]
     assert bench.max_people == 3  # the per-precision pipeline's people are drawn in the video
     assert any("bf16 is emulated" in note for note in bench.notes)
 
     swept = _plan(monkeypatch, tmp_path, "", backends=("torch", "onnx"), precisions=("bf16",), sweep=True,
                   batches=(1, 2)).pose_configs()
-    assert {(b, p) for _, b, p, _, _ in swept} == {("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16")}
+    assert {(b, p) for _, b, p, _, _ in swept} == {("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"),
+                                                   ("openvino", "bf16")}
     assert {(batch, flip) for m, b, p, batch, flip in swept if p == "bf16" and m == TINY} == {
         (1, False), (1, True), (2, False), (2, True), (4, False)}
 
     native = _plan(monkeypatch, tmp_path, "avx512f avx512_bf16", backends=("torch",), precisions=("bf16",),
                    precision_pipeline=False)
-    assert native.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16")]
+    assert native.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
     assert not native.notes and native.max_people == 1
     assert native.peak_fn("bf16").flops_per_s == 2 * 2000e6 * 128
     default = _plan(monkeypatch, tmp_path, "")
@@ -438,7 +443,7 @@ def test_reduced_precisions_run_on_their_own_backend_next_to_their_fp32_rows(mon
 
 
 def _stand_in_export(model, out: Path, opset: int = 17, half: bool = False, check: bool = True,
-                     device: str = "cpu", slim: bool = False) -> Path:
+                     device: str = "cpu", slim: bool = False, sampler: str = "gather") -> Path:
     """export_onnx's stand-in: a two-node network (4x4 average pool, 1x1 conv to K heatmaps) with the real
     input, output and metadata, so the bench's ONNX and int8 plumbing runs without a 10-20 s export."""
     import onnx
@@ -477,15 +482,19 @@ def test_bench_bf16_and_int8_rows_and_pipelines(tmp_path, monkeypatch, one_torch
     report = json.loads(out_json.read_text())
     pose = {(r["config"]["backend"], r["config"]["precision"]): r for r in report["measurements"]
             if r["stage"] == "pose"}
-    assert set(pose) == {("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8")}
+    assert set(pose) == {("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"),
+                         ("onnx", "int8")}
     assert all(r["crops_per_s"]["median"] > 0 and r["config"]["flip"] is False for r in pose.values())
     assert "int8 ops" in pose["onnx", "int8"]["extra"]["peak_basis"]
-    assert "bf16" in pose["torch", "bf16"]["extra"]["peak_basis"]
+    assert "bf16" in pose["openvino", "bf16"]["extra"]["peak_basis"]
+    assert "measured: bf16" in pose["openvino", "bf16"]["extra"]["measured_basis"]  # the probe beside each row
+    assert 0 < pose["torch", "fp32"]["extra"]["fraction_of_measured"]
     ratios = {r["name"]: r for r in report["ratios"]}
-    assert all(ratios[name]["value"] > 0 for name in ("bf16_speedup_torch", "bf16_vs_onnx_fp32", "int8_speedup_onnx"))
+    assert all(ratios[name]["value"] > 0 for name in ("bf16_speedup_openvino", "bf16_vs_onnx_fp32",
+                                                              "int8_speedup_onnx"))
     pipes = [r for r in report["measurements"] if r["stage"] == PIPELINE_PRECISION]
     assert [(r["config"]["backend"], r["config"]["precision"]) for r in pipes] == [
-        ("torch", "fp32"), ("onnx", "fp32"), ("torch", "bf16"), ("onnx", "int8")]
+        ("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16"), ("onnx", "int8")]
     assert all(r["config"]["size"] == "1280x720" and r["config"]["people"] == 3 and r["config"]["flip"]
                and r["crops_per_s"]["median"] > 0 for r in pipes)
     assert [r["config"]["precision"] for r in report["measurements"] if r["stage"] == PIPELINE] == ["fp32"]

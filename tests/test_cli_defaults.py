@@ -12,6 +12,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ import pytest
 from conftest import REPO, save_seeded_checkpoint
 from typer.testing import CliRunner
 
+import dehrnet_cli.precision.backend_factory as backend_factory
 from dehrnet_cli.cli.app import app
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.precision.auto_path import (
@@ -33,9 +35,13 @@ from dehrnet_cli.weights.model_choice import BASELINE, DEFAULT_WEIGHTS_FILE, cho
 
 TINY = "dehrnet_w8_128x96"
 HEAVY = ("torch", "onnxruntime", "ultralytics")
-AVX2 = MachineFacts(cuda=False, native_bf16=False, bf16_guard_passed=None, where="CPU test (AVX2)")
-ZEN4 = MachineFacts(cuda=False, native_bf16=True, bf16_guard_passed=None, where="CPU test (AVX512-BF16)")
-CUDA = MachineFacts(cuda=True, native_bf16=False, bf16_guard_passed=None, where="CUDA")
+AVX2 = MachineFacts(cuda=False, native_bf16=False, openvino=True, nncf=True, torch_bf16_passed=None,
+                    where="CPU test (AVX2)")
+ZEN4 = MachineFacts(cuda=False, native_bf16=True, openvino=True, nncf=True, torch_bf16_passed=None,
+                    where="CPU test (AVX512-BF16)")
+CUDA = MachineFacts(cuda=True, native_bf16=False, openvino=False, nncf=False, torch_bf16_passed=None, where="CUDA")
+NO_OPENVINO = MachineFacts(cuda=False, native_bf16=True, openvino=False, nncf=False, torch_bf16_passed=None,
+                           where="CPU test (AVX512-BF16, no OpenVINO)")
 
 
 @pytest.fixture(scope="module")
@@ -146,16 +152,21 @@ def test_model_flags_that_name_nothing_usable(tmp_path, flags, message):
 
 @pytest.mark.parametrize(("facts", "backend", "precision", "crops", "expected"), [
     (CUDA, "auto", "auto", 10, ("torch", "fp16")),
-    (AVX2, "auto", "auto", None, ("onnx", "fp32")),  # unknown length: a long job
-    (AVX2, "auto", "auto", EXPORT_PAYS_AFTER_CROPS, ("onnx", "fp32")),
-    (AVX2, "auto", "auto", 8, ("torch", "fp32")),
-    (ZEN4, "auto", "auto", None, ("onnx", "fp32")),  # bf16 never guarded here: not chosen by auto
-    (MachineFacts(False, True, True, "CPU"), "auto", "auto", 8, ("torch", "bf16")),
-    (MachineFacts(False, True, False, "CPU"), "auto", "auto", None, ("onnx", "fp32")),  # the guard refused it
+    (AVX2, "auto", "auto", None, ("openvino", "fp32")),  # unknown length: a long job; no bf16 units
+    (AVX2, "auto", "auto", EXPORT_PAYS_AFTER_CROPS, ("openvino", "fp32")),
+    (AVX2, "auto", "auto", 8, ("torch", "fp32")),  # a short job: no export
+    (ZEN4, "auto", "auto", None, ("openvino", "bf16")),  # checked before it runs
+    (ZEN4, "auto", "auto", 8, ("torch", "fp32")),  # torch bf16 never checked for this checkpoint: fp32
+    (MachineFacts(False, True, True, True, True, "CPU"), "auto", "auto", 8, ("torch", "bf16")),  # passed before
+    (MachineFacts(False, True, True, True, False, "CPU"), "auto", "auto", 8, ("torch", "fp32")),  # refused before
+    (NO_OPENVINO, "auto", "auto", None, ("onnx", "fp32")),
     (ZEN4, "torch", "auto", None, ("torch", "fp32")),
-    (ZEN4, "auto", "bf16", None, ("torch", "bf16")),
-    (AVX2, "auto", "int8", None, ("onnx", "int8")),
+    (ZEN4, "auto", "bf16", None, ("openvino", "bf16")),
+    (ZEN4, "auto", "bf16", 8, ("torch", "bf16")),
+    (AVX2, "auto", "int8", None, ("openvino", "int8")),
+    (NO_OPENVINO, "auto", "int8", None, ("onnx", "int8")),
     (AVX2, "onnx", "auto", 8, ("onnx", "fp32")),
+    (AVX2, "openvino", "auto", 8, ("openvino", "fp32")),
 ])
 def test_the_run_path_of_the_flags(facts, backend, precision, crops, expected):
     path = choose_run_path(backend, precision, "cuda" if facts.cuda else "cpu", facts, True, crops)
@@ -166,16 +177,19 @@ def test_the_run_path_of_the_flags(facts, backend, precision, crops, expected):
 def test_measured_costs_decide_between_torch_and_onnx_runtime():
     slow_session = ExportCosts(export_s=20, session_s=5.0, ort_s_per_crop=0.30, torch_s_per_crop=0.40)
     assert choose_run_path("auto", "auto", "cpu", AVX2, True, 20, True, slow_session).backend == "torch"
-    assert choose_run_path("auto", "auto", "cpu", AVX2, True, 100, True, slow_session).backend == "onnx"
+    assert choose_run_path("auto", "auto", "cpu", AVX2, True, 100, True, slow_session).backend == "openvino"
+    assert choose_run_path("auto", "auto", "cpu", NO_OPENVINO, True, 100, True, slow_session).backend == "onnx"
     path = choose_run_path("auto", "auto", "cpu", AVX2, False, None, False, None)
     assert path.backend == "torch" and "random weights" in path.why
-    hint = choose_run_path("auto", "auto", "cpu", ZEN4, True, 8).why
-    assert "dehrnet guard --precision bf16" in hint
+    hint = choose_run_path("auto", "auto", "cpu", NO_OPENVINO, True, 8).why
+    assert "pip install openvino" in hint
 
 
 def test_auto_exports_once_then_reuses_the_cached_export(home, tiny_checkpoint, images, monkeypatch):
+    """On a machine without OpenVINO, ONNX Runtime's export and its measured costs."""
     from dehrnet_cli import PoseEstimator
 
+    monkeypatch.setattr(backend_factory, "find_spec", lambda name: None if name == "openvino" else find_spec(name))
     notes: list[str] = []
     estimator = PoseEstimator(tiny_checkpoint, detector="none", device="cpu", log=notes.append)
     assert notes == []  # building is cheap: nothing is loaded or exported until the job's length is known
@@ -189,7 +203,7 @@ def test_auto_exports_once_then_reuses_the_cached_export(home, tiny_checkpoint, 
     costs.write_text(json.dumps({"export_s": 1, "session_s": 0, "ort_s_per_crop": 0.001, "torch_s_per_crop": 1}))
     result = _predict(images, "--weights", tiny_checkpoint, "--detector", "none", "--json", home / "r.json")
     assert result.exit_code == 0, result.output
-    assert "onnx precision fp32" in result.output and "measured here: ONNX Runtime is sooner" in result.output
+    assert "onnx precision fp32" in result.output and "measured here" in result.output
     assert "exporting" not in result.output and export.stat().st_mtime_ns == stamp
     assert [p.name for p in (home / "weights" / "onnx").glob("*.onnx")] == [export.name]
 

@@ -46,7 +46,7 @@ def test_building_loads_nothing_and_one_image_runs_without_an_export(tiny, empty
 def test_a_long_job_exports_once_and_the_line_names_the_model_that_runs(tiny, empty_cache):
     notes: list[str] = []
     est = PoseEstimator(weights=tiny, detector="none", log=notes.append).prepare()  # length unknown: a long job
-    assert est.backend.name == "onnx" and len(list(empty_cache.rglob("*.onnx"))) == 1
+    assert est.backend.name == "openvino" and len(list(empty_cache.rglob("*.onnx"))) == 1
     exporting = [line for line in notes if line.startswith("exporting")]
     assert len(exporting) == 1 and "dehrnet_w8_128x96" in exporting[0] and "W32" not in exporting[0]
 
@@ -133,3 +133,24 @@ def test_predict_yields_results_with_frame_facts_and_track_ids_everywhere(tiny, 
     assert "tracked" in repr(results[-1])
     with_ids, without = results[-1].plot(kpt_thr=np.inf), results[-1].plot(kpt_thr=np.inf, track_ids=False)
     assert (with_ids != without).any()  # the id tag is drawn
+
+
+def test_a_long_job_runs_the_checked_reduced_precision_and_caches_the_verdict(learned_model_path, empty_cache):
+    """The default path of a long job on a CPU: OpenVINO, in bf16 where the CPU has bf16 units once the precision
+    check passed it on this checkpoint (else fp32); the verdict is cached, so the next run only reads it."""
+    from dehrnet_cli.precision.cpu import native_bf16
+
+    notes: list[str] = []
+    est = PoseEstimator(weights=learned_model_path, detector="none", log=notes.append).prepare()
+    assert est.backend.name == "openvino"
+    checks = [line for line in notes if line.startswith("precision check")]
+    if not native_bf16():
+        assert est.backend.precision == "fp32" and not checks
+        return
+    assert len(checks) == 1 and "bf16 openvino cpu vs fp32" in checks[0]
+    assert est.backend.precision == ("bf16" if checks[0].endswith("s)") and ": passed" in checks[0] else "fp32")
+    again: list[str] = []
+    second = PoseEstimator(weights=learned_model_path, detector="none", log=again.append).prepare()
+    assert second.backend.precision == est.backend.precision
+    assert [line for line in again if line.startswith("precision check")] == [checks[0] + " [cached]"]
+    assert not any(line.startswith("exporting") for line in again)

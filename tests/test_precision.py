@@ -3,6 +3,8 @@ accuracy guard standing between a reduced-precision path and the user."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -120,23 +122,25 @@ def test_predict_says_which_precision_runs(tmp_path) -> None:
             "--json", str(tmp_path / "out.json")]
     result = CliRunner().invoke(app, [*args, "--precision", "bf16"])
     assert result.exit_code == 0, result.output
-    assert "precision bf16" in result.stderr and "guard skipped (random weights)" in result.stderr
+    assert "precision bf16" in result.stderr and "check of bf16 torch cpu skipped: random weights" in result.stderr
     assert "torch bf16 on cpu" in result.stderr
     result = CliRunner().invoke(app, [*args, "--precision", "fp16"])
     assert result.exit_code == 2 and "needs a CUDA device" in result.stderr
     assert "Traceback" not in result.output
 
 
-# ------------------------------------------------------------------------------- guard and int8 end to end
+# ------------------------------------------------------------------------------- the check and int8 end to end
 
 
-def _verdict(path: str, loss_points: float) -> None:
-    """Cache a guard verdict for `path` on this machine (as `dehrnet guard` would have)."""
-    from dehrnet_cli.precision.guard import MAX_PCK_LOSS, GuardReport, machine_signature, save_verdict, verdict_key
+def _verdict(checkpoint: Path, path: str, passed: bool) -> None:
+    """Cache a precision-check verdict on `path` for `checkpoint` on this machine (as a run of the check would)."""
+    from dehrnet_cli.precision.model_check import PrecisionVerdict, check_key, save_check
+    from dehrnet_cli.weights.download import sha256_file
 
-    report = GuardReport(path, "dehrnet_w8_128x96", 100, 2321, 0.897, 0.897 - loss_points / 100, 0.95, loss_points,
-                         loss_points <= MAX_PCK_LOSS, 1.0)
-    save_verdict(verdict_key(path, machine_signature()), report)
+    moved = 0 if passed else 40
+    save_check(check_key(sha256_file(checkpoint), path),
+               PrecisionVerdict(path, "fp32", 12, "bundled images", 200, moved, 0.25 if passed else 9.0, 0.004,
+                                0.01, passed, 1.0))
 
 
 @pytest.fixture
@@ -145,7 +149,7 @@ def trained_like_checkpoint(tmp_path):
     return save_seeded_checkpoint(tmp_path / "w.pt")
 
 
-def test_a_path_the_guard_refused_is_refused_with_the_loss_and_a_passed_one_runs(
+def test_an_asked_precision_the_check_refused_is_refused_and_a_passed_one_runs(
         tmp_path, monkeypatch, trained_like_checkpoint) -> None:
     import cv2
 
@@ -156,19 +160,20 @@ def test_a_path_the_guard_refused_is_refused_with_the_loss_and_a_passed_one_runs
     cv2.imwrite(str(image), np.full((64, 48, 3), 128, np.uint8))
     args = ["predict", str(image), "--weights", str(trained_like_checkpoint), "--detector", "none", "--no-flip",
             "--json", str(tmp_path / "out.json"), "--precision", "bf16"]
-    _verdict("bf16 torch cpu", 2.4)
+    _verdict(trained_like_checkpoint, "bf16 torch cpu", passed=False)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "Traceback" not in result.output
     error = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(error) == 1 and "--precision bf16 refused" in error[0] and "loss of 2.4 PCK points" in error[0]
+    assert len(error) == 1 and "--precision bf16: refused by the precision check" in error[0]
+    assert "160 of 200 visible joints" in error[0]
     assert not (tmp_path / "out.json").exists()
-    _verdict("bf16 torch cpu", 0.1)
+    _verdict(trained_like_checkpoint, "bf16 torch cpu", passed=True)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "torch bf16 on cpu" in result.stderr
 
 
-def test_export_int8_then_predict_with_it_behind_the_guard(tmp_path, monkeypatch, trained_like_checkpoint) -> None:
+def test_export_int8_then_predict_with_it(tmp_path, monkeypatch, trained_like_checkpoint) -> None:
     import json
 
     import cv2
@@ -193,10 +198,6 @@ def test_export_int8_then_predict_with_it_behind_the_guard(tmp_path, monkeypatch
 
     predict = ["predict", str(calib / "0.png"), "--weights", str(out), "--backend", "onnx", "--detector", "none",
                "--no-flip", "--json", str(tmp_path / "out.json")]
-    _verdict("int8 onnx cpu", 3.0)
-    result = CliRunner().invoke(app, predict)
-    assert result.exit_code == 2 and "--precision int8 refused" in result.stderr
-    _verdict("int8 onnx cpu", 0.2)
     result = CliRunner().invoke(app, predict)
     assert result.exit_code == 0, result.output
     assert "precision int8" in result.stderr and "onnx int8 on cpu" in result.stderr
@@ -210,14 +211,17 @@ def test_precision_int8_with_a_checkpoint_quantizes_once_into_the_cache(tmp_path
     from dehrnet_cli.estimator import PoseEstimator
 
     monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))
-    _verdict("int8 onnx cpu", 0.0)
+    _verdict(trained_like_checkpoint, "int8 onnx cpu", passed=True)
     notes: list[str] = []
     image = np.random.default_rng(0).integers(0, 255, (160, 120, 3), dtype=np.uint8)
-    estimator = PoseEstimator(trained_like_checkpoint, precision="int8", detector="none", flip=False, log=notes.append)
+    estimator = PoseEstimator(trained_like_checkpoint, backend="onnx", precision="int8", detector="none", flip=False,
+                              log=notes.append)
     assert (estimator.backend.name, estimator.backend.precision) == ("onnx", "int8")
     assert estimator(image).keypoints_xy.shape == (1, 17, 2)
     assert sum("quantizing" in n for n in notes) == 1
     cached = sorted(p.name for p in (tmp_path / "home" / "weights" / "onnx").glob("*.onnx"))
     assert len(cached) == 2 and cached[0].endswith(".int8.onnx")  # the fp32 export and its int8 model
-    PoseEstimator(trained_like_checkpoint, precision="int8", detector="none", flip=False, log=notes.append)
+    PoseEstimator(trained_like_checkpoint, backend="onnx", precision="int8", detector="none", flip=False,
+                  log=notes.append).prepare()
     assert sum("quantizing" in n for n in notes) == 1  # the second estimator reuses the cached int8 model
+    assert sum("[cached]" in n for n in notes) == 2  # both read the cached verdict: no check ran

@@ -107,6 +107,44 @@ def cpu_peak_flops(info: CpuInfo, precision: str = "fp32") -> PeakFlops:
     return PeakFlops(peak, basis)
 
 
+def matrix_gflops(precision: str, size: int = 2048, repeats: int = 5) -> dict[str, float]:
+    """GFLOP/s of torch.mm of two size x size matrices and of the same product as a 1x1 convolution (oneDNN,
+    channels_last, 2048 pixels) in `precision` ("fp32" or "bf16") on the CPU, best of `repeats` each. Both, because
+    torch.mm in fp32 is MKL's sgemm, which takes its AVX2 path on AMD CPUs (half the AVX-512 rate), while the
+    networks' convolutions are oneDNN's."""
+    import time
+
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    a, b = torch.randn(size, size).to(dtype), torch.randn(size, size).to(dtype)
+    pixels = torch.randn(1, size, 32, size // 32).to(dtype).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(size, size, 1, 1).to(dtype)
+    runs = {"mm": lambda: torch.mm(a, b), "conv1x1": lambda: torch.nn.functional.conv2d(pixels, weight)}
+    rates = {}
+    with torch.inference_mode():
+        for name, run in runs.items():
+            run()
+            seconds = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                run()
+                seconds.append(time.perf_counter() - start)
+            rates[name] = 2 * size**3 / min(seconds) / 1e9
+    return rates
+
+
+def measured_matrix_rate(precision: str) -> PeakFlops | None:
+    """This CPU's practical matrix rate in `precision` (the faster of `matrix_gflops`' two products), measured now;
+    None for precisions it does not probe (int8, fp16)."""
+    if precision not in ("fp32", "bf16"):
+        return None
+    rates = matrix_gflops(precision)
+    best = max(rates, key=rates.get)
+    each = ", ".join(f"{name} {rate:.0f}" for name, rate in rates.items())
+    return PeakFlops(rates[best] * 1e9, f"measured: {precision} {best} 2048x2048 on this CPU (GFLOP/s: {each})")
+
+
 def gpu_peak_flops(device_name: str, precision: str, tf32: bool = False) -> PeakFlops | None:
     """Nominal dense peak of a GPU by name for precision "fp16", "bf16" or "fp32" (with `tf32`, the fp32
     convs cuDNN runs on TF32 tensor cores); None for a device the table does not know or for int8."""

@@ -16,9 +16,10 @@ PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 DEFAULT_PRECISIONS = ("fp32", "fp16")  # fp16 runs on CUDA only
 
-REDUCED_BACKEND = {"bf16": "torch", "int8": "onnx"}  # the one backend each of these runs on
+REDUCED_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the one backend each of these runs on (bf16: the default
+# fast CPU path; torch bf16 is one --backend torch away)
 
-COMPARED_WITH = {"bf16": ("torch", "onnx"), "int8": ("onnx",)}  # fp32 backends its target ratios need
+COMPARED_WITH = {"bf16": ("torch", "onnx", "openvino"), "int8": ("onnx",)}  # fp32 backends its target ratios need
 
 DEFAULT_PATH_PIPELINE = ((1280, 720), 1)  # video size and people of the default-path rows (flip on)
 PRECISION_PIPELINE = ((1280, 720), 3)  # video size and people of the per-precision pipeline runs (flip on)
@@ -37,7 +38,7 @@ class BenchSettings:
     pose row at `pipeline_batch` without flip (first model) and the fp32 rows they are compared with."""
 
     models: tuple[str, ...] = DEFAULT_MODELS
-    backends: tuple[str, ...] = ("torch", "onnx")
+    backends: tuple[str, ...] = ("torch", "onnx", "openvino")
     precisions: tuple[str, ...] = DEFAULT_PRECISIONS  # fp16 on CUDA only, int8 on CPU only
     batches: tuple[int, ...] = (1, 8, 32, 64)  # crops per forward pass of the pose stage
     flips: tuple[bool, ...] = (False, True)

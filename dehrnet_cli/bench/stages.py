@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from dehrnet_cli.bench.gpu import GpuMeasurements
-from dehrnet_cli.bench.machine import cpu_peak_flops, gpu_peak_flops
+from dehrnet_cli.bench.machine import PeakFlops, cpu_peak_flops, gpu_peak_flops, measured_matrix_rate
 from dehrnet_cli.bench.pipeline import PipelineMeasurements
 from dehrnet_cli.bench.results import PEER, Measurement
 from dehrnet_cli.bench.settings import (
@@ -69,7 +69,8 @@ class Bench(PipelineMeasurements, GpuMeasurements):
         self.notes: list[str] = []
         self._videos: dict[tuple[tuple[int, int], int], Path] = {}
         self._frames: dict[tuple[int, int], list[Frame]] = {}
-        self._onnx: dict[tuple[str, str], Path] = {}
+        self._onnx: dict[tuple[str, str, str], Path] = {}
+        self._matrix_rates: dict[str, PeakFlops | None] = {}
         self.reduced = [p for p in REDUCED_BACKEND if p in settings.precisions and not (p == "int8" and self.cuda)]
         self.precision_pipelines = bool(self.reduced) and settings.pipeline and settings.precision_pipeline
         self.max_people = max(*settings.people, PRECISION_PIPELINE[1] if self.precision_pipelines else 1)
@@ -226,7 +227,7 @@ class Bench(PipelineMeasurements, GpuMeasurements):
         self._time(PEER, {"size": size_name(size), "model": "yolo11n-pose (random weights)",
                           "precision": "fp16" if half else "fp32", "frames_per_call": per_call}, run, len(images))
 
-    def onnx_file(self, model_name: str, precision: str, net: Any | None = None) -> Path:
+    def onnx_file(self, model_name: str, precision: str, net: Any | None = None, sampler: str = "gather") -> Path:
         """The pose net of `model_name` (random weights: `net`, or a new one) as ONNX, made once per (model,
         precision) in the work folder: fp32 and fp16 exported, int8 quantized from the fp32 export on
         CALIB_CROPS crops of the images bundled with ultralytics."""
@@ -235,9 +236,9 @@ class Bench(PipelineMeasurements, GpuMeasurements):
         from dehrnet_cli.export.quantize import quantize_onnx
         from models import create_model, get_config
 
-        key = (model_name, precision)
+        key = (model_name, precision, sampler)
         if key not in self._onnx:
-            path = self.workdir / f"{model_name}_{precision}.onnx"
+            path = self.workdir / f"{model_name}_{precision}_{sampler}.onnx"
             if precision == "int8":
                 fp32 = self.onnx_file(model_name, "fp32", net)
                 begin = time.perf_counter()
@@ -249,7 +250,7 @@ class Bench(PipelineMeasurements, GpuMeasurements):
                 # not simplified: onnxslim changes how fast a session opens (not timed here), not the crops/s
                 export_onnx(net if net is not None else create_model(model_name).eval(), path,
                             half=precision == "fp16", check=False, device=self.device if precision == "fp16" else "cpu",
-                            slim=False)
+                            slim=False, sampler=sampler)
                 self.log(f"exported {path.name} in {time.perf_counter() - begin:.1f} s")
             self._onnx[key] = path
         return self._onnx[key]
@@ -264,6 +265,11 @@ class Bench(PipelineMeasurements, GpuMeasurements):
                                    precision=precision)
             tune_torch(backend, self.s.compile)
             return backend
+        if kind == "openvino":
+            from dehrnet_cli.pose.openvino_backend import OpenVinoBackend
+
+            return OpenVinoBackend(self.onnx_file(model_name, "fp32", net, sampler="grid_sample"), precision,
+                                   self.s.torch_threads, cache=False)
         path = self.onnx_file(model_name, precision, net)
         backend = OnnxBackend(path, self.device)
         if self.s.ort_threads is not None:
@@ -307,12 +313,22 @@ class Bench(PipelineMeasurements, GpuMeasurements):
         for (config, _, _), (seconds, first) in zip(runs, timings):
             m = self._record("pose", config, config["batch"], config["batch"], seconds, first_call_s=first)
             peak = self.peak_fn(config["precision"])
+            measured = None if self.cuda else self.matrix_rate(config["precision"])
             per_crop = flops[config["model"]]
             achieved = per_crop * m.crops_per_s.median * (2 if config["flip"] else 1)
             m.extra.update(flops_per_forward_crop=per_crop, achieved_flops_per_s=achieved,
                            peak_flops_per_s=None if peak is None else peak.flops_per_s,
                            peak_basis=None if peak is None else peak.basis,
-                           fraction_of_peak=None if peak is None else achieved / peak.flops_per_s)
+                           fraction_of_peak=None if peak is None else achieved / peak.flops_per_s,
+                           measured_flops_per_s=None if measured is None else measured.flops_per_s,
+                           measured_basis=None if measured is None else measured.basis,
+                           fraction_of_measured=None if measured is None else achieved / measured.flops_per_s)
+
+    def matrix_rate(self, precision: str) -> PeakFlops | None:
+        """This CPU's measured matrix rate in `precision` (bench.machine.measured_matrix_rate), probed once."""
+        if precision not in self._matrix_rates:
+            self._matrix_rates[precision] = measured_matrix_rate(precision)
+        return self._matrix_rates[precision]
 
     def _variant(self, kind: str) -> dict[str, Any]:
         if kind == "torch":

@@ -57,13 +57,14 @@ UntrainedOpt = Annotated[bool, typer.Option("--untrained", help="Random weights 
                                             "meaningless.")]
 InputSizeOpt = Annotated[str, typer.Option("--input-size", help="HxW for official files of another size, "
                                            "e.g. 256x192.")]
-BackendOpt = Annotated[str, typer.Option("--backend", help="auto (CUDA: torch; CPU: ONNX Runtime or torch, whichever "
-                                         "finishes this job sooner), torch or onnx.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="auto (CUDA: torch; CPU: OpenVINO for a long job, torch "
+                                         "for a short one, whichever finishes sooner), torch, onnx or openvino.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or N (= cuda:N, as ultralytics).")]
 HalfOpt = Annotated[bool, typer.Option("--half", help="fp16 on CUDA (= --precision fp16).")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="auto (fp16 on CUDA; bf16 on CPUs with native bf16 "
-                                           "once `dehrnet guard` passed it; else fp32), fp32, bf16, fp16 or int8 "
-                                           "(ONNX Runtime, quantized once).")]
+                                           "units; else fp32), fp32, bf16, fp16 or int8 (quantized once; OpenVINO "
+                                           "or ONNX Runtime). A reduced precision first passes a check of its "
+                                           "keypoints against fp32 on the model itself (seconds, cached).")]
 CalibOpt = Annotated[Path, typer.Option("--calib", help="Folder of images to calibrate int8 on (default: the sample "
                                         "images bundled with ultralytics).")]
 BatchOpt = Annotated[int, typer.Option("--batch", callback=in_range(1), help="Crops per forward pass (x2 with the "

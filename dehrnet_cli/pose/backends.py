@@ -20,7 +20,7 @@ from models import PoseHRNet, PoseNetConfig
 if TYPE_CHECKING:
     import torch
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx", "openvino")  # the engines (pose.openvino_backend runs the third)
 
 
 def normalize_crops(crops_bgr: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:

@@ -1,16 +1,22 @@
-"""`--backend auto|torch|onnx` x `--precision auto|...`: which backend and number format run, and one line why.
+"""`--backend auto|torch|onnx|openvino` x `--precision auto|...`: which engine and number format run, and one line
+why.
 
-The defaults pick the fastest path whose accuracy is known, for this machine and this job:
+The defaults pick the fastest path for this machine and this job whose accuracy is checked:
 - CUDA: torch, fp16 (`precision.resolve`), channels_last.
-- A CPU whose bf16 path has passed the accuracy guard here (`dehrnet guard`, cached verdict) and has native
-  bf16: torch bf16 (measured 1.4x faster than ONNX Runtime fp32 and 1.8x than torch fp32 on an AVX512-BF16
-  EPYC, docs/benchmarks.md). auto never starts the guard by itself: it trains its reference model once
-  (minutes), which a first `dehrnet predict` must not do unasked; the line says how to enable it.
-- Any other CPU: fp32 on ONNX Runtime or torch, whichever finishes this job sooner. ONNX Runtime runs each
-  crop faster (0.78x torch's time on the EPYC) but costs an export once per checkpoint (tens of seconds) and
-  a session per run (about 3 s for DE-HRNet-W32, 0.3 s for HRNet-W32); the costs measured when the export was
-  made (precision.onnx_cache) decide, else EXPORT_PAYS_AFTER_CROPS. A job of unknown length (a camera, a
-  stream, the Python API) counts as long.
+- A CPU, a long job (one whose length repays the one-time ONNX export, below): OpenVINO, in bf16 where the CPU
+  has native bf16 units (AVX512-BF16, AMX), else fp32. OpenVINO bf16 runs HRNet-W32 at the CPU's bf16 matrix rate,
+  2.3x ONNX Runtime fp32's speed, and its fp32 beats ONNX Runtime's too (docs/benchmarks.md).
+- A CPU, a short job (an image or a few): torch at once, no export; in bf16 where the CPU has native bf16 and
+  the precision check passed bf16 for this checkpoint before (its cached verdict), else fp32.
+- Every reduced precision of a trained checkpoint passes the precision check on the model itself first
+  (`precision.model_check`, seconds, cached per checkpoint, path and CPU); a refused automatic choice runs the
+  same engine in fp32, an explicit one is refused. int8 (OpenVINO through NNCF, or ONNX Runtime) runs only when
+  asked: it is the fastest on VNNI CPUs (about half bf16's time), but how well it keeps the keypoints depends on
+  the images it was calibrated on, which the check's crops cannot vouch for.
+- The job's length: ONNX Runtime and OpenVINO cost an export once per checkpoint (tens of seconds) and a session
+  or compilation per run (a second or less, cached); the costs measured when the export was made
+  (precision.onnx_cache) decide, else EXPORT_PAYS_AFTER_CROPS. A job of unknown length (a camera, a stream, the
+  Python API before its first call) counts as long.
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.precision.onnx_cache import ExportCosts
 from dehrnet_cli.precision.resolve import resolve_precision
 
-BACKENDS = ("auto", "torch", "onnx")
-# Without measured costs: crops after which a first ONNX export repays itself. DE-HRNet-W32 on the 2-core EPYC:
-# export + simplification about 25 s against 0.07-0.13 s saved per crop (HRNet-W32: 8 s against 0.13 s).
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+# Without measured costs: crops after which a first export repays itself. DE-HRNet-W32 on the 2-core EPYC: export
+# + simplification about 25 s against 0.07-0.13 s saved per crop (HRNet-W32: 8 s against 0.13 s).
 EXPORT_PAYS_AFTER_CROPS = 300
 # ... and after which an existing export repays its session (DE-HRNet-W32: 3 s against 0.07 s per crop).
 SESSION_PAYS_AFTER_CROPS = 60
@@ -31,78 +37,94 @@ SESSION_PAYS_AFTER_CROPS = 60
 
 @dataclass(frozen=True)
 class MachineFacts:
-    """What the choice needs to know about this machine: CUDA or CPU, native bf16 units, whether the bf16 path
-    passed the accuracy guard here (None: never measured), and the CPU in words for the line."""
+    """What the choice needs to know about this machine: CUDA or CPU, native bf16 units, whether OpenVINO and NNCF
+    (its int8 quantizer) are installed, whether the precision check passed torch bf16 for this checkpoint here
+    (None: never checked), and the CPU in words for the line."""
 
     cuda: bool
     native_bf16: bool
-    bf16_guard_passed: bool | None
+    openvino: bool
+    nncf: bool
+    torch_bf16_passed: bool | None
     where: str
 
 
 @dataclass(frozen=True)
 class RunPath:
-    """What runs: backend "torch" or "onnx", a concrete precision, and the line that says it and why."""
+    """What runs: backend "torch", "onnx" or "openvino", a concrete precision, the line that says it and why, and
+    whether a refused precision check falls back to fp32 on the same engine (auto) or refuses the run (asked)."""
 
     backend: str
     precision: str
     why: str
+    fall_back: bool = False
 
 
-def _onnx_repays(crops: int | None, export_ready: bool, costs: ExportCosts | None) -> tuple[bool, str]:
-    """(ONNX Runtime finishes a job of `crops` sooner than torch, the reason in words)."""
+def export_repays(crops: int | None, export_ready: bool, costs: ExportCosts | None) -> tuple[bool, str]:
+    """(an exported engine finishes a job of `crops` sooner than torch, the reason in words)."""
     if crops is None:
-        return True, "a job of unknown length (ONNX Runtime runs each crop faster)"
+        return True, "a job of unknown length"
     if export_ready and costs is not None:
         torch_s, ort_s = crops * costs.torch_s_per_crop, costs.session_s + crops * costs.ort_s_per_crop
-        verdict = "ONNX Runtime" if ort_s < torch_s else "torch"
-        return ort_s < torch_s, (f"{crops} crops: about {ort_s:.0f} s with ONNX Runtime (session "
-                                 f"{costs.session_s:.1f} s) against {torch_s:.0f} s with torch, measured here: "
-                                 f"{verdict} is sooner")
+        return ort_s < torch_s, (f"{crops} crops: about {ort_s:.0f} s exported (session {costs.session_s:.1f} s) "
+                                 f"against {torch_s:.0f} s with torch, measured here")
     threshold = SESSION_PAYS_AFTER_CROPS if export_ready else EXPORT_PAYS_AFTER_CROPS
     cost = "its session" if export_ready else "its one-time export"
     if crops >= threshold:
-        return True, f"{crops} crops: ONNX Runtime repays {cost} after about {threshold}"
-    return False, (f"a short job ({crops} crops): torch starts at once; ONNX Runtime repays {cost} after about "
+        return True, f"{crops} crops: an exported engine repays {cost} after about {threshold}"
+    return False, (f"a short job ({crops} crops): torch starts at once; an exported engine repays {cost} after about "
                    f"{threshold}")
 
 
-def choose_run_path(backend: str, precision: str, device: str, facts: MachineFacts,
-                    has_checkpoint: bool, crops: int | None, export_ready: bool = False,
-                    costs: ExportCosts | None = None) -> RunPath:
+def choose_run_path(backend: str, precision: str, device: str, facts: MachineFacts, has_checkpoint: bool,
+                    crops: int | None, export_ready: bool = False, costs: ExportCosts | None = None) -> RunPath:
     """The RunPath of the flags (see the module docstring). `device` is resolved; `crops`: the forward crops the
     job will run (frames x 2 with the flip test), None when unknown; `export_ready`/`costs`: the checkpoint's
-    cached ONNX export and its measured costs."""
+    cached export and its measured costs."""
     backend = (backend or "auto").lower()
     if backend not in BACKENDS:
         raise DehrnetError(f"--backend {backend!r}: use one of {', '.join(BACKENDS)}")
     precision = (precision or "auto").lower()
-    device_words = "CUDA" if facts.cuda else facts.where
-    if facts.cuda or backend == "torch" or precision in ("bf16", "int8", "fp16"):
+    where = "CUDA" if facts.cuda else facts.where
+    if facts.cuda:
         kind = "torch" if backend == "auto" else backend
+        if kind == "openvino":
+            raise DehrnetError("--backend openvino runs on the CPU; use --device cpu, or torch/onnx on CUDA")
         concrete, note = resolve_precision(precision, device, kind)
-        if concrete == "int8":
-            kind = "onnx"
-        elif precision == "auto" and concrete == "bf16" and not facts.bf16_guard_passed:
-            concrete, note = "fp32", f"precision fp32 on {device_words}{_bf16_hint(facts)}"
         return RunPath(kind, concrete, f"{kind} {note}")
-    concrete, note = resolve_precision(precision, device, "onnx")  # fp32 here: auto or asked
-    if precision == "auto" and facts.native_bf16 and facts.bf16_guard_passed:
-        return RunPath("torch", "bf16", f"torch precision bf16 (auto: {device_words} has native bf16 and its "
-                                        "accuracy guard passed)")
-    if backend == "onnx":
-        return RunPath("onnx", concrete, f"onnx {note}")
-    if not has_checkpoint:
-        return RunPath("torch", concrete, f"torch {note} (auto: random weights, nothing to export){_bf16_hint(facts)}")
-    onnx, reason = _onnx_repays(crops, export_ready, costs)
-    return RunPath("onnx" if onnx else "torch", concrete,
-                   f"{'onnx' if onnx else 'torch'} precision {concrete} on {device_words} (auto: {reason})"
-                   f"{_bf16_hint(facts)}")
+    if backend == "auto" and precision == "int8":
+        backend, reason = ("openvino" if facts.openvino and facts.nncf else "onnx"), "int8 asked"
+    elif backend == "auto":
+        if not has_checkpoint:
+            backend, reason = "torch", "random weights, nothing to export"
+        else:
+            repays, reason = export_repays(crops, export_ready, costs)
+            backend = ("openvino" if facts.openvino else "onnx") if repays else "torch"
+    else:
+        reason = "asked"
+    if precision == "auto":
+        return _auto_precision(backend, where, reason, facts, has_checkpoint)
+    if backend == "openvino" and precision not in ("fp32", "bf16", "int8"):
+        raise DehrnetError(f"--backend openvino --precision {precision}: OpenVINO runs fp32, bf16 or int8 on the CPU")
+    if backend == "openvino" and precision == "bf16" and not facts.native_bf16:
+        return RunPath(backend, "bf16", f"openvino precision bf16 on {where} ({reason}): no native bf16 here, so it "
+                                        "is emulated and slower than fp32")
+    if backend == "openvino":
+        return RunPath(backend, precision, f"openvino precision {precision} on {where} ({reason})")
+    kind = "onnx" if precision == "int8" else backend
+    concrete, note = resolve_precision(precision, device, kind)
+    return RunPath(kind, concrete, f"{kind} {note} ({reason})")
 
 
-def _bf16_hint(facts: MachineFacts) -> str:
-    """What a native-bf16 CPU whose bf16 path was never guarded could gain."""
-    if facts.cuda or not facts.native_bf16 or facts.bf16_guard_passed is not None:
-        return ""
-    return ("; this CPU has native bf16, about 1.4x faster: run `dehrnet guard --precision bf16` once to check its "
-            "accuracy, and auto uses it from then on")
+def _auto_precision(backend: str, where: str, reason: str, facts: MachineFacts, has_checkpoint: bool) -> RunPath:
+    """--precision auto on a CPU engine: bf16 where it pays and is checked, else fp32."""
+    if backend == "openvino" and facts.native_bf16:
+        return RunPath(backend, "bf16", f"openvino precision bf16 on {where} (auto: {reason}; native bf16 units)",
+                       fall_back=True)
+    if backend == "torch" and facts.native_bf16 and has_checkpoint and facts.torch_bf16_passed:
+        return RunPath(backend, "bf16", f"torch precision bf16 on {where} (auto: {reason}; native bf16, passed the "
+                                        "precision check before)", fall_back=True)
+    hint = ""
+    if backend in ("torch", "onnx") and facts.native_bf16 and not facts.openvino:
+        hint = "; this CPU has native bf16: pip install openvino runs long jobs about 2x faster"
+    return RunPath(backend, "fp32", f"{backend} precision fp32 on {where} (auto: {reason}){hint}")

@@ -1,15 +1,19 @@
-"""From the user's flags to a running backend: the run path (precision.auto_path), the model loaded only when
-a path needs it, the accuracy guard, and cached exports (precision.onnx_cache).
+"""From a RuntimeSpec to a running backend: the run path (precision.auto_path), the model loaded only when a path
+needs it, cached exports (precision.onnx_cache), and the precision check in front of every reduced precision.
 
-fp32 runs as asked or as auto chooses (torch or ONNX Runtime). A reduced-precision path (bf16, fp16, int8)
-first passes the accuracy guard on this machine (precision.guard: a model trained on synthetic people, fp32
-vs the path, refused when it loses more than 1 PCK point); the verdict is cached, so only the first use pays.
-int8 runs an ONNX Runtime model quantized from the checkpoint, cached next to the fp32 export.
+fp32 runs as asked or as auto chooses (torch, ONNX Runtime or OpenVINO). A reduced-precision path of a trained
+checkpoint (bf16, fp16, int8) first passes the precision check on the model itself (precision.model_check: its
+keypoints against fp32's on person crops, seconds, the verdict cached per checkpoint, path and CPU); a refused
+automatic choice runs the same engine in fp32, a refused explicit one is an error. int8 runs a model quantized
+from the checkpoint (ONNX Runtime QDQ, or OpenVINO through NNCF), cached next to the fp32 export. The slower
+accuracy guard (precision.guard: PCK on a model trained on synthetic people) is `dehrnet guard`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +23,17 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.backends import Backend, OnnxBackend, TorchBackend, set_cpu_threads
 from dehrnet_cli.pose.device import resolve_device
 from dehrnet_cli.precision.auto_path import MachineFacts, RunPath, choose_run_path
-from dehrnet_cli.precision.onnx_cache import CachedExport, ExportCosts, cached_export, export_and_measure
+from dehrnet_cli.precision.model_check import check_precision, skipped
+from dehrnet_cli.precision.onnx_cache import (
+    CachedExport,
+    ExportCosts,
+    cached_export,
+    export_and_measure,
+    export_for_openvino,
+    openvino_export,
+)
 from dehrnet_cli.precision.runtime import RuntimeSpec
+from dehrnet_cli.weights.download import sha256_file
 from dehrnet_cli.weights.model_choice import ModelChoice
 from models import PoseHRNet
 
@@ -29,19 +42,24 @@ if TYPE_CHECKING:
 
 
 Log = Callable[[str], None]
+TORCH_BF16 = "bf16 torch cpu"  # the precision check's name of the torch bf16 path
 
 
-def machine_facts(device: str) -> MachineFacts:
-    """This machine as `choose_run_path` needs it; reads the guard's cached bf16 verdict (never runs it)."""
+def machine_facts(device: str, checkpoint_sha256: str | None) -> MachineFacts:
+    """This machine as `choose_run_path` needs it; reads the precision check's cached torch bf16 verdict for the
+    checkpoint (never runs it)."""
     if device.startswith("cuda"):
-        return MachineFacts(cuda=True, native_bf16=False, bf16_guard_passed=None, where="CUDA")
+        return MachineFacts(cuda=True, native_bf16=False, openvino=False, nncf=False, torch_bf16_passed=None,
+                            where="CUDA")
     from dehrnet_cli.precision.cpu import cpu_info, cpu_units, native_bf16
-    from dehrnet_cli.precision.guard import load_verdict, machine_signature, verdict_key
+    from dehrnet_cli.precision.model_check import check_key, load_check
 
     info = cpu_info()
-    verdict = load_verdict(verdict_key("bf16 torch cpu", machine_signature())) if native_bf16(info) else None
-    return MachineFacts(cuda=False, native_bf16=native_bf16(info), bf16_guard_passed=None if verdict is None
-                        else verdict.passed, where=f"CPU {info.model} ({cpu_units(info)})")
+    verdict = load_check(check_key(checkpoint_sha256, TORCH_BF16)) if checkpoint_sha256 and native_bf16(info) else None
+    return MachineFacts(cuda=False, native_bf16=native_bf16(info), openvino=find_spec("openvino") is not None,
+                        nncf=find_spec("nncf") is not None,
+                        torch_bf16_passed=None if verdict is None else verdict.passed,
+                        where=f"CPU {info.model} ({cpu_units(info)})")
 
 
 def untrained_export(model: PoseHRNet) -> Path:
@@ -106,13 +124,6 @@ def guard_report(precision: str, device: str, log: Log, fresh: bool = False) -> 
                       log=log, fresh=fresh)
 
 
-def require_guard(precision: str, device: str, log: Log) -> None:
-    """Refuse `precision` on `device` (DehrnetError naming the loss) unless it passes the accuracy guard."""
-    from dehrnet_cli.precision.guard import enforce
-
-    enforce(guard_report(precision, device, log))
-
-
 def make_pose_backend(choice: ModelChoice, runtime: RuntimeSpec, input_size: tuple[int, int] | None,
                       crops: int | None, log: Log) -> Backend:
     """The backend that runs `choice` as `runtime` asks, for a job of `crops` forward crops (None: unknown): an
@@ -141,17 +152,16 @@ def _onnx_file_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, l
                            f"{runtime.precision}; export one with dehrnet export (--int8 or --half), or pass the "
                            "checkpoint")
     log(f"onnx precision {backend.precision} on {backend.device}: {choice.weights.name} is an ONNX model, run by "
-        "onnxruntime in its own precision")
-    if backend.precision == "int8":
-        require_guard("int8", "cpu", log)
+        "onnxruntime in its own precision (no checkpoint beside it to check a reduced precision against)")
     return backend
 
 
 def _checkpoint_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, input_size: tuple[int, int] | None,
                         crops: int | None, log: Log) -> Backend:
+    """The backend of a checkpoint (or random weights): the run path, then the precision check of a reduced
+    precision (a refused automatic one falls back to fp32 on the same engine)."""
     from dehrnet_cli.weights.pose_model import load_pose_model
 
-    kind, calib = runtime.backend, runtime.calib
     loaded: list[PoseHRNet] = []
 
     def net() -> PoseHRNet:  # the checkpoint is read only by the paths that need it
@@ -159,25 +169,33 @@ def _checkpoint_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, 
             loaded.append(load_pose_model(choice, input_size, log))
         return loaded[0]
 
-    facts = machine_facts(device)
-    checkpoint = not choice.untrained
-    entry = None
-    if checkpoint and not facts.cuda and kind in ("auto", "onnx"):
-        if choice.to_fetch:
-            net()  # fetches the registry checkpoint, so that its content keys the export
-        entry = cached_export(_checkpoint_path(choice))
-    costs = ExportCosts.read(entry.costs) if entry is not None else None
-    path = choose_run_path(kind, runtime.precision, device, facts, checkpoint, crops,
-                           export_ready=entry is not None and entry.ready, costs=costs)
-    if not loaded and (path.backend == "torch" or entry is None or not entry.ready):
+    checkpoint = _checkpoint_path(choice) if not choice.untrained else None  # fetched now: its content keys all
+    sha = sha256_file(checkpoint) if checkpoint is not None else None
+    facts = machine_facts(device, sha)
+    ort_entry = cached_export(checkpoint) if checkpoint is not None and not facts.cuda else None
+    costs = ExportCosts.read(ort_entry.costs) if ort_entry is not None else None
+    path = choose_run_path(runtime.backend, runtime.precision, device, facts, checkpoint is not None, crops,
+                           export_ready=ort_entry is not None and ort_entry.ready, costs=costs)
+    if not loaded and path.backend == "torch":
         net()  # a bad checkpoint fails here, before the path's line
-    if choice.untrained and path.precision != "fp32":
-        log(f"{path.why}; accuracy guard skipped (random weights)")
-    else:
-        log(path.why)
-        if path.precision != "fp32":
-            require_guard(path.precision, device, log)
-    return _build(path, choice, entry, net, kind, device, calib, log)
+    log(path.why)
+    build = _Builder(choice, checkpoint, net, device, runtime, log)
+    backend = build(path)
+    if path.precision == "fp32" or (backend.name, backend.precision) != (path.backend, path.precision):
+        return backend  # fp32, or the export failed and torch fp32 runs
+    label = f"{path.precision} {path.backend} {'cuda' if device.startswith('cuda') else 'cpu'}"
+    if sha is None:
+        log(skipped(label).line())
+        return backend
+    fp32 = replace(path, precision="fp32")
+    verdict = check_precision(sha, label, reference=lambda: build(fp32), candidate=lambda: backend, log=log)
+    if verdict.passed:
+        return backend
+    if not path.fall_back:
+        raise DehrnetError(f"--precision {path.precision}: refused by the precision check ({verdict.line()}); run "
+                           "fp32 (--precision fp32), or calibrate int8 on your own images (--calib DIR)")
+    log(f"running {path.backend} fp32 instead")
+    return build(replace(path, precision="fp32"))
 
 
 def _checkpoint_path(choice: ModelChoice) -> Path:
@@ -186,24 +204,67 @@ def _checkpoint_path(choice: ModelChoice) -> Path:
     return fetch_checkpoint(choice).weights
 
 
-def _build(path: RunPath, choice: ModelChoice, entry: CachedExport | None, net: Callable[[], PoseHRNet], kind: str,
-           device: str, calib: Path | None, log: Log) -> Backend:
-    if path.precision == "int8":
-        if entry is None:
-            raise DehrnetError("--precision int8 quantizes a checkpoint: pass --weights FILE or a registry --model")
-        return OnnxBackend(int8_onnx_for(net(), entry, calib, log), "cpu")
-    if path.backend == "torch":
-        return TorchBackend(net(), device, precision=path.precision)
-    if path.precision != "fp32":
-        raise DehrnetError(f"--backend onnx --precision {path.precision}: export an fp16 model with dehrnet export "
-                           "--half and pass the .onnx file, or use --backend torch")
-    if entry is None:  # random weights, or CUDA
-        return OnnxBackend(untrained_export(net()) if choice.untrained else onnx_for(
-            net(), cached_export(_checkpoint_path(choice)), log), device)
-    try:
-        return OnnxBackend(onnx_for(net(), entry, log), device)
-    except DehrnetError as e:
-        if kind != "auto":
-            raise
-        log(f"{e}: running torch fp32 instead")
-        return TorchBackend(net(), device)
+class _Builder:
+    """Builds the backend of a RunPath for one checkpoint (`net` loads it once, on the first path that needs it)."""
+
+    def __init__(self, choice: ModelChoice, checkpoint: Path | None, net: Callable[[], PoseHRNet], device: str,
+                 runtime: RuntimeSpec, log: Log) -> None:
+        self.choice, self.checkpoint, self.net, self.device, self.runtime, self.log = \
+            choice, checkpoint, net, device, runtime, log
+
+    def __call__(self, path: RunPath) -> Backend:
+        """The backend of `path`; when auto chose an exported engine whose export fails, torch fp32 (one line)."""
+        if path.backend == "torch":
+            return TorchBackend(self.net(), self.device, precision=path.precision)
+        try:
+            return self._openvino(path.precision) if path.backend == "openvino" else self._onnx(path.precision)
+        except DehrnetError as e:
+            if self.runtime.backend != "auto" or self.runtime.precision not in ("auto", "fp32"):
+                raise
+            self.log(f"{e}: running torch fp32 instead")
+            return TorchBackend(self.net(), self.device)
+
+    def _onnx(self, precision: str) -> Backend:
+        if precision == "int8":
+            if self.checkpoint is None:
+                raise DehrnetError("--precision int8 quantizes a checkpoint: pass --weights FILE or a registry --model")
+            return OnnxBackend(int8_onnx_for(self.net(), cached_export(self.checkpoint), self.runtime.calib, self.log),
+                               "cpu")
+        if precision != "fp32":
+            raise DehrnetError(f"--backend onnx --precision {precision}: export an fp16 model with dehrnet export "
+                               "--half and pass the .onnx file, or use --backend torch")
+        if self.checkpoint is None:  # random weights
+            return OnnxBackend(untrained_export(self.net()), self.device)
+        return OnnxBackend(onnx_for(self.net(), cached_export(self.checkpoint), self.log), self.device)
+
+    def _openvino(self, precision: str) -> Backend:
+        """OpenVINO of the checkpoint's export for it (made once: DySample as GridSample), or of an NNCF int8 IR."""
+        from dehrnet_cli.pose.openvino_backend import OpenVinoBackend
+
+        net = self.net()
+        if self.checkpoint is None:
+            onnx = untrained_export(net)
+        else:
+            entry = openvino_export(self.checkpoint, net.config)
+            if not entry.ready:
+                self.log(f"exporting {net.config.name} for OpenVINO once, into {entry.onnx}; later runs reuse it")
+                export_for_openvino(net, entry)
+            onnx = entry.onnx
+        if precision == "int8":
+            onnx = openvino_int8_for(net, onnx, self.runtime.calib, self.log)
+        return OpenVinoBackend(onnx, precision, self.runtime.threads)
+
+
+def openvino_int8_for(model: PoseHRNet, fp32_onnx: Path, calib: Path | None, log: Log) -> Path:
+    """An OpenVINO int8 IR of the export `fp32_onnx`, quantized by NNCF on crops of the images in `calib` (default:
+    the sample images bundled with ultralytics), cached beside the export (`NAME.int8.xml`)."""
+    out = fp32_onnx.with_name(fp32_onnx.name.replace(".onnx", ".int8.xml"))
+    if out.exists() and calib is None:
+        return out
+    from dehrnet_cli.export.calibration import calibration_crops
+    from dehrnet_cli.export.openvino_int8 import quantize_openvino
+
+    crops = calibration_crops(calib, model.config)
+    log(f"quantizing {model.config.name} to int8 for OpenVINO once (NNCF), calibrated on {len(crops)} crops from "
+        f"{calib or 'the bundled sample images'}")
+    return quantize_openvino(fp32_onnx, out, crops)
