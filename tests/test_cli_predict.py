@@ -469,8 +469,9 @@ def test_onnx_backend_matches_torch(tmp_path: Path, images_dir: Path, tiny_check
 
 def test_onnx_files_need_no_backend_flag_and_untrained_exports_show_the_banner(tmp_path: Path, images_dir: Path,
                                                                                 tiny_checkpoint: Path) -> None:
-    """--weights FILE.onnx picks onnxruntime by itself (a .onnx name or ONNX content), and a model exported from
-    random weights says so in its metadata, so that predict shows the UNTRAINED banner (issue 14)."""
+    """--weights FILE.onnx picks an ONNX engine by itself (a .onnx name or ONNX content: OpenVINO on a CPU, the
+    default dependency, else onnxruntime), and a model exported from random weights says so in its metadata, so
+    that predict shows the UNTRAINED banner."""
     net = create_model(TINY_NAME, upsample="nearest", stage_modules=(1, 1, 1), num_blocks=1)
     untrained = export_onnx(net, tmp_path / "untrained.onnx", check=False, untrained=True).path
     trained = export_onnx(load_model(tiny_checkpoint), tmp_path / "trained.model", check=False).path  # no .onnx
@@ -478,7 +479,7 @@ def test_onnx_files_need_no_backend_flag_and_untrained_exports_show_the_banner(t
         result = predict(images_dir, "--weights", path, "--detector", "none", "--json", tmp_path / "r.json",
                          "--out", tmp_path / path.stem)
         assert result.exit_code == 0, result.output
-        assert "(onnx fp32 on cpu)" in result.stderr and f"{path.name} is an ONNX model" in result.stderr
+        assert "(openvino " in result.stderr and f"auto: an fp32 ONNX model; {path.name}" in result.stderr
         assert ("UNTRAINED WEIGHTS" in result.stderr) == is_untrained, result.stderr
     with_banner, without = (cv2.imread(str(tmp_path / stem / "000001.png")) for stem in ("untrained", "trained"))
     assert (with_banner[:10] != without[:10]).any()  # the banner is drawn across the top of the image

@@ -51,6 +51,18 @@ def test_a_long_job_exports_once_and_the_line_names_the_model_that_runs(tiny, em
     assert len(exporting) == 1 and "dehrnet_w8_128x96" in exporting[0] and "W32" not in exporting[0]
 
 
+def test_random_weights_on_openvino_run_dysample_as_grid_sample(empty_cache):
+    """OpenVINO runs DySample as its GridSample kernel (the gather graph is 1.5x slower there in bf16), random
+    weights included: their export is OpenVINO's, not ONNX Runtime's."""
+    import onnx
+
+    est = PoseEstimator(model="dehrnet_w8_128x96", untrained=True, detector="none", backend="openvino").prepare()
+    exports = sorted(empty_cache.rglob("*.onnx"))
+    assert est.backend.name == "openvino" and [f.name for f in exports] == [
+        "dehrnet_w8_128x96-untrained.grid_sample.onnx"]
+    assert "GridSample" in {node.op_type for node in onnx.load(str(exports[0])).graph.node}
+
+
 def test_a_result_plots_exports_and_indexes(tiny, empty_cache, coco_sample, tmp_path):
     est = PoseEstimator(weights=tiny, detector="none")
     image_path = sorted(coco_sample.glob("*.jpg"))[0]
@@ -154,3 +166,28 @@ def test_a_long_job_runs_the_checked_reduced_precision_and_caches_the_verdict(le
     assert second.backend.precision == est.backend.precision
     assert [line for line in again if line.startswith("precision check")] == [checks[0] + " [cached]"]
     assert not any(line.startswith("exporting") for line in again)
+
+
+def test_an_onnx_file_runs_on_openvino_checked_or_on_onnx_runtime_when_asked(learned_model_path, empty_cache,
+                                                                             tmp_path):
+    """An fp32 ONNX export of a trained model runs on OpenVINO by default, in bf16 where the CPU has bf16 units
+    once the precision check passed it against the file's own fp32 (refused: fp32); --backend onnx keeps ONNX
+    Runtime."""
+    from dehrnet_cli.export.onnx import export_onnx
+    from dehrnet_cli.precision.cpu import native_bf16
+    from models import load_model
+
+    onnx_file = export_onnx(load_model(learned_model_path), tmp_path / "learned.onnx", check=False).path
+    notes: list[str] = []
+    est = PoseEstimator(weights=onnx_file, detector="none", log=notes.append).prepare()
+    assert est.backend.name == "openvino"
+    checks = [line for line in notes if line.startswith("precision check")]
+    if native_bf16():
+        assert len(checks) == 1 and "bf16 openvino cpu vs fp32 openvino" in checks[0]
+        assert est.backend.precision == ("bf16" if ": passed" in checks[0] else "fp32")
+    else:
+        assert est.backend.precision == "fp32" and not checks
+    ort = PoseEstimator(weights=onnx_file, detector="none", backend="onnx").prepare()
+    assert ort.backend.name == "onnx" and ort.backend.precision == "fp32"
+    with pytest.raises(DehrnetError, match="OpenVINO runs fp32, bf16 or int8"):
+        PoseEstimator(weights=onnx_file, detector="none", backend="openvino", precision="fp16").prepare()

@@ -2,7 +2,7 @@
 detector weights are needed), against the same commands on the CPU.
 
 With the accuracy guard's trained model at hand (scripts/gpu_check.sh carries it) the CUDA and CPU keypoints
-are compared (GPU crops and TF32 convolutions move them a little) and predict runs fp16 through the guard on
+are compared (GPU crops and TF32 convolutions move them a little) and predict runs fp16 through the precision check on
 CUDA; otherwise a random tiny checkpoint checks that everything runs and agrees in shape."""
 
 from __future__ import annotations
@@ -59,11 +59,7 @@ def test_eval_on_cuda_agrees_with_the_cpu(coco_sample: Path, weights, tmp_path: 
 
 def test_predict_on_cuda_writes_every_output(coco_sample: Path, weights, tmp_path: Path, monkeypatch) -> None:
     checkpoint, trained = weights
-    if trained:  # fp16 passes through the accuracy guard, measured here once with the carried model
-        home = tmp_path / "home"
-        (home / "weights" / "guard").mkdir(parents=True)
-        shutil.copy(guard_model_path(), home / "weights" / "guard" / guard_model_path().name)
-        monkeypatch.setenv("DEHRNET_HOME", str(home))
+    monkeypatch.setenv("DEHRNET_HOME", str(tmp_path / "home"))  # fp16 of the trained model: a fresh precision check
     precision = "fp16" if trained else "fp32"
     out = _run("predict", coco_sample, "--weights", checkpoint, "--device", "cuda", "--precision", precision,
                "--detector", "none", "--json", tmp_path / "poses.json", "--out", tmp_path / "annotated", "-q")

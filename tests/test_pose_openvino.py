@@ -178,3 +178,29 @@ def test_a_checkpoint_gets_its_openvino_export_in_the_cache(tmp_path, monkeypatc
     assert backend.cache_dir == entry.onnx.parent / "openvino" and backend.config == config
     nearest = config.__class__.from_dict({**config.to_dict(), "upsample": "nearest"})
     assert openvino_export(weights, nearest) == cached_export(weights)
+
+
+def test_ctrl_c_after_backends_were_dropped_out_of_order_is_a_keyboard_interrupt(tiny_export):
+    """OpenVINO's CPU plugin puts back, when destroyed, the alternate signal stack it found when loaded: backends
+    with a Core each, dropped out of order (as the precision check's fp32 reference and a fallback are), left the
+    main thread's signal stack on freed memory, and the next Ctrl-C killed the process with SIGSEGV."""
+    import subprocess
+    import sys
+
+    script = f"""
+import gc, os, signal, time
+import numpy as np
+from dehrnet_cli.pose.openvino_backend import OpenVinoBackend
+first = OpenVinoBackend({str(tiny_export[0])!r}, "fp32", threads=1, cache=False)
+second = OpenVinoBackend({str(tiny_export[0])!r}, "bf16", threads=1, cache=False)
+second(np.zeros((1, 3, 128, 96), np.float32))
+del first; gc.collect()
+del second; gc.collect()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(1)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "KeyboardInterrupt", (done.returncode, done.stderr[-500:])

@@ -52,4 +52,4 @@ def export_command(
         console.print(f"onnxruntime ({', '.join(outcome.providers)}) vs torch, batch {batch}: max |diff| = {diff:.3g}")
     if outcome.int8_within is not None:
         console.print(f"int8 vs fp32 on 16 held-out crops: {100 * outcome.int8_within:.1f} % of keypoints within 1 "
-                      "heatmap pixel (the PCK guard runs on first use: dehrnet predict --precision int8)")
+                      "heatmap pixel (predict --precision int8 checks it on the model first)")

@@ -25,6 +25,7 @@ import numpy as np
 
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.backends import normalize_crops
+from dehrnet_cli.pose.openvino_backend import openvino_core
 from models import PoseNetConfig
 
 
@@ -56,7 +57,7 @@ def quantize_openvino(fp32_onnx: Path, out: Path, crops_bgr: np.ndarray) -> Path
     out = Path(out)
     if out.suffix != ".xml":
         raise DehrnetError(f"{out}: an OpenVINO model is written as NAME.xml (+ NAME.bin)")
-    core = ov.Core()
+    core = openvino_core()
     model, meta = _fp32_export(core, Path(fp32_onnx))
     config = PoseNetConfig.from_dict(json.loads(meta["dehrnet_config"]))
     w, h = config.input_size

@@ -18,7 +18,9 @@ the gather graph; docs/benchmarks.md).
 
 from __future__ import annotations
 
+import functools
 import json
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +41,26 @@ def openvino_cache_dir(onnx_path: Path) -> Path:
     return Path(onnx_path).parent / CACHE_FOLDER
 
 
-def openvino_units() -> list[str]:
-    """The number formats OpenVINO's CPU plugin reports here (OPTIMIZATION_CAPABILITIES, e.g. ["BF16",
-    "FP32", "INT8", ...]); [] when OpenVINO is not installed."""
+@functools.cache
+def openvino_core():
+    """The process's one OpenVINO Core (DehrnetError without the openvino package). One, kept for the life of the
+    process, because OpenVINO's CPU plugin installs an alternate signal stack on the thread that loads it and puts
+    back the one it found when it is destroyed: cores made and dropped out of order (a backend, the precision
+    check's fp32 reference, a fallback) left the main thread's signal stack on freed memory, and the next Ctrl-C
+    killed the process with SIGSEGV instead of raising KeyboardInterrupt."""
     try:
         import openvino as ov
     except ImportError:
+        raise DehrnetError("--backend openvino needs the openvino package: pip install openvino") from None
+    return ov.Core()
+
+
+def openvino_units() -> list[str]:
+    """The number formats OpenVINO's CPU plugin reports here (OPTIMIZATION_CAPABILITIES, e.g. ["BF16",
+    "FP32", "INT8", ...]); [] when OpenVINO is not installed."""
+    if find_spec("openvino") is None:
         return []
-    return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    return list(openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 def read_metadata(model) -> dict[str, str]:
@@ -69,10 +83,7 @@ class OpenVinoBackend:
 
     def __init__(self, path: Path, precision: str = "fp32", threads: int | None = None,
                  cache_dir: Path | None = None, cache: bool = True) -> None:
-        try:
-            import openvino as ov
-        except ImportError:
-            raise DehrnetError("--backend openvino needs the openvino package: pip install openvino") from None
+        core = openvino_core()
         if precision not in OPENVINO_PRECISIONS:
             raise DehrnetError(f"--precision {precision}: the openvino backend runs {', '.join(OPENVINO_PRECISIONS)}")
         if threads is not None and threads < 1:
@@ -80,7 +91,6 @@ class OpenVinoBackend:
         path = Path(path)
         if not path.is_file():
             raise DehrnetError(f"{path}: no such model file; export one with dehrnet export")
-        core = ov.Core()
         try:
             meta = read_metadata(core.read_model(str(path)))
         except Exception as e:  # OpenVINO raises RuntimeError subclasses for unreadable files

@@ -25,6 +25,7 @@ from dehrnet_cli.pose.device import resolve_device
 from dehrnet_cli.precision.auto_path import MachineFacts, RunPath, choose_run_path
 from dehrnet_cli.precision.model_check import check_precision, skipped
 from dehrnet_cli.precision.onnx_cache import (
+    EXPORT_OPSET,
     CachedExport,
     ExportCosts,
     cached_export,
@@ -62,13 +63,15 @@ def machine_facts(device: str, checkpoint_sha256: str | None) -> MachineFacts:
                         where=f"CPU {info.model} ({cpu_units(info)})")
 
 
-def untrained_export(model: PoseHRNet) -> Path:
-    """The ONNX export of random weights: one file per architecture, rewritten every time."""
+def untrained_export(model: PoseHRNet, sampler: str = "gather") -> Path:
+    """The ONNX export of random weights: one file per architecture and DySample `sampler` ("grid_sample" is
+    OpenVINO's), rewritten every time."""
     from dehrnet_cli.export.onnx import export_onnx
     from dehrnet_cli.weights.cache import weights_dir
 
-    out = weights_dir() / "onnx" / f"{model.config.name}-untrained.onnx"
-    return export_onnx(model, out, check=False, untrained=True).path  # the metadata says so: UNTRAINED banner
+    suffix = ".grid_sample.onnx" if sampler == "grid_sample" and model.config.upsample == "dysample" else ".onnx"
+    out = weights_dir() / "onnx" / f"{model.config.name}-untrained{suffix}"
+    return export_onnx(model, out, opset=EXPORT_OPSET, check=False, sampler=sampler, untrained=True).path
 
 
 def onnx_for(model: PoseHRNet, entry: CachedExport, log: Log) -> Path:
@@ -127,10 +130,10 @@ def guard_report(precision: str, device: str, log: Log, fresh: bool = False) -> 
 def make_pose_backend(choice: ModelChoice, runtime: RuntimeSpec, input_size: tuple[int, int] | None,
                       crops: int | None, log: Log) -> Backend:
     """The backend that runs `choice` as `runtime` asks, for a job of `crops` forward crops (None: unknown): an
-    ONNX file on onnxruntime in its own precision; a checkpoint (or random weights) on the path of
-    `choose_run_path`, its line logged, the accuracy guard enforced for reduced precisions of trained weights
-    (an automatic ONNX Runtime choice whose export fails says so in one line and runs torch). Sets the CPU
-    threads first when `runtime` names them; compiles a torch network when asked."""
+    ONNX file as `_onnx_file_backend` says; a checkpoint (or random weights) on the path of `choose_run_path`,
+    its line logged, the precision check in front of reduced precisions of trained weights (an automatic
+    exported engine whose export fails says so in one line and runs torch). Sets the CPU threads first when
+    `runtime` names them; compiles a torch network when asked."""
     if runtime.threads is not None:
         set_cpu_threads(runtime.threads)
     device = resolve_device(runtime.device)
@@ -143,17 +146,60 @@ def make_pose_backend(choice: ModelChoice, runtime: RuntimeSpec, input_size: tup
 
 
 def _onnx_file_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, log: Log) -> Backend:
-    """An .onnx --weights file: onnxruntime runs it in the precision it was exported in."""
+    """An .onnx --weights file: OpenVINO with `--backend openvino`, or by default on a CPU for an fp32 file when
+    OpenVINO is installed (bf16 where the CPU has native bf16 units, after the precision check against the file's
+    fp32); else ONNX Runtime in the precision the file was exported in."""
     if runtime.backend == "torch":
-        raise DehrnetError(f"{choice.weights}: an ONNX model runs with --backend onnx (or auto)")
+        raise DehrnetError(f"{choice.weights}: an ONNX model runs with --backend onnx, openvino (or auto)")
+    if runtime.backend == "openvino" or (runtime.backend == "auto" and not device.startswith("cuda")
+                                         and find_spec("openvino") is not None
+                                         and runtime.precision in ("auto", "fp32", "bf16")
+                                         and read_file_precision(choice.weights) == "fp32"):
+        return _onnx_file_on_openvino(choice.weights, runtime, device, log)
     backend = OnnxBackend(choice.weights, device)
     if runtime.precision not in ("auto", backend.precision):
         raise DehrnetError(f"{choice.weights}: this ONNX model computes in {backend.precision}, not "
                            f"{runtime.precision}; export one with dehrnet export (--int8 or --half), or pass the "
                            "checkpoint")
     log(f"onnx precision {backend.precision} on {backend.device}: {choice.weights.name} is an ONNX model, run by "
-        "onnxruntime in its own precision (no checkpoint beside it to check a reduced precision against)")
+        "onnxruntime in its own precision")
     return backend
+
+
+def read_file_precision(onnx_path: Path) -> str:
+    """The number format an exported model says it computes in ("fp32", "fp16", "int8"), read without a session."""
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+    return props.get("dehrnet_precision", "fp32")
+
+
+def _onnx_file_on_openvino(onnx_path: Path, runtime: RuntimeSpec, device: str, log: Log) -> Backend:
+    """An fp32 (or NNCF int8) ONNX file on OpenVINO: as asked, or auto's choice (see _onnx_file_backend)."""
+    from dehrnet_cli.pose.openvino_backend import OpenVinoBackend
+
+    if device.startswith("cuda"):
+        raise DehrnetError("--backend openvino runs on the CPU; use --device cpu, or --backend onnx on CUDA")
+    facts = machine_facts("cpu", None)
+    precision = runtime.precision
+    if precision == "auto":
+        stored = read_file_precision(onnx_path)
+        precision = stored if stored != "fp32" else "bf16" if facts.native_bf16 else "fp32"
+    if precision not in ("fp32", "bf16", "int8"):
+        raise DehrnetError(f"--backend openvino --precision {precision}: OpenVINO runs fp32, bf16 or int8 on the CPU")
+
+    def build(precision: str) -> Backend:
+        return OpenVinoBackend(onnx_path, precision, runtime.threads)
+
+    backend = build(precision)
+    reason = "asked" if runtime.backend == "openvino" else "auto: an fp32 ONNX model"
+    log(f"openvino precision {precision} on {facts.where} ({reason}; {onnx_path.name})"
+        + ("" if facts.native_bf16 or precision != "bf16" else ": no native bf16 here, so it is emulated"))
+    if precision != "bf16":
+        return backend
+    path = RunPath("openvino", "bf16", "", fall_back=runtime.precision == "auto")
+    sha = None if backend.untrained else sha256_file(onnx_path)
+    return _checked(backend, path, sha, build, log)
 
 
 def _checkpoint_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, input_size: tuple[int, int] | None,
@@ -183,19 +229,25 @@ def _checkpoint_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, 
     backend = build(path)
     if path.precision == "fp32" or (backend.name, backend.precision) != (path.backend, path.precision):
         return backend  # fp32, or the export failed and torch fp32 runs
-    label = f"{path.precision} {path.backend} {'cuda' if device.startswith('cuda') else 'cpu'}"
+    return _checked(backend, path, sha, lambda precision: build(replace(path, precision=precision)), log)
+
+
+def _checked(backend: Backend, path: RunPath, sha: str | None, build: Callable[[str], Backend], log: Log) -> Backend:
+    """`backend` (the reduced precision of `path`) once the precision check passed it for the model of hash `sha`
+    (None: random weights, unchecked); a refused one: fp32 from `build(precision)` when `path` falls back, else an
+    error."""
+    label = f"{path.precision} {path.backend} {backend.device.split(':')[0]}"
     if sha is None:
         log(skipped(label).line())
         return backend
-    fp32 = replace(path, precision="fp32")
-    verdict = check_precision(sha, label, reference=lambda: build(fp32), candidate=lambda: backend, log=log)
+    verdict = check_precision(sha, label, reference=lambda: build("fp32"), candidate=lambda: backend, log=log)
     if verdict.passed:
         return backend
     if not path.fall_back:
         raise DehrnetError(f"--precision {path.precision}: refused by the precision check ({verdict.line()}); run "
                            "fp32 (--precision fp32), or calibrate int8 on your own images (--calib DIR)")
     log(f"running {path.backend} fp32 instead")
-    return build(replace(path, precision="fp32"))
+    return build("fp32")
 
 
 def _checkpoint_path(choice: ModelChoice) -> Path:
@@ -243,7 +295,7 @@ class _Builder:
 
         net = self.net()
         if self.checkpoint is None:
-            onnx = untrained_export(net)
+            onnx = untrained_export(net, sampler="grid_sample")
         else:
             entry = openvino_export(self.checkpoint, net.config)
             if not entry.ready:
