@@ -30,7 +30,7 @@ lint: install
 	$(BIN)/ruff check dehrnet_cli models tests
 
 bench: install
-	$(BIN)/dehrnet bench --quick --markdown docs/benchmarks.md --json bench.json
+	$(BIN)/dehrnet bench --quick --precision fp32 --precision bf16 --markdown docs/benchmarks.md --json bench.json
 
 # the accuracy guard of the bf16/int8 (fp16 on CUDA) paths: trains its synthetic model once (~12 min on 2 cores)
 guard: install

@@ -87,7 +87,7 @@ def measure_detectors(threads: int, rounds: int) -> None:
     frames = [Frame(i, rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)) for i in range(4)]
     detectors = {name: YoloPersonDetector(name, device="cpu") for name in ("yolo11n.yaml", "yolo26n.yaml")}
     torch.set_num_threads(threads)
-    seconds = _interleaved({n: (lambda _, d=d: d(frames, list(range(len(frames))))) for n, d in detectors.items()},
+    seconds = _interleaved({n: (lambda _, d=d: d(frames)) for n, d in detectors.items()},
                            np.zeros(len(frames)), rounds)
     for name, values in seconds.items():
         print(f"{name}: median {1000 * np.median(values):.0f} ms/frame, min {1000 * min(values):.0f} "

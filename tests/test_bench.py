@@ -177,6 +177,21 @@ def test_ratios_from_measurements():
     assert overlap.value is None and overlap.met is None and "render" in overlap.detail
 
 
+def test_the_openvino_pipeline_is_compared_with_onnx_runtime_at_each_people_count():
+    """pipeline_openvino_vs_onnx (>= 1.8): the default-path rows' OpenVINO fps over ONNX Runtime fp32's, per
+    people count; nothing without the ONNX Runtime row of the same count."""
+    def row(backend: str, people: int, seconds: float) -> Measurement:
+        config = {"size": "1280x720", "people": people, "model": "hrnet_w32_384x288", "backend": backend,
+                  "precision": "bf16" if backend == "openvino" else "fp32", "flip": True}
+        return Measurement(PIPELINE_BACKEND, config, 10, 10 * people, [seconds])
+
+    rows = [row("onnx", 1, 4.0), row("openvino", 1, 2.0), row("onnx", 5, 20.0), row("openvino", 5, 12.5),
+            row("openvino", 3, 1.0)]
+    ratios = [r for r in compute_ratios(rows) if r.name == "pipeline_openvino_vs_onnx"]
+    assert [(r.value, r.met) for r in ratios] == [(pytest.approx(2.0), True), (pytest.approx(1.6), False)]
+    assert "5 people" in ratios[1].detail and "openvino bf16" in ratios[1].detail
+
+
 def test_precision_ratios_from_measurements():
     """OpenVINO bf16 vs its fp32 (>= 1.5) and vs fp32 ONNX Runtime (>= 1.8), int8 vs fp32 ONNX Runtime
     (>= 1.5)."""
@@ -349,9 +364,12 @@ def test_bench_runs_end_to_end_and_writes_every_stage(tmp_path, one_torch_thread
     report = json.loads(out_json.read_text())
     rows = report["measurements"]
     assert {r["stage"] for r in rows} == {*STAGES, PIPELINE, PIPELINE_BACKEND, PEER}
-    default_path = {r["config"]["backend"]: r["config"]["runs_on"] for r in rows if r["stage"] == PIPELINE_BACKEND}
-    assert default_path["torch"] == "torch" and default_path["onnx"] == "onnx"
-    assert default_path["auto"] in ("openvino", "onnx", "torch")
+    default_path = {(r["config"]["backend"], r["config"]["people"]): r["config"]["runs_on"] for r in rows
+                    if r["stage"] == PIPELINE_BACKEND}
+    assert {backend for backend, _ in default_path} == {"torch", "onnx", "openvino", "auto"}
+    assert {people for _, people in default_path} == {1, 5}
+    assert all(runs_on == backend for (backend, _), runs_on in default_path.items() if backend != "auto")
+    assert default_path["auto", 1] in ("openvino", "onnx", "torch")
     for row in rows:
         assert row["frames_per_s"]["median"] > 0 and row["frames_per_s"]["n"] == 2, row
         assert all(s > 0 for s in row["seconds"])
@@ -362,7 +380,7 @@ def test_bench_runs_end_to_end_and_writes_every_stage(tmp_path, one_torch_thread
     assert {r["config"]["flip"] for r in pose} == {False, True}
     assert all(r["extra"]["achieved_flops_per_s"] > 0 and r["extra"]["peak_flops_per_s"] > 0 for r in pose)
     ratios = {r["name"]: r for r in report["ratios"]}
-    assert {"pipeline_overlap", "flip_cost", "rss_growth"} <= set(ratios)
+    assert {"pipeline_overlap", "flip_cost", "rss_growth", "pipeline_openvino_vs_onnx"} <= set(ratios)
     assert all(r["value"] > 0 for r in ratios.values())
     assert report["rss"]["peak_2n_bytes"] > 0 and report["machine"]["versions"]["torch"] == torch.__version__
     assert report["command"] and report["date"]
@@ -408,7 +426,8 @@ def test_bench_onnx_backend_and_speedup_ratio(tmp_path, one_torch_thread):
 
 def _plan(monkeypatch, tmp_path, flags: str, **overrides) -> Bench:
     monkeypatch.setattr("dehrnet_cli.bench.stages.read_cpu_info", lambda: _cpu(flags))
-    settings = make_settings(True, models=(TINY, "hrnet_w32_256x192"), device="cpu", people=(1,), **overrides)
+    settings = make_settings(True, models=(TINY, "hrnet_w32_256x192"), device="cpu", people=(1,),
+                             **{"default_path": False, **overrides})
     return Bench(settings, tmp_path)
 
 
@@ -437,6 +456,7 @@ def test_reduced_precisions_run_on_their_own_backend_next_to_their_fp32_rows(mon
                    precision_pipeline=False)
     assert native.precision_paths() == [("torch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
     assert not native.notes and native.max_people == 1
+    assert _plan(monkeypatch, tmp_path, "", default_path=True).max_people == 5  # the default-path rows' 5 people
     assert native.peak_fn("bf16").flops_per_s == 2 * 2000e6 * 128
     default = _plan(monkeypatch, tmp_path, "")
     assert default.precision_paths() == [] and {p for _, _, p, _, _ in default.pose_configs()} == {"fp32"}

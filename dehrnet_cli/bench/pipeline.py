@@ -42,7 +42,7 @@ class PipelineMeasurements:
         from models import create_model
 
         s, model = self.s, self.s.models[0]
-        if kind == "onnx":  # --ort-threads applied, int8 without the accuracy guard
+        if kind in ("onnx", "openvino"):  # --ort-threads applied, int8 unchecked
             backend = self.backend(model, kind, precision)
         else:
             backend = TorchBackend(create_model(model).eval(), self.device, precision=precision)
@@ -99,8 +99,9 @@ class PipelineMeasurements:
 
     def default_path_estimator(self, size: tuple[int, int], people: int) -> Any:
         """The PoseEstimator a user gets with a checkpoint and no backend or precision flag, for a long video: the
-        first model (random weights, saved as a checkpoint) on --backend auto, its ONNX export made in the bench's
-        own weights folder (the guard's cached verdicts are read from the real one)."""
+        first model (random weights, saved as a checkpoint) on --backend auto, its exports made in the bench's own
+        weights folder. Random weights rarely pass the precision check, so on a bf16 CPU this is usually the
+        fallback (OpenVINO fp32); the openvino row beside it is the checked path."""
         from dehrnet_cli.estimator import PoseEstimator
         from models import create_model, save_checkpoint
 
@@ -114,32 +115,36 @@ class PipelineMeasurements:
                                         chosen.settings, self.log)
 
     def measure_default_path(self) -> None:
-        """The pipeline at DEFAULT_PATH_PIPELINE (1280x720, 1 person, flip on) on explicit torch fp32, explicit ONNX
-        Runtime fp32 and the default path (what --backend auto --precision auto resolve to here), in one run."""
-        size, people = DEFAULT_PATH_PIPELINE
-        per_batch = max(1, self.s.pipeline_batch // people)
-        estimators = {kind: self.pipeline_estimator(size, people, kind, "fp32", True) for kind in ("torch", "onnx")}
-        estimators["auto"] = self.default_path_estimator(size, people)
-        for kind, estimator in estimators.items():
-            for _ in range(self.s.warmup):
-                self._run_pipeline(estimator, size, per_batch, per_batch)
-            runs = [self._run_pipeline(estimator, size, self.n_frames, per_batch) for _ in range(self.s.repeats)]
-            config = {"size": size_name(size), "people": people, "model": self.s.models[0], "backend": kind,
-                      "precision": estimator.backend.precision, "runs_on": estimator.backend.name,
-                      "batch": self.s.pipeline_batch, "flip": True, "frames_per_batch": per_batch}
-            self._record(PIPELINE_BACKEND, config, runs[0][1], runs[0][1] * people, [r[0] for r in runs])
+        """The pipeline at DEFAULT_PATH_PIPELINE (1280x720, 1 and 5 people, flip on) on explicit torch fp32, ONNX
+        Runtime fp32 (the default before OpenVINO), OpenVINO (bf16 where the CPU has bf16 units, else fp32) and the
+        default path (what --backend auto --precision auto resolve to here), in one run."""
+        from dehrnet_cli.precision.cpu import native_bf16
+
+        size, people_counts = DEFAULT_PATH_PIPELINE
+        if self.device.startswith("cuda"):
+            paths = {"torch": "fp32", "onnx": "fp32"}
+        else:
+            paths = {"torch": "fp32", "onnx": "fp32", "openvino": "bf16" if native_bf16() else "fp32"}
+        for people in people_counts:
+            per_batch = max(1, self.s.pipeline_batch // people)
+            estimators = {kind: self.pipeline_estimator(size, people, kind, precision, True)
+                          for kind, precision in paths.items()}
+            estimators["auto"] = self.default_path_estimator(size, people)
+            for kind, estimator in estimators.items():
+                for _ in range(self.s.warmup):
+                    self._run_pipeline(estimator, size, per_batch, per_batch)
+                runs = [self._run_pipeline(estimator, size, self.n_frames, per_batch) for _ in range(self.s.repeats)]
+                config = {"size": size_name(size), "people": people, "model": self.s.models[0], "backend": kind,
+                          "precision": estimator.backend.precision, "runs_on": estimator.backend.name,
+                          "batch": self.s.pipeline_batch, "flip": True, "frames_per_batch": per_batch}
+                self._record(PIPELINE_BACKEND, config, runs[0][1], runs[0][1] * people, [r[0] for r in runs])
 
 
 @contextmanager
 def bench_weights_home(home: Path) -> Iterator[None]:
-    """DEHRNET_HOME pointed at `home` inside the block (the bench's exports stay out of the user's cache), with
-    the real accuracy-guard folder linked in, so that the default path sees this machine's verdicts."""
-    from dehrnet_cli.weights.cache import weights_dir
-
-    guard = weights_dir() / "guard"
+    """DEHRNET_HOME pointed at `home` inside the block: the bench's exports and precision checks stay out of the
+    user's cache."""
     (home / "weights").mkdir(parents=True, exist_ok=True)
-    if guard.is_dir() and not (home / "weights" / "guard").exists():
-        (home / "weights" / "guard").symlink_to(guard, target_is_directory=True)
     before = os.environ.get("DEHRNET_HOME")
     os.environ["DEHRNET_HOME"] = str(home)
     try:

@@ -21,7 +21,7 @@ PIPELINE = "pipeline"
 PIPELINE_PRECISION = "pipeline_precision"  # the pipeline once per precision (1280x720, 3 people, flip on)
 
 PEER = "peer_yolo11n_pose"
-PIPELINE_BACKEND = "pipeline_backend"  # the pipeline on torch, onnx and the default path (1280x720, 1 person)
+PIPELINE_BACKEND = "pipeline_backend"  # the pipeline on torch, onnx, openvino, the default path (1280x720, 1 and 5)
 
 PIPELINE_STAGES = ("video_decode", "crop", "pose", "decode_flip", "render", "encode")  # what predict runs
 
@@ -134,6 +134,12 @@ def _pipeline_ratios(measurements: Sequence[Measurement]) -> list[Ratio]:
         detail = (f"{pipe.fps.median:.3g} fps vs {slowest} alone {known[slowest]:.3g} fps ({where})" if value
                   else f"stages not measured: {', '.join(missing)} ({where})")
         ratios.append(Ratio("pipeline_overlap", "pipeline fps / slowest stage fps", value, 0.85, True, detail))
+    for fast in (m for m in measurements if m.matches(PIPELINE_BACKEND, backend="openvino")):
+        today = find(measurements, PIPELINE_BACKEND, backend="onnx", people=fast.config["people"])
+        if today is not None:
+            ratios.append(Ratio("pipeline_openvino_vs_onnx", "pipeline fps, OpenVINO path / ONNX Runtime fp32",
+                                fast.fps.median / today.fps.median, 1.8, True,
+                                "{size}, {people} people, {model}, openvino {precision}, flip".format(**fast.config)))
     return ratios
 
 

@@ -21,7 +21,7 @@ REDUCED_BACKEND = {"bf16": "openvino", "int8": "onnx"}  # the one backend each o
 
 COMPARED_WITH = {"bf16": ("torch", "onnx", "openvino"), "int8": ("onnx",)}  # fp32 backends its target ratios need
 
-DEFAULT_PATH_PIPELINE = ((1280, 720), 1)  # video size and people of the default-path rows (flip on)
+DEFAULT_PATH_PIPELINE = ((1280, 720), (1, 5))  # video size and people counts of the default-path rows (flip on)
 PRECISION_PIPELINE = ((1280, 720), 3)  # video size and people of the per-precision pipeline runs (flip on)
 
 CALIB_CROPS = 16  # int8 calibration crops: ranges good enough for timing, not for accuracy
@@ -55,7 +55,7 @@ class BenchSettings:
     peer: bool = True
     pipeline: bool = True
     precision_pipeline: bool = True  # with bf16/int8 asked (and `pipeline`): the PRECISION_PIPELINE runs
-    default_path: bool = True  # with `pipeline`: DEFAULT_PATH_PIPELINE on torch, onnx and the default path
+    default_path: bool = True  # with `pipeline`: DEFAULT_PATH_PIPELINE on torch, onnx, openvino and the default path
     seed: int = 0
     compile: bool = False  # torch.compile the pose net (torch backend)
     gpu: bool = False  # only the GPU section (bench.gpu): device-path rows, network rows, the pipeline

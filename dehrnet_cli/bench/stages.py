@@ -32,6 +32,7 @@ from dehrnet_cli.bench.results import PEER, Measurement
 from dehrnet_cli.bench.settings import (
     CALIB_CROPS,
     COMPARED_WITH,
+    DEFAULT_PATH_PIPELINE,
     PRECISION_PIPELINE,
     REDUCED_BACKEND,
     BenchSettings,
@@ -73,7 +74,8 @@ class Bench(PipelineMeasurements, GpuMeasurements):
         self._matrix_rates: dict[str, PeakFlops | None] = {}
         self.reduced = [p for p in REDUCED_BACKEND if p in settings.precisions and not (p == "int8" and self.cuda)]
         self.precision_pipelines = bool(self.reduced) and settings.pipeline and settings.precision_pipeline
-        self.max_people = max(*settings.people, PRECISION_PIPELINE[1] if self.precision_pipelines else 1)
+        self.max_people = max(*settings.people, PRECISION_PIPELINE[1] if self.precision_pipelines else 1,
+                              *(DEFAULT_PATH_PIPELINE[1] if settings.pipeline and settings.default_path else ()))
         self.n_frames = settings.frames or (256 if self.cuda else 16)
         if "fp16" in settings.precisions and not self.cuda:
             self.notes.append("fp16 skipped: it needs a CUDA device")
