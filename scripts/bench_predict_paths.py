@@ -4,10 +4,11 @@ other, alternated in one run (docs/benchmarks.md, "CPU engines: whole predict ru
 1. Paths: HRNet-W32 and DE-HRNet-W32 384x288 exported once from seeded random weights (`dehrnet export`: the
    gather graph for ONNX Runtime, the GridSample graph for OpenVINO), each run as `--weights FILE --backend B
    --precision P`. The files say they are untrained, so no precision check runs: this times the engines.
-2. The default on a long clip (`--long-frames`, 600): a seeded random HRNet-W32 checkpoint with no flags (the
-   precision check's cached verdict deleted first, so the check is part of the run) against today's default
-   before OpenVINO, `--backend onnx --precision fp32`. Both exports are made beforehand (once per checkpoint,
-   as in use). The start lines say which path ran and the check's verdict.
+2. The default on a long clip (`--long-frames`, 600): a checkpoint (`--long-weights`, default seeded random
+   HRNet-W32 weights, which the check refuses: the fallback) with no flags (the precision check's cached
+   verdict deleted first, so the check is part of the run) against the default before OpenVINO, `--backend
+   onnx --precision fp32`. Both exports are made beforehand (once per checkpoint, as in use). The start lines
+   say which path ran and the check's verdict.
 
     python scripts/bench_predict_paths.py --frames 120 --rounds 2 --long-frames 600
 """
@@ -97,15 +98,19 @@ def measure_paths(folder: Path, env: dict, frames: int, rounds: int) -> None:
         print(f"DE-HRNet-W32 / HRNet-W32 whole-run time, {backend} {precision}: {ratio:.2f}")
 
 
-def measure_default(folder: Path, env: dict, frames: int, rounds: int) -> None:
+def measure_default(folder: Path, env: dict, frames: int, rounds: int, checkpoint: Path | None) -> None:
     import torch
 
-    from models import create_model, save_checkpoint
+    from models import create_model, load_model, save_checkpoint
 
     clip = write_clip(folder / "long.mp4", frames)
-    torch.manual_seed(0)
-    checkpoint = folder / "hrnet_w32_seeded.pt"
-    save_checkpoint(create_model("hrnet_w32_384x288"), checkpoint)
+    if checkpoint is None:
+        torch.manual_seed(0)
+        checkpoint = folder / "hrnet_w32_seeded.pt"
+        save_checkpoint(create_model("hrnet_w32_384x288"), checkpoint)
+        what = "HRNet-W32 384x288, seeded random weights"
+    else:
+        what = f"{load_model(checkpoint).config.name}, {checkpoint}"
     checks = Path(env["DEHRNET_HOME"]) / "weights" / "precision" / "checks.json"
     paths = {"today's default (onnx fp32)": ["--backend", "onnx", "--precision", "fp32"], "no flags": []}
     warm = write_clip(folder / "warm.mp4", 4)
@@ -121,8 +126,8 @@ def measure_default(folder: Path, env: dict, frames: int, rounds: int) -> None:
                                 folder / "long.json"], env)
             seconds.setdefault(name, []).append(took)
             lines[name] = path_lines(stderr)
-    print(f"\n## The default on a long clip: HRNet-W32 384x288 checkpoint (seeded random weights), {frames} frames "
-          f"1280x720, --detector none, flip on, {rounds} alternated round(s), check included")
+    print(f"\n## The default on a long clip: a checkpoint ({what}), {frames} frames 1280x720, --detector none, flip "
+          f"on, {rounds} alternated round(s), check included")
     for name, values in seconds.items():
         print(f"- {name}: {np.median(values):.1f} s ({', '.join(f'{v:.1f}' for v in values)})")
         for line in lines[name]:
@@ -131,10 +136,11 @@ def measure_default(folder: Path, env: dict, frames: int, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=120, help="frames of the clip of part 1")
+    parser.add_argument("--frames", type=int, default=120, help="frames of the clip of part 1 (0: skip part 1)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--long-frames", type=int, default=600, help="frames of part 2's clip (0: skip part 2)")
     parser.add_argument("--long-rounds", type=int, default=1)
+    parser.add_argument("--long-weights", type=Path, help="part 2's checkpoint (default: seeded random HRNet-W32)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="dehrnet-predict-paths-"))
     env = {**os.environ, "DEHRNET_HOME": str(folder / "home"), "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false",
@@ -143,9 +149,10 @@ def main() -> None:
 
     info = cpu_info()
     print(f"CPU: {info.model} ({cpu_units(info)}), {os.cpu_count()} logical CPUs; {time.strftime('%Y-%m-%d')}")
-    measure_paths(folder, env, args.frames, args.rounds)
+    if args.frames:
+        measure_paths(folder, env, args.frames, args.rounds)
     if args.long_frames:
-        measure_default(folder, env, args.long_frames, args.long_rounds)
+        measure_default(folder, env, args.long_frames, args.long_rounds, args.long_weights)
 
 
 if __name__ == "__main__":
