@@ -520,6 +520,7 @@ def test_bench_bf16_and_int8_rows_and_pipelines(tmp_path, monkeypatch, one_torch
     assert [r["config"]["precision"] for r in report["measurements"] if r["stage"] == PIPELINE] == ["fp32"]
     assert "int8 speed-up over fp32 (ONNX Runtime)" in result.output and "pipeline_precision" in result.output
     assert re.search(r"[GT]OP/s", result.output)  # int8 rows count integer ops
+    assert "of matrix" in result.output and "Matrix rate: measured: bf16" in result.output
 
 
 def test_precision_lists_are_split_and_checked():
