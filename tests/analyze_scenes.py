@@ -3,7 +3,12 @@ results with keypoint errors injected at known joints (each placed at a chosen k
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
+
 import numpy as np
+from pycocotools.coco import COCO
 
 from models.keypoints import COCO17
 
@@ -12,6 +17,7 @@ SIGMAS = np.asarray(COCO17.sigmas) / 10  # COCOeval's
 POSE = np.array([[.50, .08], [.54, .06], [.46, .06], [.58, .08], [.42, .08], [.68, .22], [.32, .22],
                  [.78, .38], [.22, .38], [.82, .52], [.18, .52], [.62, .55], [.38, .55], [.64, .75],
                  [.36, .75], [.65, .95], [.35, .95]])
+NAMES = list(COCO17.names)
 J = {name: k for k, name in enumerate(COCO17.names)}
 CATEGORY = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(COCO17.names),
             "skeleton": [[a + 1, b + 1] for a, b in COCO17.skeleton]}
@@ -69,3 +75,36 @@ def with_errors(own: dict, other: dict | None, errors: dict[str, str], jitter_ks
         elif error == "miss":
             xy[k, 1] += 400
     return xy
+
+
+def pycoco(doc: dict) -> COCO:
+    """A pycocotools COCO index of the document `doc` (a deep copy; its print silenced)."""
+    gt = COCO()
+    gt.dataset = copy.deepcopy(doc)
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+    return gt
+
+
+def random_scene(seed: int) -> tuple[dict, list[dict]]:
+    """Crowded images with crowd regions, keypoint-less and tiny people, duplicate and tied scores."""
+    rng = np.random.default_rng(seed)
+    annotations, results = [], []
+    for image_id in range(1, 31):
+        for _ in range(int(rng.integers(0, 6))):
+            x, y, scale = rng.uniform(0, 700), rng.uniform(0, 400), rng.uniform(0.1, 1.2)
+            kind = rng.random()
+            ann = person(len(annotations) + 1, image_id, x, y, scale, crowd=kind < 0.08,
+                         unlabelled=tuple(np.flatnonzero(rng.random(17) < (1.0 if kind < 0.2 else 0.25))))
+            annotations.append(ann)
+            for _ in range(int(rng.integers(0, 3))):
+                xy = np.column_stack([x + 150 * scale * (0.5 + 0.3 * rng.normal(size=17)),
+                                      y + 300 * scale * (0.5 + 0.3 * rng.normal(size=17))])
+                if rng.random() < 0.6:
+                    xy = joints(ann)[:, :2] * (joints(ann)[:, 2:] > 0) + xy * (joints(ann)[:, 2:] == 0)
+                    xy += rng.normal(0, 4 * scale, (17, 2))
+                results.append(result(image_id, xy, float(rng.choice([0.5, 0.7, rng.uniform()]))))
+        for _ in range(int(rng.integers(0, 25))):
+            xy = np.column_stack([rng.uniform(0, 1000, 17), rng.uniform(0, 800, 17)])
+            results.append(result(image_id, xy, float(rng.uniform(0, 0.6))))
+    return document(list(range(1, 31)), annotations), results

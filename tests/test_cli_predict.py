@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from cli_errors import ERROR_PREFIX, error_line, only_error  # noqa: F401 (the sink tests import them here)
 from conftest import calibrate_bn, randomize
 from PIL import Image
 from seeded_images import H, W, save_image, scene
@@ -39,7 +40,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY_NAME = "dehrnet_w8_128x96"
 TINY = ["--model", TINY_NAME, "--untrained", "--no-flip"]  # the flip test is off where it does not matter
 VIDEO_FRAMES = 20
-ERROR_PREFIX = "dehrnet: error: "
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -48,25 +48,6 @@ ERROR_PREFIX = "dehrnet: error: "
 def predict(*args: object, env: dict[str, str] | None = None) -> Result:
     """Run `dehrnet predict ARGS` in-process; typer's CliRunner keeps stdout and stderr apart."""
     return CliRunner().invoke(app, ["predict", *map(str, args)], env=env)
-
-
-def error_line(result: Result, exit_code: int, *needles: str) -> str:
-    """Check the exit code and that stderr holds exactly one `dehrnet: error:` line, no traceback,
-    naming every needle; return that line."""
-    assert result.exit_code == exit_code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith(ERROR_PREFIX)]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-def only_error(result: Result, exit_code: int, *needles: str) -> str:
-    """`error_line`, and stderr holds nothing else (no banner: nothing was loaded or run)."""
-    line = error_line(result, exit_code, *needles)
-    assert result.stderr.strip() == line, result.stderr
-    return line
 
 
 def write_video(path: Path, num_frames: int = VIDEO_FRAMES, fps: float = 10.0) -> Path:

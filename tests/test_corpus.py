@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_errors import error_line
 from corpus_synth import (
     BROKEN,
     GOOD,
@@ -36,7 +37,6 @@ import dehrnet_cli.corpus.local_engine as local_engine_module
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-ERROR_PREFIX = "dehrnet: error: "
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +61,6 @@ def estimator_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(local_engine_module.PoseEstimator, "from_specs", staticmethod(counted))
     return builds
-
-
-def only_error(result, exit_code: int, *needles: str) -> str:
-    """The exit code, one `dehrnet: error:` line naming every needle, no traceback."""
-    assert result.exit_code == exit_code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith(ERROR_PREFIX)]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_local_corpus_writes_what_single_item_predict_writes(tmp_path: Path, corpus: Path, checkpoint: Path) -> None:
@@ -249,24 +239,24 @@ def test_ctrl_c_keeps_every_finished_item_and_a_rerun_goes_on(tmp_path: Path, co
 def test_corpus_flag_errors_before_any_work(tmp_path: Path, corpus: Path, checkpoint: Path, flags: list[str],
                                             needles: list[str], estimator_builds: list[int]) -> None:
     out = tmp_path / "out"
-    only_error(predict_corpus(corpus, out, checkpoint, *flags), 2, *needles)
+    error_line(predict_corpus(corpus, out, checkpoint, *flags), 2, *needles)
     assert estimator_builds == [] and not (out / "manifest.jsonl").exists()
 
 
 def test_corpus_only_flags_need_out_dir(corpus: Path, checkpoint: Path, tmp_path: Path) -> None:
     result = dehrnet("predict", corpus / "top.png", "--weights", checkpoint, *MODEL_FLAGS, "--json",
                      tmp_path / "r.json", "--engine", "ray")
-    only_error(result, 2, "--engine", "--out-dir")
+    error_line(result, 2, "--engine", "--out-dir")
 
 
 def test_bad_corpus_and_out_dir(tmp_path: Path, corpus: Path, checkpoint: Path, estimator_builds: list[int]) -> None:
-    only_error(predict_corpus(tmp_path / "nowhere", tmp_path / "out", checkpoint), 2, "nowhere", "no such file")
-    only_error(predict_corpus(corpus, corpus, checkpoint), 2, "--out-dir", "the corpus folder itself")
+    error_line(predict_corpus(tmp_path / "nowhere", tmp_path / "out", checkpoint), 2, "nowhere", "no such file")
+    error_line(predict_corpus(corpus, corpus, checkpoint), 2, "--out-dir", "the corpus folder itself")
     (tmp_path / "file").write_text("")
-    only_error(predict_corpus(corpus, tmp_path / "file", checkpoint), 2, "--out-dir", "not a folder")
+    error_line(predict_corpus(corpus, tmp_path / "file", checkpoint), 2, "--out-dir", "not a folder")
     empty = tmp_path / "empty"
     empty.mkdir()
-    only_error(predict_corpus(empty, tmp_path / "out", checkpoint), 2, str(empty), "no images or videos")
+    error_line(predict_corpus(empty, tmp_path / "out", checkpoint), 2, str(empty), "no images or videos")
     assert estimator_builds == []
 
 
@@ -275,7 +265,7 @@ def test_engine_ray_without_ray_says_how_to_install(tmp_path: Path, corpus: Path
                                                     estimator_builds: list[int]) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as without the extra
     result = predict_corpus(corpus, tmp_path / "out", checkpoint, "--engine", "ray")
-    only_error(result, 2, "--engine ray", "pip install 'dehrnet[ray]'")
+    error_line(result, 2, "--engine ray", "pip install 'dehrnet[ray]'")
     assert estimator_builds == []
 
 

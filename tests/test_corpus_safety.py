@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_errors import error_line
 from corpus_synth import MODEL_FLAGS, build_corpus, manifest_rows, predict_corpus, save_tiny_checkpoint
 from seeded_images import save_image, scene
 
@@ -21,21 +22,11 @@ from dehrnet_cli.corpus.lock import OutDirLock
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-ERROR_PREFIX = "dehrnet: error: "
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
-
-
-def only_error(result, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith(ERROR_PREFIX)]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_an_out_dir_inside_the_corpus_never_overwrites_a_source(tmp_path: Path, checkpoint: Path) -> None:
@@ -46,7 +37,7 @@ def test_an_out_dir_inside_the_corpus_never_overwrites_a_source(tmp_path: Path, 
     save_image(corpus / "a" / "b" / "p.png", scene(2))
     original = (corpus / "a" / "b" / "p.png").read_bytes()
     result = predict_corpus(corpus, corpus / "a", checkpoint, "--save-media")
-    only_error(result, str(corpus / "a" / "b" / "p.png"), "exists", str(corpus / "b" / "p.png"))
+    error_line(result, 2, str(corpus / "a" / "b" / "p.png"), "exists", str(corpus / "b" / "p.png"))
     assert (corpus / "a" / "b" / "p.png").read_bytes() == original
     assert "left out 1 image(s)" in result.stderr  # not silently
 
@@ -56,7 +47,7 @@ def test_two_items_with_one_annotated_name_are_refused(tmp_path: Path, checkpoin
     save_image(corpus / "x.png", scene(1))
     save_image(corpus / "x.pgm", scene(2)[:, :, 0])  # a gray PGM: its annotated copy is a PNG, x.png
     result = predict_corpus(corpus, tmp_path / "out", checkpoint, "--save-media")
-    only_error(result, "x.pgm", "x.png", "would both write")
+    error_line(result, 2, "x.pgm", "x.png", "would both write")
     assert not (tmp_path / "out" / "x.png").exists()
 
 
@@ -65,7 +56,7 @@ def test_a_second_job_on_the_same_out_refuses_naming_the_holder(tmp_path: Path, 
     out = tmp_path / "out"
     out.mkdir()
     with OutDirLock(out):  # a job running here (this process)
-        only_error(predict_corpus(corpus, out, checkpoint), "another dehrnet job", f":{os.getpid()}")
+        error_line(predict_corpus(corpus, out, checkpoint), 2, "another dehrnet job", f":{os.getpid()}")
     assert predict_corpus(corpus, out, checkpoint).exit_code == 0  # released: the next job runs
 
 
@@ -78,7 +69,7 @@ def test_a_lock_left_by_a_killed_job_is_taken_over(tmp_path: Path, checkpoint: P
                                "    time.sleep(600)", str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        only_error(predict_corpus(corpus, out, checkpoint), "another dehrnet job", f":{holder.pid}")
+        error_line(predict_corpus(corpus, out, checkpoint), 2, "another dehrnet job", f":{holder.pid}")
     finally:
         holder.kill()
         holder.wait()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_errors import error_line
 from conftest import save_seeded_checkpoint
 from creature_synth import CATEGORY_ID, FLIP_PAIRS, NAMES, SKELETON, creature, write_creature_coco, write_creature_yolo
 from pycocotools.coco import COCO
@@ -37,22 +38,11 @@ from models import create_model, load_model, save_checkpoint
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = "dehrnet_w8_128x96"
-ERROR_PREFIX = "dehrnet: error: "
 CLI_RUN = ["--config", TINY, "--batch", "4", "--workers", "0", "--device", "cpu", "--quiet"]
 
 
 def invoke(*args: object):
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def error_line(result, *needles: str) -> str:
-    """Exit 2 and exactly one `dehrnet: error:` line (no traceback) naming every needle."""
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.startswith(ERROR_PREFIX)]
-    assert len(lines) == 1 and "Traceback" not in result.output, result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -341,11 +331,11 @@ def test_a_malformed_label_line_is_refused_before_training(yolo_creatures: Path,
     good = label.read_text().strip()
     label.write_text(good + "\n" + " ".join(good.split()[:-1]) + "\n")  # line 2 lacks one value
     out = tmp_path / "run"
-    error_line(invoke("train", "--data", copy / "data.yaml", *CLI_RUN, "--out", out), str(label), "line 2",
+    error_line(invoke("train", "--data", copy / "data.yaml", *CLI_RUN, "--out", out), 2, str(label), "line 2",
                "22 values", "expected 23")
     assert not out.exists()
     label.write_text(good.replace("0 ", "0 1.7 ", 1).rsplit(" ", 1)[0] + "\n")  # cx out of [0, 1]
-    error_line(invoke("train", "--data", copy / "data.yaml", *CLI_RUN, "--out", out), str(label), "line 1", "box")
+    error_line(invoke("train", "--data", copy / "data.yaml", *CLI_RUN, "--out", out), 2, str(label), "line 1", "box")
 
 
 def test_several_keypoint_categories_need_category(tmp_path: Path) -> None:
@@ -357,10 +347,10 @@ def test_several_keypoint_categories_need_category(tmp_path: Path) -> None:
     ann.write_text(json.dumps(doc))
     flags = ["--train-ann", ann, "--train-images", images, "--val-ann", ann, "--val-images", images, *CLI_RUN,
              "--max-steps", "1", "--val-every", "100"]
-    line = error_line(invoke("train", *flags, "--out", tmp_path / "a"), "2 keypoint categories", "'creature'",
+    line = error_line(invoke("train", *flags, "--out", tmp_path / "a"), 2, "2 keypoint categories", "'creature'",
                       "'bird'", "--category")
     assert "6 keypoints" in line and "2 keypoints" in line
-    error_line(invoke("train", *flags, "--category", "fish", "--out", tmp_path / "b"), "--category fish", "'bird'")
+    error_line(invoke("train", *flags, "--category", "fish", "--out", tmp_path / "b"), 2, "--category fish", "'bird'")
     result = invoke("train", *flags, "--category", "creature", "--out", tmp_path / "c")
     assert result.exit_code == 0, result.output
     _assert_creature_spec(load_model(tmp_path / "c" / "last.pt").config.keypoints)
@@ -381,8 +371,8 @@ def test_sigmas_and_flip_pairs_flags_reach_the_checkpoint(coco_creatures, tmp_pa
     assert result.exit_code == 0, result.output
     spec = load_model(tmp_path / "run" / "last.pt").config.keypoints
     assert spec.sigmas == pytest.approx((0.5, 0.5, 0.3, 0.3, 0.4, 0.4)) and spec.flip_pairs == ((2, 3),)
-    error_line(invoke("train", *flags, "--sigmas", "0.05,0.05", "--out", tmp_path / "bad"), "6 positive numbers")
-    error_line(invoke("train", *flags, "--flip-pairs", "head:wing", "--out", tmp_path / "bad"), "wing")
+    error_line(invoke("train", *flags, "--sigmas", "0.05,0.05", "--out", tmp_path / "bad"), 2, "6 positive numbers")
+    error_line(invoke("train", *flags, "--flip-pairs", "head:wing", "--out", tmp_path / "bad"), 2, "wing")
 
 
 def test_a_coco17_person_file_keeps_the_coco17_model(coco_sample: Path) -> None:

@@ -9,8 +9,7 @@ import io
 
 import numpy as np
 import pytest
-from analyze_scenes import J, distance_for, document, joints, person, result, with_errors
-from pycocotools.coco import COCO
+from analyze_scenes import NAMES, J, distance_for, document, joints, person, pycoco, random_scene, result, with_errors
 from pycocotools.cocoeval import COCOeval
 
 from dehrnet_cli.errors import DehrnetError
@@ -18,16 +17,6 @@ from dehrnet_cli.eval.analyze import ANALYSIS_AREAS, STEPS, analyze_results, key
 from dehrnet_cli.eval.image_eval import GroundTruth, ResultSet, best_unignored_oks, image_oks, match_images
 from dehrnet_cli.eval.keypoint_errors import LABELS, UNLABELLED
 from models.keypoints import COCO17
-
-NAMES = list(COCO17.names)
-
-
-def _coco(doc: dict) -> COCO:
-    gt = COCO()
-    gt.dataset = copy.deepcopy(doc)
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-    return gt
 
 
 def _two_people_scene() -> tuple[dict, list[dict], np.ndarray]:
@@ -47,7 +36,7 @@ def _two_people_scene() -> tuple[dict, list[dict], np.ndarray]:
 
 
 def _errors(doc: dict, results: list[dict], area: str = "all"):
-    gt = GroundTruth.from_coco(_coco(doc), [i["id"] for i in doc["images"]])
+    gt = GroundTruth.from_coco(pycoco(doc), [i["id"] for i in doc["images"]])
     return gt, keypoint_errors_of(gt, ResultSet.from_results(results, gt), NAMES, ANALYSIS_AREAS[area])
 
 
@@ -142,7 +131,7 @@ def _impact_scene(kinds: tuple[str, ...]) -> tuple[dict, list[dict]]:
 def test_each_correction_gains_where_its_error_is_and_everything_corrected_reaches_ap_1():
     kinds = ("jitter", "inversion", "swap", "miss")
     doc, results = _impact_scene(kinds)
-    gt_coco = _coco(doc)
+    gt_coco = pycoco(doc)
     analysis = analyze_results(gt_coco, results, [1, 2], progress=False)
     steps = analysis.ap_steps["all"]
     assert list(steps) == list(STEPS) == ["original", "miss", "swap", "inversion", "jitter", "score",
@@ -160,7 +149,7 @@ def test_each_correction_gains_where_its_error_is_and_everything_corrected_reach
 
 def test_a_correction_changes_nothing_where_its_error_is_absent():
     doc, results = _impact_scene(("inversion", "inversion", "inversion"))
-    analysis = analyze_results(_coco(doc), results, [1, 2], progress=False)
+    analysis = analyze_results(pycoco(doc), results, [1, 2], progress=False)
     steps = analysis.ap_steps["all"]
     assert steps["miss"] == steps["swap"] == steps["original"]
     assert steps["inversion"] > steps["swap"]
@@ -171,7 +160,7 @@ def test_a_correction_changes_nothing_where_its_error_is_absent():
 def test_perfect_results_have_no_error_and_no_impact():
     doc, _ = _impact_scene(("jitter", "miss"))
     results = [result(a["image_id"], joints(a)[:, :2], 0.9) for a in doc["annotations"]]
-    analysis = analyze_results(_coco(doc), results, [1, 2], progress=False)
+    analysis = analyze_results(pycoco(doc), results, [1, 2], progress=False)
     for area in ANALYSIS_AREAS:
         values = set(analysis.ap_steps[area].values())
         assert len(values) == 1 and values.pop() == pytest.approx(1.0, abs=1e-15)  # pycocotools: 1 / (1 + eps)
@@ -182,7 +171,7 @@ def test_perfect_results_have_no_error_and_no_impact():
 def test_the_oracle_score_is_the_best_oks_with_a_person_the_area_counts():
     large, medium = person(1, 1, 100, 100), person(2, 1, 400, 100, scale=0.45)
     crowd = person(3, 1, 100, 100, crowd=True)  # a crowd region over the large person
-    gt = GroundTruth.from_coco(_coco(document([1], [large, medium, crowd])), [1])
+    gt = GroundTruth.from_coco(pycoco(document([1], [large, medium, crowd])), [1])
     near = with_errors(large, None, {"left_wrist": "jitter"}, jitter_ks=0.6)
     subset = ResultSet.from_results([result(1, near, 0.1), result(1, joints(medium)[:, :2], 0.2)], gt)
     expected_large = (16 + 0.6) / 17
@@ -196,42 +185,18 @@ def test_a_ground_truth_without_labelled_keypoints_is_refused():
     from dehrnet_cli.eval.analyze import require_labelled_keypoints
 
     with pytest.raises(DehrnetError, match="no person of the evaluated images has a labelled keypoint"):
-        require_labelled_keypoints(_coco(doc), [1], "gt.json")
+        require_labelled_keypoints(pycoco(doc), [1], "gt.json")
     doc["annotations"][0].pop("keypoints")
     with pytest.raises(DehrnetError, match="has no keypoints list"):
-        GroundTruth.from_coco(_coco(doc), [1], "--ann gt.json")
-
-
-def _random_scene(seed: int) -> tuple[dict, list[dict]]:
-    """Crowded images with crowd regions, keypoint-less and tiny people, duplicate and tied scores."""
-    rng = np.random.default_rng(seed)
-    annotations, results = [], []
-    for image_id in range(1, 31):
-        for _ in range(int(rng.integers(0, 6))):
-            x, y, scale = rng.uniform(0, 700), rng.uniform(0, 400), rng.uniform(0.1, 1.2)
-            kind = rng.random()
-            ann = person(len(annotations) + 1, image_id, x, y, scale, crowd=kind < 0.08,
-                         unlabelled=tuple(np.flatnonzero(rng.random(17) < (1.0 if kind < 0.2 else 0.25))))
-            annotations.append(ann)
-            for _ in range(int(rng.integers(0, 3))):
-                xy = np.column_stack([x + 150 * scale * (0.5 + 0.3 * rng.normal(size=17)),
-                                      y + 300 * scale * (0.5 + 0.3 * rng.normal(size=17))])
-                if rng.random() < 0.6:
-                    xy = joints(ann)[:, :2] * (joints(ann)[:, 2:] > 0) + xy * (joints(ann)[:, 2:] == 0)
-                    xy += rng.normal(0, 4 * scale, (17, 2))
-                results.append(result(image_id, xy, float(rng.choice([0.5, 0.7, rng.uniform()]))))
-        for _ in range(int(rng.integers(0, 25))):
-            xy = np.column_stack([rng.uniform(0, 1000, 17), rng.uniform(0, 800, 17)])
-            results.append(result(image_id, xy, float(rng.uniform(0, 0.6))))
-    return document(list(range(1, 31)), annotations), results
+        GroundTruth.from_coco(pycoco(doc), [1], "--ann gt.json")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("thresholds", [[0.1], list(np.linspace(.5, .95, 10))])
 def test_matching_is_cocoevals_own(seed, thresholds):
     """match_images gives pycocotools' evalImgs (dtMatches, dtIgnore, gtIgnore) for every image and area."""
-    doc, results = _random_scene(seed)
-    gt_coco = _coco(doc)
+    doc, results = random_scene(seed)
+    gt_coco = pycoco(doc)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_eval = COCOeval(gt_coco, gt_coco.loadRes(copy.deepcopy(results)), "keypoints")
         coco_eval.params.iouThrs = np.asarray(thresholds)

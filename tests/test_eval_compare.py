@@ -9,10 +9,8 @@ import io
 
 import numpy as np
 import pytest
-from analyze_scenes import document, joints, person, result
-from pycocotools.coco import COCO
+from analyze_scenes import NAMES, document, joints, person, pycoco, random_scene, result
 from pycocotools.cocoeval import COCOeval
-from test_eval_analyze import _random_scene
 
 from dehrnet_cli.eval.accumulate import (
     STAT_NAMES,
@@ -25,22 +23,11 @@ from dehrnet_cli.eval.coco import cocoeval_stats
 from dehrnet_cli.eval.compare import compare_results, per_image_eval
 from dehrnet_cli.eval.image_eval import OFFICIAL_AREAS, GroundTruth, ResultSet, image_oks, match_images
 from dehrnet_cli.eval.keypoint_breakdown import keypoint_breakdown
-from models.keypoints import COCO17
-
-NAMES = list(COCO17.names)
-
-
-def _coco(doc: dict) -> COCO:
-    gt = COCO()
-    gt.dataset = copy.deepcopy(doc)
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-    return gt
 
 
 def _pycocotools(doc: dict, results: list[dict]) -> COCOeval:
     with contextlib.redirect_stdout(io.StringIO()):
-        gt = _coco(doc)
+        gt = pycoco(doc)
         coco_eval = COCOeval(gt, gt.loadRes(copy.deepcopy(results)), "keypoints")
         coco_eval.params.useSegm = None
         coco_eval.evaluate()
@@ -50,7 +37,7 @@ def _pycocotools(doc: dict, results: list[dict]) -> COCOeval:
 
 
 def _decompositions(doc: dict, results: list[dict]) -> dict:
-    gt = GroundTruth.from_coco(_coco(doc), [i["id"] for i in doc["images"]])
+    gt = GroundTruth.from_coco(pycoco(doc), [i["id"] for i in doc["images"]])
     subset = ResultSet.from_results(results, gt)
     table = image_oks(gt, subset)
     return {area: decompose(match_images(gt, subset, table, area_range), subset, gt)
@@ -59,7 +46,7 @@ def _decompositions(doc: dict, results: list[dict]) -> dict:
 
 @pytest.mark.parametrize("seed", [0, 3])
 def test_the_decomposition_gives_pycocotools_numbers_bit_for_bit(seed):
-    doc, results = _random_scene(seed)
+    doc, results = random_scene(seed)
     reference = _pycocotools(doc, results)
     decompositions = _decompositions(doc, results)
     for a, area in enumerate(OFFICIAL_AREAS):
@@ -68,13 +55,13 @@ def test_the_decomposition_gives_pycocotools_numbers_bit_for_bit(seed):
         np.testing.assert_array_equal(recall, reference.eval["recall"][:, 0, a, 0])
     stats = summary_stats({area: precision_recall(dec) for area, dec in decompositions.items()})
     assert [float(stats[name]) for name in STAT_NAMES] == reference.stats.tolist()
-    faster = cocoeval_stats(_coco(doc), results, [i["id"] for i in doc["images"]], "faster-coco-eval")
+    faster = cocoeval_stats(pycoco(doc), results, [i["id"] for i in doc["images"]], "faster-coco-eval")
     np.testing.assert_allclose(faster, reference.stats, rtol=0, atol=1e-12)
 
 
 def test_image_weights_equal_evaluating_the_resampled_set():
     """Weights (counts per image) give what COCOeval gives on a set where each image appears that many times."""
-    doc, results = _random_scene(5)
+    doc, results = random_scene(5)
     for n, r in enumerate(results):  # distinct scores: the resampled set then has no ties between images
         r["score"] = 0.5 + n * 1e-5
     decompositions = _decompositions(doc, results)
@@ -98,8 +85,8 @@ def test_image_weights_equal_evaluating_the_resampled_set():
 
 
 def test_per_keypoint_oks_is_the_eval_tables():
-    doc, results = _random_scene(2)
-    gt_coco = _coco(doc)
+    doc, results = random_scene(2)
+    gt_coco = pycoco(doc)
     image_ids = [i["id"] for i in doc["images"]]
     per_image = per_image_eval(GroundTruth.from_coco(gt_coco, image_ids), results, NAMES)
     table = keypoint_breakdown(gt_coco, results, image_ids)
@@ -125,7 +112,7 @@ def _pair_scene(num_images: int = 40, seed: int = 0) -> tuple[dict, list[dict], 
 
 def test_a_clearly_better_file_gets_verdicts_and_identical_files_get_none():
     doc, noisy, exact = _pair_scene()
-    gt_coco = _coco(doc)
+    gt_coco = pycoco(doc)
     image_ids = [i["id"] for i in doc["images"]]
     rows = {row["metric"]: row for row in compare_results(gt_coco, noisy, exact, image_ids, NAMES, resamples=200,
                                                           progress=False)}
@@ -143,7 +130,7 @@ def test_a_clearly_better_file_gets_verdicts_and_identical_files_get_none():
 
 def test_the_bootstrap_is_seeded():
     doc, noisy, exact = _pair_scene(20)
-    gt_coco, image_ids = _coco(doc), list(range(1, 21))
+    gt_coco, image_ids = pycoco(doc), list(range(1, 21))
     first, again, other = (compare_results(gt_coco, noisy, exact, image_ids, NAMES, resamples=50, seed=s,
                                            progress=False) for s in (0, 0, 1))
     assert first == again and first != other

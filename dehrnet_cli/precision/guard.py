@@ -9,8 +9,6 @@ cached per path and machine (CPU, GPU, torch and onnxruntime versions), so the g
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -24,7 +22,7 @@ from dehrnet_cli.eval.pck import dataset_keypoints, pck
 from dehrnet_cli.pose.backends import Backend, TorchBackend
 from dehrnet_cli.pose.topdown import TopDownEstimator, TopDownSettings
 from dehrnet_cli.precision.cpu import CpuInfo, cpu_signature
-from dehrnet_cli.sinks.atomic import write_json_atomic
+from dehrnet_cli.precision.verdict_store import VerdictStore, installed_versions
 from dehrnet_cli.train.synthetic_model import train_synthetic_model
 from dehrnet_cli.weights.cache import weights_dir
 from models import PoseHRNet, load_model
@@ -141,15 +139,7 @@ def verdicts_path() -> Path:
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries whose kernels a verdict depends on ("none" when absent)."""
-    def installed(*dists: str) -> str:
-        for dist in dists:
-            try:
-                return importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        return "none"
-
-    return {"torch": installed("torch"), "onnxruntime": installed("onnxruntime", "onnxruntime-gpu")}
+    return installed_versions({"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnxruntime-gpu")})
 
 
 def _gpu_name() -> str | None:
@@ -179,29 +169,9 @@ def verdict_key(path: str, machine: str) -> str:
     return f"{path} @ {machine}"
 
 
-def _read_verdicts() -> dict:
-    """The cache's contents; a missing, unreadable or corrupt file counts as empty."""
-    try:
-        verdicts = json.loads(verdicts_path().read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return verdicts if isinstance(verdicts, dict) else {}
-
-
-def load_verdict(key: str) -> GuardReport | None:
-    """The cached report of `key`, or None (also when the entry is malformed)."""
-    entry = _read_verdicts().get(key)
-    try:
-        return GuardReport.from_dict(entry) if isinstance(entry, dict) else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def save_verdict(key: str, report: GuardReport) -> None:
-    """Store `report` under `key`, keeping the other keys (a corrupt cache is rewritten); atomic."""
-    verdicts = _read_verdicts()
-    verdicts[key] = report.to_dict()
-    write_json_atomic(verdicts_path(), verdicts, indent=2)
+_VERDICTS: VerdictStore[GuardReport] = VerdictStore(verdicts_path, GuardReport.from_dict)
+load_verdict = _VERDICTS.load  # the cached report of a verdict_key, or None
+save_verdict = _VERDICTS.save  # store a report under a verdict_key (atomic; the other keys kept)
 
 
 def _fp32_cpu(model: PoseHRNet) -> Backend:

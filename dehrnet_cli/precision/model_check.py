@@ -24,8 +24,6 @@ bundled with ultralytics (a dependency, so they are there offline), at boxes mea
 
 from __future__ import annotations
 
-import importlib.metadata
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -37,7 +35,7 @@ from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.pose.backends import Backend
 from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.precision.cpu import CpuInfo, cpu_signature
-from dehrnet_cli.sinks.atomic import write_json_atomic
+from dehrnet_cli.precision.verdict_store import VerdictStore, installed_versions
 from models import PoseNetConfig
 
 MOVE_TOLERANCE = 0.75  # heatmap pixels a visible joint may move: its peak pixel stays, the quarter step may flip
@@ -180,16 +178,8 @@ def _varied(box: tuple[int, int, int, int], variant: tuple[float, float, float])
 
 def engine_versions() -> dict[str, str]:
     """Installed versions of the engines whose kernels a verdict depends on ("none" when absent)."""
-    def installed(*dists: str) -> str:
-        for dist in dists:
-            try:
-                return importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        return "none"
-
-    return {"torch": installed("torch"), "onnxruntime": installed("onnxruntime", "onnxruntime-gpu"),
-            "openvino": installed("openvino")}
+    return installed_versions({"torch": ("torch",), "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+                               "openvino": ("openvino",)})
 
 
 def check_key(checkpoint_sha256: str, path: str, cpu: CpuInfo | None = None,
@@ -208,29 +198,9 @@ def checks_path() -> Path:
     return weights_dir() / "precision" / "checks.json"
 
 
-def _read_checks() -> dict:
-    """The cache's contents; a missing, unreadable or corrupt file counts as empty."""
-    try:
-        checks = json.loads(checks_path().read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return checks if isinstance(checks, dict) else {}
-
-
-def load_check(key: str) -> PrecisionVerdict | None:
-    """The cached verdict of `key`, or None (also when the entry is malformed)."""
-    entry = _read_checks().get(key)
-    try:
-        return PrecisionVerdict.from_dict(entry) if isinstance(entry, dict) else None
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def save_check(key: str, verdict: PrecisionVerdict) -> None:
-    """Store `verdict` under `key`, keeping the other keys (a corrupt cache is rewritten); atomic."""
-    checks = _read_checks()
-    checks[key] = verdict.to_dict()
-    write_json_atomic(checks_path(), checks, indent=2)
+_CHECKS: VerdictStore[PrecisionVerdict] = VerdictStore(checks_path, PrecisionVerdict.from_dict)
+load_check = _CHECKS.load  # the cached verdict of a check_key, or None
+save_check = _CHECKS.save  # store a verdict under a check_key (atomic; the other keys kept)
 
 
 def check_precision(checkpoint_sha256: str, path: str, reference: Callable[[], Backend],
