@@ -23,9 +23,9 @@ from typing import Any
 
 from dehrnet_cli.detect.base import Detector
 from dehrnet_cli.detect.boxes_file import BoxesFileDetector
-from dehrnet_cli.detect.factory import make_detector
+from dehrnet_cli.detect.factory import follow_pose_engine, make_detector
 from dehrnet_cli.detect.spec import DetectorSpec
-from dehrnet_cli.detect.yolo import DEFAULT_YOLO
+from dehrnet_cli.detect.yolo import DEFAULT_YOLO, refuse_openvino
 from dehrnet_cli.pose.backends import Backend
 from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.pose.topdown import TopDownEstimator
@@ -53,20 +53,23 @@ class PoseEstimator:
     weights: a checkpoint (dehrnet, official HRNet, mmpose) or an exported .onnx; model: a registry weights name
     or, with untrained=True, an architecture (random weights); neither: the local DE-HRNet weights, else the
     HRNet-W32 384x288 COCO baseline, fetched on first use. device: auto, cpu, cuda, cuda:N; backend: auto (the
-    fastest engine for the job), torch or onnx; precision: auto, fp32, bf16, fp16 (CUDA) or int8. detector: yolo
-    (det_model), hog, none (the whole image), or boxes=dets.json (a COCO detections file); conf: its score
-    threshold. flip: the flip test; batch: crops per forward pass. threads: CPU threads, set process-wide when
-    the network is built (None: the process's settings stay). log: one-line notes (which model and engine run,
+    fastest engine for the job), torch, onnx or openvino; precision: auto, fp32, bf16, fp16 (CUDA) or int8.
+    detector: yolo (det_model), hog, none (the whole image), or boxes=dets.json (a COCO detections file); conf:
+    its score threshold; det_engine: what runs YOLO (auto: OpenVINO when the pose network runs there, else torch).
+    flip: the flip test; batch: crops per forward pass. threads: CPU threads, set process-wide when the network
+    is built (None: the process's settings stay). log: one-line notes (which model and engine run,
     and why); default: stderr. Everything else: `from_specs`.
     """
 
     def __init__(self, weights: str | Path | None = None, *, model: str | None = None, untrained: bool = False,
                  device: str = "auto", backend: str = "auto", precision: str = "auto", detector: str = "yolo",
                  det_model: str = DEFAULT_YOLO, conf: float | None = None, boxes: str | Path | None = None,
-                 flip: bool = True, batch: int = 32, threads: int | None = None, log: Log | None = None) -> None:
+                 flip: bool = True, batch: int = 32, threads: int | None = None, det_engine: str = "auto",
+                 log: Log | None = None) -> None:
         self._setup(ModelSpec(None if weights is None else Path(weights), model, untrained),
                     RuntimeSpec(backend, device, precision, threads),
-                    DetectorSpec(detector, det_model, conf, boxes=None if boxes is None else Path(boxes)),
+                    DetectorSpec(detector, det_model, conf, boxes=None if boxes is None else Path(boxes),
+                                 engine=det_engine),
                     TopDownSettings(flip=flip, batch=batch), log)
 
     @classmethod
@@ -95,13 +98,16 @@ class PoseEstimator:
         self.model_spec, self.runtime, self.detector_spec, self.settings = model, runtime, detector, pose
         self.model_choice = model.choose()  # a bad name or file, or an offline default, fails here
         detector.check_files()  # a missing boxes file or detector fails before any slow model work
+        if detector.engine == "openvino":
+            refuse_openvino(detector.model, runtime.device)
         self.log: Log = log or note
         self._detector: Detector | None = None
         self._topdown: TopDownEstimator | None = None
 
     def prepare(self, expected_frames: int | None = None) -> PoseEstimator:
         """Build the detector and the pose network (once) for a job of `expected_frames` frames (None: long or
-        unknown), which decides the engine when the runtime says auto."""
+        unknown), which decides the engine when the runtime says auto. The detector is built first (a refused
+        file fails before the pose network's export), then follows the pose network onto OpenVINO."""
         if self._detector is None:
             self._detector = make_detector(self.detector_spec, self.runtime.device)
         if self._topdown is None:
@@ -109,6 +115,8 @@ class PoseEstimator:
             backend = make_pose_backend(self.model_choice, self.runtime, self.model_spec.input_size, crops,
                                         self.log)
             self._topdown = TopDownEstimator(backend, self.settings)
+            if self.detector_spec is not None:
+                follow_pose_engine(self._detector, self.detector_spec, backend.name, self.runtime.precision, self.log)
         return self
 
     @property

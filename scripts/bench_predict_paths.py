@@ -10,7 +10,12 @@ other, alternated in one run (docs/benchmarks.md, "CPU engines: whole predict ru
    onnx --precision fp32`. Both exports are made beforehand (once per checkpoint, as in use). The start lines
    say which path ran and the check's verdict.
 
-    python scripts/bench_predict_paths.py --frames 120 --rounds 2 --long-frames 600
+3. The detector (`--detector-frames`, 0 skips it): yolo26n saved from its yaml (random weights, so `--conf 0
+   --max-people 1` keeps one box a frame) with the pose network on OpenVINO bf16 (HRNet-W32, GridSample
+   export), `--det-engine auto` (the detector follows it onto OpenVINO) against `--det-engine torch`. The
+   first run of each, which makes the detector's export, is timed apart.
+
+    python scripts/bench_predict_paths.py --frames 120 --rounds 2 --long-frames 600 --detector-frames 240
 """
 
 from __future__ import annotations
@@ -134,6 +139,35 @@ def measure_default(folder: Path, env: dict, frames: int, rounds: int, checkpoin
             print(f"    {line}")
 
 
+def measure_detector(folder: Path, env: dict, frames: int, rounds: int) -> None:
+    from ultralytics import YOLO
+
+    clip = write_clip(folder / "det.mp4", frames)
+    pose = folder / "hrnet_w32_384x288.grid_sample.onnx"
+    if not pose.exists():
+        run(["export", "--model", "hrnet_w32_384x288", "--out", pose, "--sampler", "grid_sample", "--no-check"], env)
+    yolo = folder / "yolo26n_seeded.pt"
+    YOLO("yolo26n.yaml").save(str(yolo))
+    common = ["--weights", pose, "--backend", "openvino", "--precision", "bf16", "--det-model", yolo, "--conf", "0",
+              "--max-people", "1", "--json", folder / "det.json"]
+    engines = ("torch", "auto")
+    first = {engine: run(["predict", write_clip(folder / "warm.mp4", 4), *common, "--det-engine", engine], env)
+             for engine in engines}
+    seconds: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for engine in engines:
+            took, stderr = run(["predict", clip, *common, "--det-engine", engine, "-q"], env)
+            seconds.setdefault(engine, []).append(took)
+    print(f"\n## The detector: yolo26n (random weights, one box a frame) + HRNet-W32 on OpenVINO bf16, {frames} "
+          f"frames 1280x720, flip on, {rounds} alternated round(s)")
+    for engine in engines:
+        values = seconds[engine]
+        notes = [line for line in first[engine][1].splitlines() if line.startswith("detector:")]
+        print(f"- --det-engine {engine}: {np.median(values):.1f} s ({', '.join(f'{v:.1f}' for v in values)}); "
+              f"first run of 4 frames {first[engine][0]:.1f} s {notes}")
+    print(f"- torch / auto: {np.median(seconds['torch']) / np.median(seconds['auto']):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=120, help="frames of the clip of part 1 (0: skip part 1)")
@@ -141,6 +175,7 @@ def main() -> None:
     parser.add_argument("--long-frames", type=int, default=600, help="frames of part 2's clip (0: skip part 2)")
     parser.add_argument("--long-rounds", type=int, default=1)
     parser.add_argument("--long-weights", type=Path, help="part 2's checkpoint (default: seeded random HRNet-W32)")
+    parser.add_argument("--detector-frames", type=int, default=0, help="frames of part 3's clip (0: skip part 3)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="dehrnet-predict-paths-"))
     env = {**os.environ, "DEHRNET_HOME": str(folder / "home"), "YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "false",
@@ -153,6 +188,8 @@ def main() -> None:
         measure_paths(folder, env, args.frames, args.rounds)
     if args.long_frames:
         measure_default(folder, env, args.long_frames, args.long_rounds, args.long_weights)
+    if args.detector_frames:
+        measure_detector(folder, env, args.detector_frames, args.rounds)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,34 @@ def test_predict_numbers_out_of_range_are_usage_errors(run_main, flag, value, ne
     assert f"{flag} '{value}'" in err and needle in err, err
 
 
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--det-engine", "tensorrt"], "--det-engine 'tensorrt': use one of auto, torch, openvino"),
+    (["--det-engine", "openvino", "--detector", "none"], "--detector none is not YOLO"),
+    (["--det-engine", "openvino", "--det-model", "yolo11n.yaml"], "a yaml has no weights to export")])
+def test_detector_engine_refusals_come_before_any_work(run_main, tmp_path, flags, needle):
+    import cv2
+    import numpy as np
+
+    image = tmp_path / "photo.jpg"
+    cv2.imwrite(str(image), np.zeros((64, 48, 3), np.uint8))
+    code, _, err = run_main("predict", str(image), "--model", "dehrnet_w8_128x96", "--untrained", *flags,
+                            "--json", str(tmp_path / "r.json"))
+    assert code == 2 and err.strip().startswith("dehrnet: error: ") and len(err.strip().splitlines()) == 1, err
+    assert needle in err and not (tmp_path / "r.json").exists(), err
+
+
+def test_the_estimator_refuses_a_detector_engine_when_made_not_when_first_called(tmp_path):
+    from dehrnet_cli.errors import DehrnetError
+    from dehrnet_cli.estimator import PoseEstimator
+
+    with pytest.raises(DehrnetError, match="a yaml has no weights to export"):
+        PoseEstimator(model="dehrnet_w8_128x96", untrained=True, det_engine="openvino", det_model="yolo11n.yaml")
+    (tmp_path / "own.pt").write_bytes(b"not opened yet")
+    with pytest.raises(DehrnetError, match="runs on the CPU"):
+        PoseEstimator(model="dehrnet_w8_128x96", untrained=True, det_engine="openvino", device="cuda:0",
+                      det_model=str(tmp_path / "own.pt"))
+
+
 def test_device_index_means_cuda_as_in_ultralytics(monkeypatch):
     from dehrnet_cli.errors import DehrnetError
     from dehrnet_cli.pose.device import normalize_device, resolve_device

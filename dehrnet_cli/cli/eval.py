@@ -12,6 +12,7 @@ from dehrnet_cli.cli.eval_tables import print_analysis, print_coco, print_compar
 from dehrnet_cli.cli.options import (
     BatchOpt,
     DecoderOpt,
+    DetEngineOpt,
     FlipOpt,
     model_options,
     runtime_options,
@@ -41,6 +42,7 @@ def eval_command(
     detector: str = typer.Option("yolo", "--detector", help="Person detector when neither --boxes nor "
                                  "--gt-boxes: yolo, hog or none (whole image)."),
     det_model: str = typer.Option(DEFAULT_YOLO, "--det-model", help="YOLO weights."),
+    det_engine: DetEngineOpt = "auto",
     conf: float = typer.Option(None, "--conf", help=f"Detector score threshold (YOLO default {EVAL_YOLO_CONF}: "
                                "low, as AP rewards recall; --boxes default 0)."),
     max_people: int = typer.Option(None, "--max-people", help="Keep at most this many boxes per image."),
@@ -99,7 +101,8 @@ def eval_command(
     job = EvalJob(coco, coco_results, mpii, mpii_results, data, ann, headboxes, category, gt_boxes, limit, save_results,
                   report, quiet, analyze=analyze, figures=figures, compare=compare, resamples=resamples, seed=seed)
     outcome = evaluate(job, model_spec, with_default_threads(runtime),
-                       DetectorSpec(detector, det_model, conf, max_people=max_people, boxes=boxes),
+                       DetectorSpec(detector, det_model, conf, max_people=max_people, boxes=boxes,
+                                    engine=det_engine),
                        TopDownSettings(flip, decoder, batch), log=note_printer(quiet))
     if outcome.compare is not None:
         print_compare(outcome.compare, quiet)

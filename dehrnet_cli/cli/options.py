@@ -74,6 +74,9 @@ ThreadsOpt = Annotated[int, typer.Option("--threads", callback=in_range(1), help
                                          "and OpenCV (default: $OMP_NUM_THREADS, else the cores this process may "
                                          "use).")]
 DecoderOpt = Annotated[str, typer.Option("--decoder", help="msra (official argmax + quarter offset) or dark.")]
+DetEngineOpt = Annotated[str, typer.Option("--det-engine", help="What runs YOLO: auto (OpenVINO when the pose "
+                                           "network runs there, else torch), torch, or openvino (exported once "
+                                           "beside the .pt).")]
 
 CompileOpt = Annotated[bool, typer.Option("--compile", help="torch.compile the pose network at fixed batch sizes (CUDA "
                                           "graphs on CUDA); each new size compiles first, for a minute or more.")]

@@ -10,6 +10,7 @@ from dehrnet_cli.cli.command import command, console, err_console, note_printer
 from dehrnet_cli.cli.options import (
     BatchOpt,
     DecoderOpt,
+    DetEngineOpt,
     FlipOpt,
     in_range,
     model_options,
@@ -36,6 +37,7 @@ def predict_command(
     ann: Path = typer.Option(None, "--ann", help="COCO annotation file naming the same images (image ids)."),
     detector: str = typer.Option("yolo", "--detector", help="yolo, hog (OpenCV, no download) or none (whole image)."),
     det_model: str = typer.Option(DEFAULT_YOLO, "--det-model", help="YOLO weights (ultralytics fetches known names)."),
+    det_engine: DetEngineOpt = "auto",
     conf: float = typer.Option(None, "--conf", callback=in_range(0, 1),
                                help="Detector score threshold (YOLO default 0.25; files: 0)."),
     iou: float = typer.Option(0.7, "--iou", callback=in_range(0, 1), help="Detector NMS IoU."),
@@ -105,7 +107,7 @@ def predict_command(
     video = video_settings(track, tracker, det_every, smooth, smooth_min_cutoff, smooth_beta, kpt_thr)
     specs = dict(model=model_spec, runtime=with_default_threads(runtime),
                  detector=DetectorSpec(detector, det_model, detector_conf(video, detector, conf, boxes is not None),
-                                       iou, max_people, boxes, ann),
+                                       iou, max_people, boxes, ann, det_engine),
                  pose=TopDownSettings(flip, decoder, batch, kpt_score_thr, None if oks_nms >= 1 else oks_nms))
     single = {"--out": out, "--json": json_path, "--save-results": save_results, "--csv": csv_path,
               "--save-crops": save_crops, "--show": show}

@@ -1,5 +1,6 @@
 """`DetectorSpec`: which person boxes a run uses, checked once and without heavy imports (the CLI builds it from
---detector, --det-model, --conf, --iou, --max-people, --boxes and --ann; `detect.factory` makes the detector)."""
+--detector, --det-model, --conf, --iou, --max-people, --boxes, --ann and --det-engine; `detect.factory` makes the
+detector)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.errors import DehrnetError
 
 DETECTORS = ("yolo", "none", "hog")
+DETECTOR_ENGINE_CHOICES = ("auto", "torch", "openvino")
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,9 @@ class DetectorSpec:
     """kind: "yolo" (an ultralytics model, `model`), "hog" (OpenCV, no download) or "none" (the whole image);
     boxes: a COCO detections file used instead of any detector, its entries looked up by image id (`ann`: the
     annotation file naming the images, else numeric file names); conf: the score threshold (None: the
-    detector's default); iou: YOLO's NMS IoU; max_people: the best boxes kept per frame (None: all)."""
+    detector's default); iou: YOLO's NMS IoU; max_people: the best boxes kept per frame (None: all); engine: what
+    runs YOLO: "torch", "openvino" (ultralytics' OpenVINO export, made beside the .pt once) or "auto" (OpenVINO
+    when the pose network runs there: detect.factory.follow_pose_engine)."""
 
     kind: str = "yolo"
     model: str = DEFAULT_YOLO
@@ -27,10 +31,16 @@ class DetectorSpec:
     max_people: int | None = None
     boxes: Path | None = None
     ann: Path | None = None
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         if self.kind not in DETECTORS:
             raise DehrnetError(f"--detector {self.kind!r}: use one of {', '.join(DETECTORS)} (or --boxes FILE)")
+        if self.engine not in DETECTOR_ENGINE_CHOICES:
+            raise DehrnetError(f"--det-engine {self.engine!r}: use one of {', '.join(DETECTOR_ENGINE_CHOICES)}")
+        if self.engine == "openvino" and not self.uses_yolo:
+            what = "--boxes gives the boxes" if self.boxes is not None else f"--detector {self.kind} is not YOLO"
+            raise DehrnetError(f"--det-engine openvino runs the YOLO detector, and {what}")
         for flag, value in (("--conf", self.conf), ("--iou", self.iou)):
             if value is not None and (math.isnan(value) or not 0 <= value <= 1):
                 raise DehrnetError(f"{flag} {value}: must be between 0 and 1")

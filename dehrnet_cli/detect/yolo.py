@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from dehrnet_cli.detect.base import keep_top
-from dehrnet_cli.detect.safe_load import ALTERNATIVES, load_yolo, verify_published
+from dehrnet_cli.detect.safe_load import ALTERNATIVES, detector_format, load_yolo, verify_published
 from dehrnet_cli.env import flag, offline
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.stage_data import Detections, Frame
@@ -106,7 +106,11 @@ def openvino_yolo(weights: Path) -> Path:
             copy = Path(shutil.copy2(weights, Path(work) / weights.name))
             exported = Path(YOLO(str(copy)).export(format="openvino", dynamic=True))
             shutil.rmtree(out, ignore_errors=True)
-            os.replace(exported, out)
+            try:
+                os.replace(exported, out)
+            except OSError:
+                if not model_xml.is_file():  # else another process (a corpus worker) put its export there first
+                    raise
     except OSError as e:
         raise DehrnetError(f"--det-model {weights}: cannot write its OpenVINO export beside it ({e.strerror or e}); "
                            "use the torch detector engine") from None
@@ -117,6 +121,18 @@ def openvino_yolo(weights: Path) -> Path:
     return out
 
 
+def refuse_openvino(weights: str, device: str) -> None:
+    """DehrnetError when the OpenVINO engine cannot run `weights` on `device`: it exports a .pt file (not a yaml's
+    random weights, not an export) and runs on the CPU."""
+    kind = detector_format(weights)
+    if kind != "pt":
+        what = "a yaml has no weights to export" if kind == "yaml" else f"it is already an {kind} export"
+        raise DehrnetError(f"--det-model {weights}: --det-engine openvino exports a YOLO .pt file, and {what}; give "
+                           "the .pt file, or --det-engine torch")
+    if not (device == "auto" or device.startswith("cpu")):
+        raise DehrnetError(f"--device {device}: the OpenVINO detector runs on the CPU; use --det-engine torch")
+
+
 class YoloPersonDetector:
     """ultralytics YOLO, person class only, batched over frames; `engine` "torch" or "openvino" (ultralytics'
     OpenVINO export of the weights, made once beside them: see the module docstring)."""
@@ -124,17 +140,21 @@ class YoloPersonDetector:
     def __init__(self, weights: str = DEFAULT_YOLO, conf: float = DEFAULT_YOLO_CONF, iou: float = 0.7,
                  max_people: int | None = None, device: str = "auto", engine: str = "torch") -> None:
         if engine not in DETECTOR_ENGINES:
-            raise DehrnetError(f"detector engine {engine!r}: use one of {', '.join(DETECTOR_ENGINES)}")
-        if engine == "openvino" and weights.endswith((".yaml", ".yml")):
-            raise DehrnetError(f"--det-model {weights}: a yaml has no weights to export to OpenVINO; give a .pt file")
-        if engine == "openvino" and not (device == "auto" or device.startswith("cpu")):
-            raise DehrnetError(f"--device {device}: the OpenVINO detector runs on the CPU; use the torch engine")
+            raise DehrnetError(f"--det-engine {engine!r}: use one of {', '.join(DETECTOR_ENGINES)}")
+        if engine == "openvino":
+            refuse_openvino(weights, device)
         self.model = load_yolo(locate_yolo_weights(weights))
-        self.engine = engine
-        if engine == "openvino":  # ultralytics' export of the file it read (a name it downloaded lands here)
-            self.model = load_yolo(str(openvino_yolo(Path(self.model.ckpt_path))))
+        self.engine = "torch"
         self.conf, self.iou, self.max_people = conf, iou, max_people
         self.device = None if device == "auto" else device
+        if engine == "openvino":
+            self.use_openvino()
+
+    def use_openvino(self) -> None:
+        """Run on ultralytics' OpenVINO export of the .pt file this detector read (made beside it once; a name
+        ultralytics downloaded lands there too). DehrnetError when it cannot be made or loaded."""
+        self.model = load_yolo(str(openvino_yolo(Path(self.model.ckpt_path))))
+        self.engine, self.device = "openvino", None
 
     def __call__(self, frames: list[Frame]) -> list[Detections]:
         import torch
