@@ -1,5 +1,6 @@
-"""The `dehrnet eval` job: which of its five modes runs (a model on COCO, a COCO results file, a model on MPII, an
-MPII predictions file, two COCO results files compared; --analyze with the COCO ones), its run plan (the
+"""The `dehrnet eval` job: which of its six modes runs (a model on COCO, a COCO results file, a model on MPII, an
+MPII predictions file, two COCO results files compared, two models run on the same COCO images and boxes and
+compared; --analyze with the COCO ones), its run plan (the
 annotation file found by convention counts as read, so no output may overwrite it), the estimator built from
 specs, and the outputs written atomically.
 
@@ -46,8 +47,8 @@ class EvalJob:
     ann, headboxes: annotation files; category: the keypoint category of an annotation file with several;
     gt_boxes: ground-truth person boxes instead of a detector; limit: the first N images (MPII: people);
     save_results, report: outputs; quiet; analyze: the keypoint error analysis, its figures and page in `figures`
-    (eval.analyze); compare: two COCO results files of the same images, `resamples` bootstrap draws from `seed`
-    (eval.compare)."""
+    (eval.analyze); compare: two COCO results files of the same images, or with `coco` two models (weights files)
+    run on its images with the same boxes; `resamples` bootstrap draws from `seed` (eval.compare)."""
 
     coco: Path | None = None
     coco_results: Path | None = None
@@ -70,9 +71,9 @@ class EvalJob:
 
     @property
     def mode(self) -> str:
-        """coco, coco-results, mpii, mpii-results, data or compare; DehrnetError unless exactly one is given (and
-        --analyze only with a COCO mode)."""
-        modes = [name for name, given in (("coco", self.coco and not self.coco_results),
+        """coco, coco-results, mpii, mpii-results, data, compare or compare-models (--compare with --coco);
+        DehrnetError unless exactly one is given (and --analyze only with a COCO mode)."""
+        modes = [name for name, given in (("coco", self.coco and not self.coco_results and not self.compare),
                                           ("coco-results", self.coco_results),
                                           ("mpii", self.mpii and not self.mpii_results),
                                           ("mpii-results", self.mpii_results), ("data", self.data),
@@ -84,7 +85,7 @@ class EvalJob:
         if self.analyze and modes[0] not in ("coco", "coco-results"):
             raise DehrnetError(f"--analyze needs COCO keypoints: use it with --coco or --coco-results, not "
                                f"--{modes[0]}")
-        return modes[0]
+        return "compare-models" if modes[0] == "compare" and self.coco else modes[0]
 
     @property
     def analysis_folder(self) -> Path | None:
@@ -105,6 +106,7 @@ class EvalOutcome:
     written: list[Path] = field(default_factory=list)
     analysis: dict | None = None  # the report's "analyze" section (--analyze)
     compare: dict | None = None  # the report's "compare" section (--compare)
+    runs: dict | None = None  # each model's report, {"a": ..., "b": ...} (--compare of two models)
 
 
 def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | dict | None, Path | None]:
@@ -117,15 +119,30 @@ def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | dict | None, Pa
     ann = job.ann or (coco_annotation_for(job.coco) if job.coco else None)
     if mode in ("coco-results", "compare") and ann is None:
         raise DehrnetError(f"--{mode} needs the annotation file: give --ann FILE")
-    if mode == "coco" and not ann.is_file():
+    if mode in ("coco", "compare-models") and not ann.is_file():
         raise DehrnetError(f"annotation file {ann}: no such file; give --ann FILE (a COCO person_keypoints_*.json "
                            "for the images in --coco)")
     return job.coco, ann, None
 
 
+def _check_compared_models(job: EvalJob, model: ModelSpec) -> None:
+    """--compare A B with --coco: A and B are the two models; nothing else may name one."""
+    results = [str(path) for path in job.compare if Path(path).suffix.lower() == ".json"]
+    if results:
+        raise DehrnetError(f"--compare {results[0]}: with --coco, --compare runs two models: give their weights files "
+                           "(results files are compared with --ann, without --coco)")
+    if model.weights is not None or model.name is not None:
+        raise DehrnetError("--compare A B names the two models: drop --weights / --model")
+    if job.save_results is not None:
+        raise DehrnetError(f"--save-results {job.save_results}: --compare of two models writes no results list; "
+                           "run `eval --coco DIR --weights A --save-results a.json` per model to keep them")
+
+
 def _check_plan(job: EvalJob, mode: str, paths: tuple[Path | None, Path | None, Path | None], model: ModelSpec,
                 detector: DetectorSpec) -> None:
     """Every file the job reads (the annotations found by convention too) and writes, checked before any work."""
+    if mode == "compare-models":
+        _check_compared_models(job, model)
     if (job.gt_boxes or job.data is not None) and detector.boxes is not None:
         raise DehrnetError(f"give either {'--data' if job.data else '--gt-boxes'} (labelled boxes) or --boxes FILE, "
                            "not both")
@@ -166,20 +183,9 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
     images_dir = paths[0]
     if not Path(images_dir).is_dir():
         raise DehrnetError(f"image folder {images_dir}: no such folder")
-    model.choose()  # a bad --weights / --model, or an offline default, fails before torch
-    with interrupts_deferred():  # torch, onnxruntime and ultralytics load here
-        from dehrnet_cli.estimator import PoseEstimator
-    use_detector = mode == "coco" and not job.gt_boxes
-    detector = replace(detector, conf=eval_detector_conf(detector.conf, detector.kind, detector.boxes),
-                       kind=detector.kind if use_detector else "none",
-                       boxes=detector.boxes if use_detector else None,
-                       ann=paths[1] if isinstance(paths[1], Path) else None)
-    estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
-    frames = len(paths[1]["images"]) if mode == "data" else _image_count(images_dir)
-    with interrupts_deferred():
-        estimator.prepare(job.limit or frames)
-    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
-        log(f"[bold yellow]{UNTRAINED_EVAL_BANNER}[/] ({estimator.config.name})")
+    if mode == "compare-models":
+        return _compare_models(job, paths, model, runtime, detector, pose, log, settings)
+    estimator = _estimator(job, mode, paths, model, runtime, detector, pose, log)
     settings.update(_model_settings(estimator, model, pose))
     outcome = EvalOutcome(mode, settings=settings, untrained=estimator.untrained)
     if mode == "mpii":
@@ -202,6 +208,63 @@ def evaluate(job: EvalJob, model: ModelSpec = ModelSpec(), runtime: RuntimeSpec 
     outcome.written = _analyze(job, outcome, paths[1])
     outcome.written += _write(job, outcome.coco.results, _document(outcome))
     return outcome
+
+
+def _estimator(job: EvalJob, mode: str, paths: tuple, model: ModelSpec, runtime: RuntimeSpec,
+               detector: DetectorSpec, pose: TopDownSettings, log: Callable[[str], None]) -> Any:
+    """The PoseEstimator of `model`, built for the job's images (the detector only in the COCO modes without
+    --gt-boxes), with the untrained banner when its weights are random."""
+    model.choose()  # a bad --weights / --model, or an offline default, fails before torch
+    with interrupts_deferred():  # torch, onnxruntime and ultralytics load here
+        from dehrnet_cli.estimator import PoseEstimator
+    use_detector = mode in ("coco", "compare-models") and not job.gt_boxes
+    detector = replace(detector, conf=eval_detector_conf(detector.conf, detector.kind, detector.boxes),
+                       kind=detector.kind if use_detector else "none",
+                       boxes=detector.boxes if use_detector else None,
+                       ann=paths[1] if isinstance(paths[1], Path) else None)
+    estimator = PoseEstimator.from_specs(model, runtime, detector, pose, log)
+    frames = len(paths[1]["images"]) if mode == "data" else _image_count(paths[0])
+    with interrupts_deferred():
+        estimator.prepare(job.limit or frames)
+    if estimator.untrained:  # --untrained, or an ONNX file exported from random weights
+        log(f"[bold yellow]{UNTRAINED_EVAL_BANNER}[/] ({estimator.config.name})")
+    return estimator
+
+
+def _compare_models(job: EvalJob, paths: tuple, model: ModelSpec, runtime: RuntimeSpec, detector: DetectorSpec,
+                    pose: TopDownSettings, log: Callable[[str], None], settings: dict) -> EvalOutcome:
+    """--coco DIR --compare A B: each model run on the images (the boxes the first run's detector found are given
+    to the second: the same boxes, whatever engine the detector runs on), then compared as two results files."""
+    from dehrnet_cli.detect.recorded import RecordingDetector
+    from dehrnet_cli.eval.compare import compare_sections
+    from dehrnet_cli.eval.run import run_coco_eval
+
+    images_dir, ann_file, _ = paths
+    settings.update(ann=str(ann_file), images=str(images_dir), category=job.category,
+                    boxes=_boxes_words(job, detector))
+    specs = [replace(model, weights=Path(weights)) for weights in job.compare]
+    for spec in specs:  # both models and the detector's file found before either model runs
+        spec.choose()
+    if not job.gt_boxes:
+        detector.check_files()
+    runs, reports, untrained, boxes = [], {}, False, None
+    for key, weights, spec in zip(("a", "b"), job.compare, specs):
+        log(f"model {key.upper()}: {weights}")
+        estimator = _estimator(job, "compare-models", paths, spec, runtime, detector, pose, log)
+        if boxes is None:
+            boxes = "gt" if job.gt_boxes else RecordingDetector(estimator.detector)
+        coco = run_coco_eval(estimator.topdown, images_dir, ann_file, boxes, limit=job.limit, progress=not job.quiet,
+                             category=job.category)
+        if isinstance(boxes, RecordingDetector):
+            boxes = boxes.replay()
+        runs.append((str(weights), coco.results))
+        reports[key] = coco.to_report(_model_settings(estimator, spec, pose))
+        untrained = untrained or estimator.untrained
+        del estimator
+    section = compare_sections(runs, ann_file, job.limit, job.resamples, job.seed, progress=not job.quiet)
+    document = {"compare": section, "runs": reports, "settings": settings}
+    return EvalOutcome("compare-models", compare=section, runs=reports, settings=settings, untrained=untrained,
+                       written=_write(job, [], document))
 
 
 def _document(outcome: EvalOutcome) -> dict:

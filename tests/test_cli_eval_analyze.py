@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from analyze_scenes import joints, result, with_errors
+from conftest import save_seeded_checkpoint
 from test_cli_eval import _run, coco_layout, tiny_weights  # noqa: F401 (fixtures)
 
 from dehrnet_cli.eval.analyze import STEPS
@@ -126,3 +127,60 @@ def test_bad_input_is_one_line_exit_2(coco_sample, tmp_path):
     assert "--resamples 0" in line
     line = _one_error_line(_run("--coco-results", good, "--ann", ann, "--analyze", "--figures", good))
     assert line.startswith(f"dehrnet: error: --figures {good}")  # a file, not a folder: refused before any work
+
+
+def test_compare_of_two_models_runs_them_on_the_same_boxes(coco_layout, tmp_path, monkeypatch):  # noqa: F811
+    """--coco DIR --compare A.pt B.pt: the detector runs for A only (B gets A's boxes)."""
+    from dehrnet_cli.detect.base import WholeImageDetector
+
+    a = save_seeded_checkpoint(tmp_path / "a.pt", seed=0)
+    b = save_seeded_checkpoint(tmp_path / "b.pt", seed=1)
+    detected: list[int] = []
+    real = WholeImageDetector.__call__
+    monkeypatch.setattr(WholeImageDetector, "__call__", lambda self, frames: detected.append(len(frames)) or
+                        real(self, frames))
+    out = _run("--coco", coco_layout, "--compare", a, b, "--detector", "none", "--device", "cpu", "--quiet",
+               "--resamples", 20, "--report", tmp_path / "c.json")
+    assert out.exit_code == 0, out.output
+    assert sum(detected) == 4  # the 4 images once: model B ran on the boxes model A's run found
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert (report["compare"]["a"], report["compare"]["b"], report["compare"]["images"]) == (str(a), str(b), 4)
+    assert [report["runs"][k]["settings"]["weights"] for k in ("a", "b")] == [str(a), str(b)]
+
+
+def test_compare_of_two_models_gives_the_rows_of_their_results_files(coco_layout, tmp_path):  # noqa: F811
+    a = save_seeded_checkpoint(tmp_path / "a.pt", seed=0)
+    b = save_seeded_checkpoint(tmp_path / "b.pt", seed=1)
+    flags = ["--gt-boxes", "--device", "cpu", "--quiet", "--resamples", 50]
+    out = _run("--coco", coco_layout, "--compare", a, b, *flags, "--report", tmp_path / "c.json")
+    assert out.exit_code == 0, out.output
+    report = json.loads((tmp_path / "c.json").read_text())
+    for key, weights, name in (("a", a, "ra.json"), ("b", b, "rb.json")):
+        alone = _run("--coco", coco_layout, "--weights", weights, *flags[:4], "--save-results", tmp_path / name,
+                     "--report", tmp_path / f"report_{name}")
+        assert alone.exit_code == 0, alone.output
+        lone = json.loads((tmp_path / f"report_{name}").read_text())
+        run = report["runs"][key]
+        assert (lone["stats"], lone["per_keypoint"]) == (run["stats"], run["per_keypoint"])
+    assert (tmp_path / "ra.json").read_text() != (tmp_path / "rb.json").read_text()  # two different models
+    ann = coco_layout.parent / "annotations" / "person_keypoints_val2017.json"
+    files = _run("--compare", tmp_path / "ra.json", tmp_path / "rb.json", "--ann", ann, *flags[3:],
+                 "--report", tmp_path / "f.json")
+    assert files.exit_code == 0, files.output
+    rows = report["compare"]["rows"]
+    assert json.loads((tmp_path / "f.json").read_text())["compare"]["rows"] == rows
+
+
+def test_compare_of_two_models_refuses_what_would_be_ambiguous(coco_layout, tiny_weights, tmp_path):  # noqa: F811
+    results = tmp_path / "r.json"
+    results.write_text("[]")
+    line = _one_error_line(_run("--coco", coco_layout, "--compare", results, tiny_weights))
+    assert "with --coco, --compare runs two models" in line
+    line = _one_error_line(_run("--coco", coco_layout, "--compare", tiny_weights, tiny_weights, "--weights",
+                                tiny_weights))
+    assert "drop --weights / --model" in line
+    line = _one_error_line(_run("--coco", coco_layout, "--compare", tiny_weights, tiny_weights, "--save-results",
+                                tmp_path / "s.json"))
+    assert "--save-results" in line and not (tmp_path / "s.json").exists()
+    line = _one_error_line(_run("--coco", coco_layout, "--compare", tiny_weights, tmp_path / "missing.pt"))
+    assert "missing.pt" in line

@@ -168,3 +168,19 @@ def test_hog_works_on_a_downscaled_copy_and_maps_boxes_back() -> None:
     np.testing.assert_allclose(det.boxes_xyxy, [[312.5, 156.25, 512.5, 556.25]])  # x 3.125 back to the image
     detector([_frame(640, 480)])
     assert detector.hog.shapes[-1] == (480, 640, 3)  # small images are used as they are
+
+
+def test_recorded_boxes_are_given_again_for_the_same_frames_only():
+    from dehrnet_cli.detect.base import WholeImageDetector
+    from dehrnet_cli.detect.recorded import RecordingDetector
+    from dehrnet_cli.errors import InternalError
+
+    frames = [Frame(i, np.zeros((20 + i, 30, 3), np.uint8)) for i in range(3)]
+    recorder = RecordingDetector(WholeImageDetector())
+    first = recorder(frames[:2]) + recorder(frames[2:])
+    replay = recorder.replay()
+    again = replay([frames[2], frames[0]]) + replay([frames[1]])
+    assert [d.boxes_xyxy.tolist() for d in again] == [first[2].boxes_xyxy.tolist(), first[0].boxes_xyxy.tolist(),
+                                                      first[1].boxes_xyxy.tolist()]
+    with pytest.raises(InternalError, match=r"no recorded boxes for frames \[3\]"):
+        replay([Frame(3, np.zeros((8, 8, 3), np.uint8))])

@@ -71,9 +71,10 @@ def eval_command(
     figures: Path = typer.Option(None, "--figures", help="Folder for the --analyze figures and HTML page (default: "
                                  "<report name>_analysis beside --report, else ./dehrnet_analysis)."),
     compare: tuple[Path, Path] = typer.Option(None, "--compare", metavar="A B", help="Compare two COCO "
-                                              "results files of the same images (--ann): the COCO numbers, "
-                                              "per-keypoint OKS and error shares with paired bootstrap 95% "
-                                              "intervals of B - A."),
+                                              "results files of the same images (--ann), or with --coco two "
+                                              "weights files run on its images with the same boxes: the COCO "
+                                              "numbers, per-keypoint OKS and error shares with paired bootstrap "
+                                              "95% intervals of B - A."),
     resamples: int = typer.Option(1000, "--resamples", help="--compare: bootstrap resamples of the images."),
     seed: int = typer.Option(0, "--seed", help="--compare: seed of the bootstrap."),
     model_spec: ModelSpec = None,
@@ -93,6 +94,7 @@ def eval_command(
       dehrnet eval --coco own/images --ann own/val.json --gt-boxes --weights runs/own/best.pt
       dehrnet eval --coco-results preds.json --ann person_keypoints_val2017.json --analyze --report r.json
       dehrnet eval --compare hrnet.json dehrnet.json --ann person_keypoints_val2017.json
+      dehrnet eval --coco coco/val2017 --boxes dets.json --compare w32.pth dehrnet.pt --report c.json
       dehrnet eval --mpii mpii --weights mpii_w32.pth
       dehrnet eval --mpii-results preds.json --ann mpii/annot/valid.json --headboxes mpii/annot/gt_valid.mat
     """

@@ -154,8 +154,16 @@ def compare_results(gt_coco, a: list[dict], b: list[dict], image_ids: list[int],
 
 def run_compare(a_path: Path, b_path: Path, ann_file: Path, limit: int | None = None, resamples: int = RESAMPLES,
                 seed: int = SEED, progress: bool = True) -> dict:
-    """`eval --compare A B`: read and check both files, then the report section {"a", "b", "resamples", "seed",
-    "images", "rows"}."""
+    """`eval --compare A B`: read and check both results files, then the report section {"a", "b", "resamples",
+    "seed", "images", "rows"} (compare_sections)."""
+    return compare_sections([(str(a_path), a_path), (str(b_path), b_path)], ann_file, limit, resamples, seed,
+                            progress)
+
+
+def compare_sections(runs: list[tuple[str, Path | list[dict]]], ann_file: Path, limit: int | None = None,
+                     resamples: int = RESAMPLES, seed: int = SEED, progress: bool = True) -> dict:
+    """The report section of two runs A and B, each (label, a results file or the results themselves): checked
+    against the annotations of `ann_file` (its first `limit` images), then compared over the same images."""
     if resamples < 1:
         raise DehrnetError(f"--resamples {resamples}: give a positive number of bootstrap resamples")
     gt_coco = load_coco_gt(ann_file)
@@ -163,16 +171,17 @@ def run_compare(a_path: Path, b_path: Path, ann_file: Path, limit: int | None = 
     names = next(c["keypoints"] for c in gt_coco.dataset["categories"] if "keypoints" in c)
     require_labelled_keypoints(gt_coco, image_ids, ann_file)
     loaded = []
-    for path in (a_path, b_path):
-        results = read_coco_results(path)
-        check_results(results, gt_coco, f"--compare {path}")
+    for label, run in runs:
+        results = read_coco_results(run) if isinstance(run, Path) else run
+        check_results(results, gt_coco, f"--compare {label}")
         loaded.append(results)
+    (label_a, _), (label_b, _) = runs
     seen_a, seen_b = ({r["image_id"] for r in results} for results in loaded)
     if seen_a != seen_b:
         only_a, only_b = sorted(seen_a - seen_b, key=str), sorted(seen_b - seen_a, key=str)
-        raise DehrnetError(f"--compare {a_path} {b_path}: the two files cover different images ({len(only_a)} only in "
-                           f"A such as {only_a[:3]}, {len(only_b)} only in B such as {only_b[:3]}); compare runs on "
+        raise DehrnetError(f"--compare {label_a} {label_b}: the two runs cover different images ({len(only_a)} only "
+                           f"in A such as {only_a[:3]}, {len(only_b)} only in B such as {only_b[:3]}); compare runs on "
                            "the same images")
     rows = compare_results(gt_coco, *loaded, image_ids, names, resamples, seed, progress)
-    return {"a": str(a_path), "b": str(b_path), "resamples": resamples, "seed": seed, "images": len(image_ids),
+    return {"a": label_a, "b": label_b, "resamples": resamples, "seed": seed, "images": len(image_ids),
             "rows": rows}
