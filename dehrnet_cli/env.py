@@ -1,6 +1,6 @@
 """The process environment dehrnet runs in: the environment variables it reads, in one place, read at call time
-(never at import), the default thread count, and Ctrl-C held back while native libraries load
-(`interrupts_deferred`).
+(never at import), the default thread count, Ctrl-C held back while native libraries load
+(`interrupts_deferred`) and, in the CLI, while any module is imported (`raise_outside_imports`).
 
 DEHRNET_OFFLINE: never touch the network (downloads fail fast and say what to place where).
 YOLO_OFFLINE: ultralytics' own switch; the YOLO detector honours it too.
@@ -15,11 +15,15 @@ DEHRNET_TENSORRT: ONNX models on CUDA try onnxruntime's TensorRT provider first 
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 _FALSE = ("", "0", "false", "no")
 
@@ -73,15 +77,50 @@ def default_threads() -> int:
     return usable_cores()
 
 
+def raise_outside_imports(signum: int, frame: FrameType | None) -> None:
+    """The CLI's SIGINT handler once a command runs: KeyboardInterrupt, except while the main thread imports a
+    module, where it waits until the import is done (a watcher thread delivers it again then). Raised inside an
+    import, importlib may report it as "Exception ignored" and go on (the run then ends with exit 0), and inside the
+    `exec` of code an import runs (dataclasses' generated methods) it makes `python -m` exit by SIGINT after
+    dehrnet's own exit 130 (CPython remembers any KeyboardInterrupt an exec of a string saw)."""
+    if not _in_import(frame):
+        raise KeyboardInterrupt
+    if not _redelivery.locked():
+        threading.Thread(target=_redeliver_after_import, name="dehrnet-sigint", daemon=True).start()
+
+
+_redelivery = threading.Lock()  # held while a watcher waits for the main thread's import to finish
+
+
+def _in_import(frame: FrameType | None) -> bool:
+    """Whether `frame` or a caller of it is importlib's (a module is being imported)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver_after_import() -> None:
+    """Wait until the main thread is out of every import, then deliver SIGINT to it again."""
+    with _redelivery:
+        main = threading.main_thread()
+        while main.is_alive() and _in_import(sys._current_frames().get(main.ident)):
+            time.sleep(0.005)
+        if main.is_alive():
+            _thread.interrupt_main(signal.SIGINT)
+
+
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Run the block with Ctrl-C held back, then raise KeyboardInterrupt if one came: for imports of native
     libraries and model building (torch, onnxruntime, ultralytics), where a KeyboardInterrupt raised inside a
     C++ callback aborts the process ("terminate called after throwing an instance of pybind11::error_already_set")
     instead of reaching the command's cleanup. Only in the main thread, and only where Ctrl-C raises
-    KeyboardInterrupt (not when the process ignores it)."""
+    KeyboardInterrupt (Python's default handler or the CLI's raise_outside_imports; not when it is ignored)."""
+    previous = signal.getsignal(signal.SIGINT)
     if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+            previous not in (signal.default_int_handler, raise_outside_imports):
         yield
         return
     came: list[int] = []
@@ -89,6 +128,6 @@ def interrupts_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, previous)
     if came:
         raise KeyboardInterrupt

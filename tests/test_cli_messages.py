@@ -117,3 +117,34 @@ def test_ctrl_c_while_native_libraries_load_is_held_back_until_they_are_loaded()
     assert reached_the_end and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     with interrupts_deferred():  # nothing came: nothing raised
         pass
+
+
+def test_ctrl_c_during_an_import_is_raised_once_the_import_is_done(tmp_path, monkeypatch) -> None:
+    """Raised inside an import, importlib may print a KeyboardInterrupt as "Exception ignored" and go on (the run
+    then ended with exit 0), and one raised inside the exec of dataclasses' generated methods made `python -m
+    dehrnet_cli` exit by SIGINT (-2) after its own exit 130: the CLI's handler waits until the import is done."""
+    from dehrnet_cli.env import interrupts_deferred, raise_outside_imports
+
+    (tmp_path / "slow_to_import.py").write_text(
+        "import os, signal, time\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "time.sleep(0.2)  # without the handler the KeyboardInterrupt lands here and the import fails\n"
+        "LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    previous = signal.signal(signal.SIGINT, raise_outside_imports)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            import slow_to_import  # noqa: F401
+            time.sleep(2)  # the redelivered interrupt lands here, after the import
+        assert sys.modules["slow_to_import"].LOADED
+        with pytest.raises(KeyboardInterrupt):  # outside an import it raises at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)
+        with pytest.raises(KeyboardInterrupt):  # interrupts_deferred holds it back under this handler too
+            with interrupts_deferred():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+        assert signal.getsignal(signal.SIGINT) is raise_outside_imports
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.modules.pop("slow_to_import", None)

@@ -27,9 +27,12 @@ def interrupted() -> SystemExit:
 
 
 def resume_interrupts() -> None:
-    """From now on Ctrl-C raises KeyboardInterrupt (the commands handle it); one noted before is raised now."""
+    """From now on Ctrl-C raises KeyboardInterrupt (the commands handle it), outside imports
+    (env.raise_outside_imports); one noted before is raised now."""
     if signal.getsignal(signal.SIGINT) is _note_interrupt:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from dehrnet_cli.env import raise_outside_imports
+
+        signal.signal(signal.SIGINT, raise_outside_imports)
     if _noted:
         _noted.clear()
         raise KeyboardInterrupt
