@@ -166,3 +166,21 @@ def test_reference_crops_are_the_bundled_people(monkeypatch):
 
 def test_one_joint_may_always_move_and_one_percent_of_many():
     assert [model_check.allowed_moves(n) for n in (17, 52, 199, 200, 450)] == [1, 1, 1, 2, 4]
+
+
+def test_torch_bf16_of_a_checkpoint_is_checked_against_a_model_left_in_fp32(home, learned_model_path):
+    """The bf16 candidate and the fp32 reference come from one loaded checkpoint: converting the candidate must not
+    convert the reference (it ran bf16 weights on fp32 input: a RuntimeError instead of a verdict)."""
+    from dehrnet_cli.precision.backend_factory import make_pose_backend
+    from dehrnet_cli.precision.runtime import RuntimeSpec
+    from dehrnet_cli.weights.model_choice import ModelSpec
+
+    notes: list[str] = []
+    try:
+        runtime = RuntimeSpec(backend="torch", device="cpu", precision="bf16")
+        backend = make_pose_backend(ModelSpec(weights=learned_model_path).choose(), runtime, None, 10, notes.append)
+    except DehrnetError as e:  # a verdict either way; which one depends on this CPU's bf16 arithmetic
+        assert "refused by the precision check" in str(e)
+    else:
+        assert backend.precision == "bf16"
+    assert any(n.startswith("precision check: bf16 torch cpu vs fp32 torch") for n in notes), notes

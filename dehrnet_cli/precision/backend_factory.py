@@ -11,6 +11,7 @@ accuracy guard (precision.guard: PCK on a model trained on synthetic people) is 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import replace
 from importlib.util import find_spec
@@ -240,14 +241,21 @@ def _checked(backend: Backend, path: RunPath, sha: str | None, build: Callable[[
     if sha is None:
         log(skipped(label).line())
         return backend
-    verdict = check_precision(sha, label, reference=lambda: build("fp32"), candidate=lambda: backend, log=log)
+    built: list[Backend] = []
+
+    def fp32() -> Backend:  # the check's reference is also the fallback: built once
+        if not built:
+            built.append(build("fp32"))
+        return built[0]
+
+    verdict = check_precision(sha, label, reference=fp32, candidate=lambda: backend, log=log)
     if verdict.passed:
         return backend
     if not path.fall_back:
         raise DehrnetError(f"--precision {path.precision}: refused by the precision check ({verdict.line()}); run "
                            "fp32 (--precision fp32), or calibrate int8 on your own images (--calib DIR)")
     log(f"running {path.backend} fp32 instead")
-    return build("fp32")
+    return fp32()
 
 
 def _checkpoint_path(choice: ModelChoice) -> Path:
@@ -266,8 +274,10 @@ class _Builder:
 
     def __call__(self, path: RunPath) -> Backend:
         """The backend of `path`; when auto chose an exported engine whose export fails, torch fp32 (one line)."""
-        if path.backend == "torch":
-            return TorchBackend(self.net(), self.device, precision=path.precision)
+        if path.backend == "torch":  # TorchBackend converts its model: a reduced precision gets its own copy,
+            # so that the shared model stays the fp32 one the precision check and a fallback are built from
+            net = self.net() if path.precision == "fp32" else copy.deepcopy(self.net())
+            return TorchBackend(net, self.device, precision=path.precision)
         try:
             return self._openvino(path.precision) if path.backend == "openvino" else self._onnx(path.precision)
         except DehrnetError as e:
