@@ -25,7 +25,7 @@ from dehrnet_cli.detect.base import Detector
 from dehrnet_cli.detect.boxes_file import BoxesFileDetector
 from dehrnet_cli.detect.factory import follow_pose_engine, make_detector
 from dehrnet_cli.detect.spec import DetectorSpec
-from dehrnet_cli.detect.yolo import DEFAULT_YOLO, refuse_openvino
+from dehrnet_cli.detect.yolo import DEFAULT_YOLO
 from dehrnet_cli.pose.backends import Backend
 from dehrnet_cli.pose.settings import TopDownSettings
 from dehrnet_cli.pose.topdown import TopDownEstimator
@@ -97,9 +97,7 @@ class PoseEstimator:
                log: Log | None) -> None:
         self.model_spec, self.runtime, self.detector_spec, self.settings = model, runtime, detector, pose
         self.model_choice = model.choose()  # a bad name or file, or an offline default, fails here
-        detector.check_files()  # a missing boxes file or detector fails before any slow model work
-        if detector.engine == "openvino":
-            refuse_openvino(detector.model, runtime.device)
+        detector.check(runtime.device)  # a missing boxes file or detector fails before any slow model work
         self.log: Log = log or note
         self._detector: Detector | None = None
         self._topdown: TopDownEstimator | None = None

@@ -246,11 +246,13 @@ def _compare_models(job: EvalJob, paths: tuple, model: ModelSpec, runtime: Runti
     for spec in specs:  # both models and the detector's file found before either model runs
         spec.choose()
     if not job.gt_boxes:
-        detector.check_files()
+        detector.check(runtime.device)
     runs, reports, untrained, boxes = [], {}, False, None
     for key, weights, spec in zip(("a", "b"), job.compare, specs):
         log(f"model {key.upper()}: {weights}")
-        estimator = _estimator(job, "compare-models", paths, spec, runtime, detector, pose, log)
+        replayed = replace(detector, kind="none", boxes=None, engine="auto")  # B loads no detector of its own
+        estimator = _estimator(job, "compare-models", paths, spec, runtime, detector if boxes is None else replayed,
+                               pose, log)
         if boxes is None:
             boxes = "gt" if job.gt_boxes else RecordingDetector(estimator.detector)
         coco = run_coco_eval(estimator.topdown, images_dir, ann_file, boxes, limit=job.limit, progress=not job.quiet,

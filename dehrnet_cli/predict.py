@@ -216,7 +216,7 @@ def predict(job: PredictJob, model: ModelSpec, runtime: RuntimeSpec, detector: D
     if not job.writes_anything():
         raise DehrnetError("nothing to write: give --out, --json, --save-results, --csv, --save-crops or --show")
     model.choose()  # a bad --weights / --model, or an offline default, fails before the source is opened
-    detector.check_files()
+    detector.check(runtime.device)
     opened = open_job(job)
     try:
         with interrupts_deferred():  # torch, onnxruntime and ultralytics load here

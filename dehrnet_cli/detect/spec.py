@@ -51,11 +51,14 @@ class DetectorSpec:
     def uses_yolo(self) -> bool:
         return self.kind == "yolo" and self.boxes is None
 
-    def check_files(self) -> None:
-        """Refuse a missing --boxes file, and YOLO weights that cannot be found offline, before any model work."""
+    def check(self, device: str = "auto") -> None:
+        """Before any model work, refuse a missing --boxes file, YOLO weights that cannot be found offline, and
+        --det-engine openvino where it cannot run (not a .pt file, not on the CPU `device`)."""
         if self.boxes is not None and not Path(self.boxes).expanduser().is_file():
             raise DehrnetError(f"--boxes {self.boxes}: no such file")
         if self.uses_yolo:
-            from dehrnet_cli.detect.yolo import locate_yolo_weights
+            from dehrnet_cli.detect.yolo import locate_yolo_weights, refuse_openvino
 
             locate_yolo_weights(self.model)
+            if self.engine == "openvino":
+                refuse_openvino(self.model, device)
