@@ -165,6 +165,7 @@ def test_model_flags_that_name_nothing_usable(tmp_path, flags, message):
     (ZEN4, "auto", "bf16", 8, ("torch", "bf16")),
     (AVX2, "auto", "int8", None, ("openvino", "int8")),
     (NO_OPENVINO, "auto", "int8", None, ("onnx", "int8")),
+    (NO_OPENVINO, "auto", "bf16", None, ("torch", "bf16")),  # ONNX Runtime runs its export in fp32 only
     (AVX2, "onnx", "auto", 8, ("onnx", "fp32")),
     (AVX2, "openvino", "auto", 8, ("openvino", "fp32")),
 ])
@@ -172,6 +173,13 @@ def test_the_run_path_of_the_flags(facts, backend, precision, crops, expected):
     path = choose_run_path(backend, precision, "cuda" if facts.cuda else "cpu", facts, True, crops)
     assert (path.backend, path.precision) == expected
     assert path.why.startswith(f"{expected[0]} ") and expected[1] in path.why
+
+
+def test_only_automatic_precisions_fall_back_to_fp32():
+    assert choose_run_path("auto", "auto", "cuda", CUDA, True, 10).fall_back  # fp16 refused: fp32 on CUDA
+    assert not choose_run_path("auto", "fp16", "cuda", CUDA, True, 10).fall_back
+    assert choose_run_path("auto", "auto", "cpu", ZEN4, True, None).fall_back
+    assert not choose_run_path("auto", "bf16", "cpu", ZEN4, True, None).fall_back
 
 
 def test_measured_costs_decide_between_torch_and_onnx_runtime():

@@ -91,7 +91,7 @@ def choose_run_path(backend: str, precision: str, device: str, facts: MachineFac
         if kind == "openvino":
             raise DehrnetError("--backend openvino runs on the CPU; use --device cpu, or torch/onnx on CUDA")
         concrete, note = resolve_precision(precision, device, kind)
-        return RunPath(kind, concrete, f"{kind} {note}")
+        return RunPath(kind, concrete, f"{kind} {note}", fall_back=precision == "auto")
     if backend == "auto" and precision == "int8":
         backend, reason = ("openvino" if facts.openvino and facts.nncf else "onnx"), "int8 asked"
     elif backend == "auto":
@@ -99,7 +99,8 @@ def choose_run_path(backend: str, precision: str, device: str, facts: MachineFac
             backend, reason = "torch", "random weights, nothing to export"
         else:
             repays, reason = export_repays(crops, export_ready, costs)
-            backend = ("openvino" if facts.openvino else "onnx") if repays else "torch"
+            exported = "openvino" if facts.openvino else "onnx" if precision in ("auto", "fp32") else "torch"
+            backend = exported if repays else "torch"  # ONNX Runtime runs an export in fp32 only
     else:
         reason = "asked"
     if precision == "auto":
