@@ -106,7 +106,6 @@ class EvalOutcome:
     written: list[Path] = field(default_factory=list)
     analysis: dict | None = None  # the report's "analyze" section (--analyze)
     compare: dict | None = None  # the report's "compare" section (--compare)
-    runs: dict | None = None  # each model's report, {"a": ..., "b": ...} (--compare of two models)
 
 
 def _paths(job: EvalJob, mode: str) -> tuple[Path | None, Path | dict | None, Path | None]:
@@ -247,25 +246,25 @@ def _compare_models(job: EvalJob, paths: tuple, model: ModelSpec, runtime: Runti
         spec.choose()
     if not job.gt_boxes:
         detector.check(runtime.device)
-    runs, reports, untrained, boxes = [], {}, False, None
+    live = not job.gt_boxes and detector.boxes is None  # a detector runs: A's boxes are recorded and given to B
+    runs, reports, untrained, recorded = [], {}, False, None
     for key, weights, spec in zip(("a", "b"), job.compare, specs):
         log(f"model {key.upper()}: {weights}")
         replayed = replace(detector, kind="none", boxes=None, engine="auto")  # B loads no detector of its own
-        estimator = _estimator(job, "compare-models", paths, spec, runtime, detector if boxes is None else replayed,
-                               pose, log)
-        if boxes is None:
-            boxes = "gt" if job.gt_boxes else RecordingDetector(estimator.detector)
+        estimator = _estimator(job, "compare-models", paths, spec, runtime,
+                               replayed if recorded is not None else detector, pose, log)
+        if live:
+            recorded = RecordingDetector(estimator.detector) if recorded is None else recorded.replay()
+        boxes = recorded if live else "gt" if job.gt_boxes else estimator.detector  # a boxes file: as given, twice
         coco = run_coco_eval(estimator.topdown, images_dir, ann_file, boxes, limit=job.limit, progress=not job.quiet,
                              category=job.category)
-        if isinstance(boxes, RecordingDetector):
-            boxes = boxes.replay()
         runs.append((str(weights), coco.results))
         reports[key] = coco.to_report(_model_settings(estimator, spec, pose))
         untrained = untrained or estimator.untrained
         del estimator
     section = compare_sections(runs, ann_file, job.limit, job.resamples, job.seed, progress=not job.quiet)
     document = {"compare": section, "runs": reports, "settings": settings}
-    return EvalOutcome("compare-models", compare=section, runs=reports, settings=settings, untrained=untrained,
+    return EvalOutcome("compare-models", compare=section, settings=settings, untrained=untrained,
                        written=_write(job, [], document))
 
 

@@ -184,3 +184,13 @@ def test_compare_of_two_models_refuses_what_would_be_ambiguous(coco_layout, tiny
     assert "--save-results" in line and not (tmp_path / "s.json").exists()
     line = _one_error_line(_run("--coco", coco_layout, "--compare", tiny_weights, tmp_path / "missing.pt"))
     assert "missing.pt" in line
+
+
+def test_compare_of_two_models_on_a_boxes_file_checks_it_as_a_single_run_does(coco_layout, tmp_path):  # noqa: F811
+    """A --boxes file of another split is one clear line (not AP 0 at the end), for --compare of two models too."""
+    a = save_seeded_checkpoint(tmp_path / "a.pt", seed=0)
+    (tmp_path / "other.json").write_text(json.dumps([{"image_id": 999999, "category_id": 1, "bbox": [1, 1, 50, 80],
+                                                      "score": 0.9}]))
+    out = _run("--coco", coco_layout, "--compare", a, a, "--boxes", tmp_path / "other.json", "--device", "cpu",
+               "--quiet")
+    assert out.exit_code == 2 and "other.json" in out.stderr, out.output
