@@ -85,11 +85,11 @@ def raise_outside_imports(signum: int, frame: FrameType | None) -> None:
     dehrnet's own exit 130 (CPython remembers any KeyboardInterrupt an exec of a string saw)."""
     if not _in_import(frame):
         raise KeyboardInterrupt
-    if not _redelivery.locked():
+    if _redelivery.acquire(blocking=False):  # one watcher at a time, however many interrupts come
         threading.Thread(target=_redeliver_after_import, name="dehrnet-sigint", daemon=True).start()
 
 
-_redelivery = threading.Lock()  # held while a watcher waits for the main thread's import to finish
+_redelivery = threading.Lock()  # held from the interrupt a watcher was started for until it delivered it
 
 
 def _in_import(frame: FrameType | None) -> bool:
@@ -102,13 +102,16 @@ def _in_import(frame: FrameType | None) -> bool:
 
 
 def _redeliver_after_import() -> None:
-    """Wait until the main thread is out of every import, then deliver SIGINT to it again."""
-    with _redelivery:
+    """Wait until the main thread is out of every import, then deliver SIGINT to it again (`_redelivery`, taken
+    by the handler that started this thread, is released here)."""
+    try:
         main = threading.main_thread()
         while main.is_alive() and _in_import(sys._current_frames().get(main.ident)):
             time.sleep(0.005)
         if main.is_alive():
             _thread.interrupt_main(signal.SIGINT)
+    finally:
+        _redelivery.release()
 
 
 @contextmanager

@@ -62,8 +62,8 @@ def training_data(config: TrainConfig, arch: PoseNetConfig) -> tuple[TopDownData
         def validate_coco(topdown: TopDownEstimator) -> dict:
             from dehrnet_cli.eval.run import run_coco_eval
 
-            result = run_coco_eval(topdown, paths.val_images, paths.val_ann, config.val_boxes or "gt", progress=False,
-                                   category=config.category)
+            result = run_coco_eval(topdown, paths.val_images, val_file.doc, config.val_boxes or "gt", progress=False,
+                                   category=config.category)  # the document read above: not parsed every epoch
             return dict(result.stats)
 
         return train_set, "AP", validate_coco, net
