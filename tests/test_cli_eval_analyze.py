@@ -194,3 +194,22 @@ def test_compare_of_two_models_on_a_boxes_file_checks_it_as_a_single_run_does(co
     out = _run("--coco", coco_layout, "--compare", a, a, "--boxes", tmp_path / "other.json", "--device", "cpu",
                "--quiet")
     assert out.exit_code == 2 and "other.json" in out.stderr, out.output
+
+
+def test_analyze_and_compare_refuse_a_keypoint_set_other_than_coco_17(coco_sample, tmp_path):
+    """The per-image evaluation scores with COCO's 17 sigmas: another keypoint set (or its own sigmas) is one line,
+    not a crash halfway."""
+    doc = json.loads((coco_sample / "test_coco.json").read_text())
+    results = _sample_results(coco_sample, tmp_path, "r.json", noise=2.0)
+    own_sigmas = json.loads(json.dumps(doc))
+    own_sigmas["categories"][0]["kpt_oks_sigmas"] = [0.05] * 17
+    three = json.loads(json.dumps(doc))
+    three["categories"][0]["keypoints"] = ["a", "b", "c"]
+    for a in three["annotations"]:
+        a["keypoints"] = a["keypoints"][:9]
+    for name, ann, needle in (("sigmas.json", own_sigmas, "with their own sigmas"), ("three.json", three, "a, b, c")):
+        (tmp_path / name).write_text(json.dumps(ann))
+        line = _one_error_line(_run("--coco-results", results, "--ann", tmp_path / name, "--analyze"))
+        assert "COCO's 17 person keypoints" in line and needle in line, line
+        line = _one_error_line(_run("--compare", results, results, "--ann", tmp_path / name))
+        assert "COCO's 17 person keypoints" in line, line

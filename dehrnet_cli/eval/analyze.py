@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from pycocotools.coco import COCO
 
+from dehrnet_cli.datasets.coco import SIGMA_SCALE
 from dehrnet_cli.errors import DehrnetError, InternalError
 from dehrnet_cli.eval.accumulate import LIBRARY_TOLERANCE, Decomposition, decompose, precision_recall
 from dehrnet_cli.eval.coco import cocoeval_library, cocoeval_precision, load_coco_gt
@@ -42,6 +43,7 @@ from dehrnet_cli.eval.image_eval import (
 )
 from dehrnet_cli.eval.keypoint_errors import CORRECTION_ORDER, GOOD_KS, NEAR_KS, KeypointErrors, classify_keypoints
 from dehrnet_cli.progress import job_progress_bar
+from models.keypoints import COCO17
 
 ANALYSIS_AREAS = {"all": (32.0**2, 1e5**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
 LOC_OKS = 0.1
@@ -88,8 +90,18 @@ def _curve(precision: np.ndarray) -> np.ndarray:
 
 
 def require_labelled_keypoints(gt_coco: COCO, image_ids: list[int], ann_file: Path | str) -> None:
-    """DehrnetError unless the evaluated images have a person with a labelled keypoint (what --analyze and
-    --compare measure)."""
+    """DehrnetError unless the file has one keypoint category, COCO's 17 person keypoints with COCO's sigmas (the
+    ones the per-image evaluation scores with), and the evaluated images have a person with a labelled keypoint
+    (what --analyze and --compare measure)."""
+    categories = [c for c in gt_coco.dataset["categories"] if "keypoints" in c]
+    sigmas = categories[0].get("kpt_oks_sigmas") if len(categories) == 1 else None
+    if len(categories) != 1 or list(categories[0]["keypoints"]) != list(COCO17.names) or (
+            sigmas is not None and not np.allclose(np.asarray(sigmas, np.float64) * SIGMA_SCALE, COCO17.sigmas)):
+        what = f"{len(categories)} keypoint categories" if len(categories) != 1 else \
+            f"the keypoints {', '.join(map(str, categories[0]['keypoints']))}" + ("" if sigmas is None else
+                                                                                  " with their own sigmas")
+        raise DehrnetError(f"--ann {ann_file}: --analyze and --compare score COCO's 17 person keypoints with COCO's "
+                           f"sigmas, and this file has {what}: score it without them")
     gt = GroundTruth.from_coco(gt_coco, image_ids, str(ann_file))
     if not (gt.keypoints[:, :, 2] > 0).any():
         raise DehrnetError(f"--ann {ann_file}: no person of the evaluated images has a labelled keypoint, so there "
