@@ -184,3 +184,25 @@ def test_torch_bf16_of_a_checkpoint_is_checked_against_a_model_left_in_fp32(home
     else:
         assert backend.precision == "bf16"
     assert any(n.startswith("precision check: bf16 torch cpu vs fp32 torch") for n in notes), notes
+
+
+def test_an_int8_verdict_is_kept_per_calibration(monkeypatch, tmp_path):
+    """--calib DIR re-quantizes: the verdict on the default calibration must not decide the new one."""
+    from types import SimpleNamespace
+
+    from dehrnet_cli.precision import backend_factory
+    from dehrnet_cli.precision.auto_path import RunPath
+
+    labels: list[str] = []
+
+    def checked(sha, label, **kwargs):
+        labels.append(label)
+        return SimpleNamespace(passed=True)
+
+    monkeypatch.setattr(backend_factory, "check_precision", checked)
+    int8 = SimpleNamespace(device="cpu")
+    path = RunPath("openvino", "int8", "asked")
+    for calib in (None, tmp_path / "mine", None):
+        assert backend_factory._checked(int8, path, "sha", lambda p: int8, print, calib) is int8
+    assert labels[0] == labels[2] == "int8 openvino cpu"
+    assert labels[1] == f"int8 openvino cpu calibrated on {(tmp_path / 'mine').resolve()}"

@@ -230,14 +230,18 @@ def _checkpoint_backend(choice: ModelChoice, runtime: RuntimeSpec, device: str, 
     backend = build(path)
     if path.precision == "fp32" or (backend.name, backend.precision) != (path.backend, path.precision):
         return backend  # fp32, or the export failed and torch fp32 runs
-    return _checked(backend, path, sha, lambda precision: build(replace(path, precision=precision)), log)
+    return _checked(backend, path, sha, lambda precision: build(replace(path, precision=precision)), log,
+                    runtime.calib if path.precision == "int8" else None)
 
 
-def _checked(backend: Backend, path: RunPath, sha: str | None, build: Callable[[str], Backend], log: Log) -> Backend:
+def _checked(backend: Backend, path: RunPath, sha: str | None, build: Callable[[str], Backend], log: Log,
+             calib: Path | None = None) -> Backend:
     """`backend` (the reduced precision of `path`) once the precision check passed it for the model of hash `sha`
     (None: random weights, unchecked); a refused one: fp32 from `build(precision)` when `path` falls back, else an
-    error."""
+    error. `calib`: the images an int8 model was calibrated on (another calibration is another verdict)."""
     label = f"{path.precision} {path.backend} {backend.device.split(':')[0]}"
+    if calib is not None:
+        label += f" calibrated on {Path(calib).resolve()}"
     if sha is None:
         log(skipped(label).line())
         return backend
