@@ -256,3 +256,16 @@ def test_predict_threads_flag_reaches_torch(tmp_path, monkeypatch, run_main):
         torch.set_num_threads(threads)
         cv2.setNumThreads(cv2_threads)
         onnx_session.set_ort_threads(None)
+
+
+def test_sigterm_before_a_command_runs_is_143_not_ctrl_c(run_main, monkeypatch):
+    """SIGTERM is a KeyboardInterrupt to the cleanups; where the CLI itself catches it (the arguments being parsed,
+    before a command's own handling) it is still a SIGTERM: its own line and 143."""
+    from dehrnet_cli.cli import Terminated
+
+    def terminated() -> None:
+        raise Terminated()
+
+    monkeypatch.setattr("dehrnet_cli.cli.app.resume_interrupts", terminated)
+    code, _, err = run_main("info")
+    assert (code, err.strip()) == (143, "dehrnet: error: terminated (SIGTERM)")

@@ -20,8 +20,22 @@ def _note_interrupt(signum: int, frame: object) -> None:
     _noted.append(signum)
 
 
-def interrupted() -> SystemExit:
-    """Print the line of an interrupted run; return the exit to raise (130 = 128 + SIGINT)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (sent by `timeout`, schedulers, `docker stop`), raised in the main thread as a KeyboardInterrupt
+    so that every cleanup written for Ctrl-C runs for it too; the command then exits 143 (128 + 15)."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """The SIGTERM handler `main` installs."""
+    raise Terminated()
+
+
+def interrupted(error: BaseException | None = None) -> SystemExit:
+    """Print the line of an interrupted run; return the exit to raise: 130 (128 + SIGINT), or 143 (128 + SIGTERM)
+    when `error` is a Terminated."""
+    if isinstance(error, Terminated):
+        print("dehrnet: error: terminated (SIGTERM)", file=sys.stderr, flush=True)
+        return SystemExit(143)
     print("dehrnet: error: interrupted", file=sys.stderr, flush=True)
     return SystemExit(130)
 
@@ -48,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         from dehrnet_cli.cli.app import main as run_app
 
         run_app(argv)
-    except KeyboardInterrupt:  # one that got past the commands' own handling
-        raise interrupted() from None
+    except KeyboardInterrupt as e:  # one that got past the commands' own handling
+        raise interrupted(e) from None
     finally:
         if noting and signal.getsignal(signal.SIGINT) is _note_interrupt:  # no command started (--help, errors)
             signal.signal(signal.SIGINT, signal.default_int_handler)

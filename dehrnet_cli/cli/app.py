@@ -15,9 +15,9 @@ from typing import Any
 import typer
 
 from dehrnet_cli import __version__, env
-from dehrnet_cli.cli import interrupted, resume_interrupts
+from dehrnet_cli.cli import interrupted, raise_terminated, resume_interrupts
 from dehrnet_cli.cli.bench import bench_command
-from dehrnet_cli.cli.command import FlagsWithoutTypes, add_commands, fail, raise_terminated
+from dehrnet_cli.cli.command import FlagsWithoutTypes, add_commands, fail
 from dehrnet_cli.cli.eval import eval_command
 from dehrnet_cli.cli.export import export_command
 from dehrnet_cli.cli.guard import guard_command
@@ -35,8 +35,8 @@ class _Root(FlagsWithoutTypes):
         try:
             resume_interrupts()
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise interrupted() from None
+        except KeyboardInterrupt as e:
+            raise interrupted(e) from None
 
 
 app = typer.Typer(
@@ -109,6 +109,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         if type(e).__name__ == "NoArgsIsHelpError":  # `dehrnet` alone: the help was printed
             raise SystemExit(0) from None
         raise SystemExit(fail(usage_error_line(e, args), getattr(e, "exit_code", 2)).exit_code) from None
-    except typer.Abort:  # Ctrl-C outside a command
-        raise SystemExit(fail("interrupted", 130).exit_code) from None
+    except typer.Abort as e:  # Ctrl-C or SIGTERM outside a command (click wraps the KeyboardInterrupt)
+        raise interrupted(e.__cause__ or e.__context__) from None
     sys.exit(code if isinstance(code, int) else 0)

@@ -15,6 +15,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from dehrnet_cli import env
+from dehrnet_cli.cli import Terminated
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import note, stderr_console
 
@@ -22,16 +23,6 @@ from dehrnet_cli.progress import note, stderr_console
 # would lay tables out in 80 columns and cut their cells, so there they get all the width they need
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 1000)
 err_console = stderr_console
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (sent by `timeout`, schedulers, `docker stop`), raised in the main thread as a KeyboardInterrupt
-    so that every cleanup written for Ctrl-C runs for it too; the command then exits 143 (128 + 15)."""
-
-
-def raise_terminated(signum: int, frame: object) -> None:
-    """The SIGTERM handler `main` installs."""
-    raise Terminated()
 
 
 def fail(message: str, code: int) -> typer.Exit:
