@@ -1,6 +1,7 @@
 """The process environment dehrnet runs in: the environment variables it reads, in one place, read at call time
 (never at import), the default thread count, Ctrl-C held back while native libraries load
-(`interrupts_deferred`) and, in the CLI, while any module is imported (`raise_outside_imports`).
+(`interrupts_deferred`, except in downloads and waits: `interruptible`) and, in the CLI, while any module is
+imported (`raise_outside_imports`).
 
 DEHRNET_OFFLINE: never touch the network (downloads fail fast and say what to place where).
 YOLO_OFFLINE: ultralytics' own switch; the YOLO detector honours it too.
@@ -128,9 +129,31 @@ def interrupts_deferred() -> Iterator[None]:
         return
     came: list[int] = []
     signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    _deferred.append((previous, came))
     try:
         yield
     finally:
+        _deferred.pop()
         signal.signal(signal.SIGINT, previous)
     if came:
         raise KeyboardInterrupt
+
+
+_deferred: list[tuple[object, list[int]]] = []  # the open interrupts_deferred blocks: (handler held back, SIGINTs)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Inside interrupts_deferred, let Ctrl-C raise again for this block (a download, a wait for another process:
+    pure Python, no native callback to abort), at once if one came before it; elsewhere nothing changes."""
+    if not _deferred or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous, came = _deferred[-1]
+    if came:
+        raise KeyboardInterrupt
+    holding = signal.signal(signal.SIGINT, previous)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, holding)

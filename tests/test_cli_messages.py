@@ -148,3 +148,34 @@ def test_ctrl_c_during_an_import_is_raised_once_the_import_is_done(tmp_path, mon
     finally:
         signal.signal(signal.SIGINT, previous)
         sys.modules.pop("slow_to_import", None)
+
+
+def test_ctrl_c_stops_a_download_while_a_model_is_being_built(tmp_path, monkeypatch) -> None:
+    """Building a model holds Ctrl-C back (interrupts_deferred); a download inside it (first use of a checkpoint or
+    detector) is pure Python and takes minutes: there Ctrl-C acts at once (env.interruptible)."""
+    from dehrnet_cli.env import interruptible, interrupts_deferred
+    from dehrnet_cli.weights import download as download_module
+
+    monkeypatch.delenv("DEHRNET_OFFLINE", raising=False)
+    reached: list[str] = []
+
+    def slow_transfer(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(2)  # the interrupt lands here
+        reached.append("the end of the transfer")
+
+    monkeypatch.setattr(download_module, "_download_locked", slow_transfer)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            download_module.download("http://127.0.0.1:9/w.bin", tmp_path / "w.bin")
+            reached.append("after the download")
+    assert reached == [] and time.perf_counter() - start < 1.5
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with pytest.raises(KeyboardInterrupt):  # one that came while held back is raised as the block starts
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            with interruptible():
+                reached.append("inside")
+    assert reached == []

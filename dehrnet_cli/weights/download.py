@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dehrnet_cli import __version__
-from dehrnet_cli.env import offline
+from dehrnet_cli.env import interruptible, offline
 from dehrnet_cli.errors import DehrnetError
 from dehrnet_cli.progress import note
 
@@ -207,7 +207,7 @@ def download(url: str, dest: Path, sha256: str | None = None, sha256_prefix: str
         raise DehrnetError(f"cannot create {dest.parent} ({e.strerror}); set DEHRNET_HOME to a writable "
                            "folder") from None
     before = _stat(dest)
-    with _one_download_of(dest):
+    with interruptible(), _one_download_of(dest):  # Ctrl-C stops a download even while a model is being built
         replaced = _stat(dest) not in (None, before)  # another download put a new file there meanwhile
         if replaced and (sha256 or sha256_prefix) and hash_matches(dest, sha256, sha256_prefix)[0]:
             return dest
