@@ -130,3 +130,21 @@ def test_links_that_lead_nowhere_are_error_rows_not_a_failed_job(tmp_path: Path,
     assert rows["good.png"]["status"] == "ok"
     assert rows["a.jpg"]["status"] == rows["b.jpg"]["status"] == rows["gone.jpg"]["status"] == "error"
     assert "leads nowhere" in rows["a.jpg"]["reason"] and "broken symbolic link" in rows["gone.jpg"]["reason"]
+
+
+def test_the_manifest_is_there_from_the_start_of_a_job(tmp_path: Path) -> None:
+    """A job killed after an item's outputs but before its row leaves a manifest, so the next run takes those
+    outputs for a dehrnet job's, not the user's; a job that ends with no row leaves OUT as it was."""
+    from dehrnet_cli.corpus.manifest import ManifestLog, ManifestRow
+
+    path = tmp_path / "manifest.jsonl"
+    log = ManifestLog(path)
+    assert path.exists()  # what a kill at this instant leaves
+    log.close()
+    assert not path.exists()  # nothing finished: as it was
+    log = ManifestLog(path)
+    log.append(ManifestRow("a.png", "ok"))
+    log.close()
+    kept = path.read_text()
+    ManifestLog(path).close()  # a later job with no row does not remove the earlier rows
+    assert path.read_text() == kept and "a.png" in kept

@@ -95,12 +95,15 @@ def write_manifest(path: Path, rows: Iterable[ManifestRow]) -> Path:
 
 
 class ManifestLog:
-    """Appends finished items' rows to the manifest as they come, each on disk before `append` returns (the file
-    is opened with the first row: a job that fails before any item leaves the manifest as it was)."""
+    """Appends finished items' rows to the manifest as they come, each on disk before `append` returns. The file
+    is there from the start, so that a job killed before its first row still marks OUT as a dehrnet job's (its
+    outputs are not taken for the user's files next time); one that created it and ends with no row removes it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = None
+        self._created = not path.exists()
+        self._appended = False
+        self._file = self._open()
 
     def _open(self):
         try:
@@ -112,7 +115,7 @@ class ManifestLog:
         return file
 
     def append(self, row: ManifestRow) -> None:
-        self._file = self._file or self._open()
+        self._appended = True
         try:
             self._file.write(_line(row))
             self._file.flush()
@@ -121,8 +124,9 @@ class ManifestLog:
             raise write_error(f"the manifest {self.path}", e) from None
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        self._file.close()
+        if self._created and not self._appended:
+            self.path.unlink(missing_ok=True)
 
 
 def _ends_with_newline(path: Path) -> bool:
