@@ -157,7 +157,7 @@ def test_a_killed_worker_loses_nothing_and_writes_nothing_twice(ray_session, tmp
     assert json_outputs(distributed) == json_outputs(local)  # the video redone in full by the new actor
     after = file_identities(distributed)
     for rel, identity in written_before_kill.items():
-        if ".partial-" not in rel:
+        if ".partial-" not in rel and rel != "manifest.jsonl":  # the manifest is the job's log: appended to
             assert after[rel] == identity, f"{rel} was written again"  # what was done stays as it was
     assert (distributed / "clips" / "walk_pose.mp4").is_file()
     assert any(".walk_pose.partial-" in rel for rel in written_before_kill)  # killed mid-write...
