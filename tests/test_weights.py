@@ -454,3 +454,24 @@ def test_cli_verify_exit_code_follows_mismatches(online_home):
 def test_every_command_help_has_an_example(command):
     result = CliRunner().invoke(cli(), ["weights", command, "--help"])
     assert result.exit_code == 0 and f"Example: dehrnet weights {command}" in result.stdout
+
+
+def test_a_file_is_hashed_once_while_it_is_unchanged(tmp_path, monkeypatch):
+    import hashlib
+
+    from dehrnet_cli.weights import download as download_module
+
+    path = tmp_path / "w.pt"
+    path.write_bytes(b"x" * 1000)
+    reads: list[int] = []
+    real = hashlib.sha256
+
+    def counted(*args):
+        reads.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(download_module.hashlib, "sha256", counted)
+    first = download_module.sha256_file(path)
+    assert download_module.sha256_file(path) == first and len(reads) == 1
+    path.write_bytes(b"y" * 1001)  # changed: hashed again
+    assert download_module.sha256_file(path) == real(b"y" * 1001).hexdigest() and len(reads) == 2

@@ -29,12 +29,20 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Hex sha256 of a file, read in 1 MiB chunks; remembered for the process while the file keeps its size and
+    modification time (a run keys exports, verdicts and checks on one checkpoint's hash several times)."""
+    stat = os.stat(path)
+    key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHES:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}  # (real path, size, mtime_ns) -> sha256
 
 
 def hash_matches(path: Path, sha256: str | None, sha256_prefix: str | None) -> tuple[bool, str, str]:
