@@ -43,7 +43,7 @@ from dehrnet_cli.eval.image_eval import (
 )
 from dehrnet_cli.eval.keypoint_errors import CORRECTION_ORDER, GOOD_KS, NEAR_KS, KeypointErrors, classify_keypoints
 from dehrnet_cli.progress import job_progress_bar
-from models.keypoints import COCO17
+from models.keypoints import COCO17, flip_pairs_from_names
 
 ANALYSIS_AREAS = {"all": (32.0**2, 1e5**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
 LOC_OKS = 0.1
@@ -69,13 +69,12 @@ class Analysis:
 
 
 def twin_index(names: list[str]) -> np.ndarray:
-    """(K,) the left/right twin of each joint by name (left_x <-> right_x); itself when it has none."""
-    def swapped(name: str) -> str:
-        for a, b in (("left_", "right_"), ("right_", "left_")):
-            if name.startswith(a):
-                return b + name[len(a):]
-        return name
-    return np.asarray([names.index(swapped(n)) if swapped(n) in names else k for k, n in enumerate(names)])
+    """(K,) the left/right twin of each joint by name (models.keypoints.flip_pairs_from_names); itself when it has
+    none."""
+    twins = np.arange(len(names))
+    for a, b in flip_pairs_from_names(names):
+        twins[a], twins[b] = b, a
+    return twins
 
 
 def _ap(precision: np.ndarray) -> float:

@@ -35,15 +35,13 @@ class KeypointErrors:
     """The classified joints of the analysed results.
 
     result (M,) ResultSet index of each analysed result; person (M,) the GroundTruth row it is matched to;
-    label (M, K) int8 index into LABELS (UNLABELLED where the person's joint is not labelled); best_ks (M, K)
-    the winning similarity; corrected_xy (M, K, 2) where each labelled joint goes when its error is corrected
-    (its own position for a good joint).
+    label (M, K) int8 index into LABELS (UNLABELLED where the person's joint is not labelled); corrected_xy
+    (M, K, 2) where each labelled joint goes when its error is corrected (its own position for a good joint).
     """
 
     result: np.ndarray
     person: np.ndarray
     label: np.ndarray
-    best_ks: np.ndarray
     corrected_xy: np.ndarray
 
     def counts(self, names: list[str]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -70,19 +68,18 @@ def classify_keypoints(gt: GroundTruth, results: ResultSet, result: np.ndarray, 
     result, person = np.asarray(result)[keep], np.asarray(person)[keep]
     num_joints = gt.keypoints.shape[1]
     label = np.full((len(result), num_joints), UNLABELLED, np.int8)
-    best_ks = np.zeros((len(result), num_joints))
     corrected_xy = results.keypoints[result, :, :2].copy()
     for image in np.unique(gt.image[person]):
         pairs = np.flatnonzero(gt.image[person] == image)
         people = np.arange(gt.starts[image], gt.starts[image + 1])
-        label[pairs], best_ks[pairs], corrected_xy[pairs] = _classify_image(
+        label[pairs], corrected_xy[pairs] = _classify_image(
             gt, results.keypoints[result[pairs]], person[pairs] - people[0], people, twin)
-    return KeypointErrors(result=result, person=person, label=label, best_ks=best_ks, corrected_xy=corrected_xy)
+    return KeypointErrors(result=result, person=person, label=label, corrected_xy=corrected_xy)
 
 
 def _classify_image(gt: GroundTruth, pred: np.ndarray, matched: np.ndarray, people: np.ndarray,
-                    twin: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """label (M, K), best ks (M, K) and corrected xy (M, K, 2) of the results `pred` (M, K, 3) of one image,
+                    twin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """label (M, K) and corrected xy (M, K, 2) of the results `pred` (M, K, 3) of one image,
     matched to its people `people` (G,) at local positions `matched` (M,)."""
     persons = gt.keypoints[people]
     areas = gt.areas[people]
@@ -106,4 +103,4 @@ def _classify_image(gt: GroundTruth, pred: np.ndarray, matched: np.ndarray, peop
     shift = np.sqrt(-np.log(target_ks) * 2 * COCO_VARIANCES[None, :] * (areas[matched][:, None] + np.spacing(1)))
     moved = np.stack([own[:, :, 0] + shift, own[:, :, 1]], axis=-1)
     corrected = np.where(((label != LABELS.index("good")) & (label != UNLABELLED))[..., None], moved, pred[:, :, :2])
-    return label, np.where(label == UNLABELLED, 0.0, best), corrected
+    return label, corrected
