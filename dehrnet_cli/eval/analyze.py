@@ -203,9 +203,11 @@ def _score_and_background(gt_coco: COCO, gt: GroundTruth, corrected: ResultSet, 
 
 
 def keypoint_errors_of(gt: GroundTruth, subset: ResultSet, names: list[str],
-                       area_range: tuple[float, float] = ANALYSIS_AREAS["all"]) -> KeypointErrors:
-    """The classified joints of the results matched at the localization OKS in one area range."""
-    return _localization_errors(gt, subset, image_oks(gt, subset), area_range, names)
+                       area_range: tuple[float, float] = ANALYSIS_AREAS["all"],
+                       table: ImageOks | None = None) -> KeypointErrors:
+    """The classified joints of the results matched at the localization OKS in one area range (`table`: their
+    image_oks when the caller has it)."""
+    return _localization_errors(gt, subset, image_oks(gt, subset) if table is None else table, area_range, names)
 
 
 def _localization_errors(gt: GroundTruth, subset: ResultSet, table: ImageOks, area_range: tuple[float, float],

@@ -33,7 +33,7 @@ from dehrnet_cli.eval.accumulate import (
 from dehrnet_cli.eval.analyze import keypoint_errors_of, require_labelled_keypoints
 from dehrnet_cli.eval.coco import check_results, cocoeval_stats, load_coco_gt, read_coco_results
 from dehrnet_cli.eval.image_eval import (
-    COCO_VARIANCES,
+    COCO_SIGMAS,
     OFFICIAL_AREAS,
     GroundTruth,
     ResultSet,
@@ -41,6 +41,7 @@ from dehrnet_cli.eval.image_eval import (
     match_images,
 )
 from dehrnet_cli.eval.keypoint_errors import LABELS
+from dehrnet_cli.postprocess.oks import paired_oks_terms
 from dehrnet_cli.progress import job_progress_bar
 
 RESAMPLES, SEED = 1000, 0
@@ -92,13 +93,12 @@ def per_image_eval(gt: GroundTruth, results: list[dict], names: list[str]) -> Pe
     counted = (person >= 0) & ~at_half.dt_ignored[:, 0, :]
     result, person, image = at_half.dt[counted], person[counted], np.nonzero(counted)[0]
     own = gt.keypoints[person]
-    d2 = (subset.keypoints[result, :, 0] - own[:, :, 0]) ** 2 + (subset.keypoints[result, :, 1] - own[:, :, 1]) ** 2
-    terms = np.exp(-(d2 / COCO_VARIANCES / (gt.areas[person][:, None] + np.spacing(1)) / 2))
+    terms = paired_oks_terms(subset.keypoints[result], own, gt.areas[person], COCO_SIGMAS)
     labelled = own[:, :, 2] > 0
     joint_oks_sum, joint_count = np.zeros((num_images, num_joints)), np.zeros((num_images, num_joints))
     np.add.at(joint_oks_sum, image, np.where(labelled, terms, 0.0))
     np.add.at(joint_count, image, labelled.astype(np.float64))
-    errors = keypoint_errors_of(gt, subset, names)
+    errors = keypoint_errors_of(gt, subset, names, table=table)
     error_counts = np.zeros((num_images, len(LABELS)))
     for n in range(len(LABELS)):
         np.add.at(error_counts[:, n], gt.image[errors.person], (errors.label == n).sum(axis=1))

@@ -29,11 +29,21 @@ def oks_sigmas(spec: KeypointSpec) -> np.ndarray:
 def oks_terms(kpts_a: np.ndarray, kpts_b: np.ndarray, areas: np.ndarray | float, sigmas: np.ndarray) -> np.ndarray:
     """Per-joint OKS terms (A, B, K) float64 between poses kpts_a (A, K, 2+) and kpts_b (B, K, 2+) (columns
     past x, y are ignored); areas: the area each pair is normalised by, broadcastable to (A, B)."""
-    a = np.asarray(kpts_a)[:, None, :, :2]  # differences in the keypoints' own dtype, as the official NMS
-    b = np.asarray(kpts_b)[None, :, :, :2]
+    # differences in the keypoints' own dtype, as the official NMS
+    return _joint_terms(np.asarray(kpts_a)[:, None, :, :2], np.asarray(kpts_b)[None, :, :, :2], areas, sigmas)
+
+
+def paired_oks_terms(kpts_a: np.ndarray, kpts_b: np.ndarray, areas: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """Per-joint OKS terms (N, K) of the pairs (kpts_a[n], kpts_b[n]), both (N, K, 2+); areas (N,)."""
+    return _joint_terms(np.asarray(kpts_a)[..., :2], np.asarray(kpts_b)[..., :2], areas, sigmas)
+
+
+def _joint_terms(a: np.ndarray, b: np.ndarray, areas: np.ndarray | float, sigmas: np.ndarray) -> np.ndarray:
+    """exp(-d^2 / (2 area (2 sigma)^2)) per joint of positions a and b (..., K, 2), broadcast against each other;
+    areas broadcastable to their leading shape."""
     variances = (np.asarray(sigmas, np.float64) / 10.0 * 2) ** 2
     d2 = (a[..., 0] - b[..., 0]) ** 2 + (a[..., 1] - b[..., 1]) ** 2
-    pair_areas = np.broadcast_to(np.asarray(areas, np.float64), d2.shape[:2])
+    pair_areas = np.broadcast_to(np.asarray(areas, np.float64), d2.shape[:-1])
     return np.exp(-(d2 / variances / (pair_areas[..., None] + np.spacing(1)) / 2))
 
 
