@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dehrnet_cli.datasets.coco import SIGMA_SCALE, pairs_of_names
 from dehrnet_cli.errors import DehrnetError
+from dehrnet_cli.sinks.coco import category as coco_category
 from models import KeypointSpec, keypoint_set
 
 AREA_FACTOR = 0.53  # ultralytics' pose validation: OKS area = box area x 0.53
@@ -249,8 +250,7 @@ def coco_document(data: YoloPoseData, split: str, spec: KeypointSpec) -> dict:
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
                                 "bbox": box, "area": box[2] * box[3] * AREA_FACTOR, "keypoints": pixels,
                                 "num_keypoints": sum(1 for v in keypoints[2::3] if v > 0)})
-    category = {"id": 1, "name": spec.name, "supercategory": spec.name, "keypoints": list(spec.names),
-                "skeleton": [[a + 1, b + 1] for a, b in spec.skeleton]}
+    category = coco_category(spec)  # as predict's JSON names it ("person" for the human sets)
     if spec.sigmas:
         category["kpt_oks_sigmas"] = [s / SIGMA_SCALE for s in spec.sigmas]
     return {"images": images, "annotations": annotations, "categories": [category]}
